@@ -1,0 +1,67 @@
+"""Write files and directories so that readers never see half of one.
+
+Everything is written next to its destination under a temporary name and then renamed with
+``os.replace`` (atomic on POSIX and Windows for files on one filesystem). On any exception,
+KeyboardInterrupt included, the temporary is removed and the destination is untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(destination: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary file path; on success it replaces ``destination``."""
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".partial", dir=destination.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, destination)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes(destination: str | os.PathLike, data: bytes) -> Path:
+    with atomic_path(destination) as tmp:
+        tmp.write_bytes(data)
+    return Path(destination)
+
+
+def write_text(destination: str | os.PathLike, text: str) -> Path:
+    return write_bytes(destination, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def atomic_dir(destination: str | os.PathLike, *, replace: bool = False) -> Iterator[Path]:
+    """Yield a temporary directory; on success it becomes ``destination``.
+
+    With ``replace=True`` an existing destination is swapped out only after the new one is complete
+    (moved aside, new one renamed in, old one deleted), so a failure never loses what was there.
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", suffix=".partial", dir=destination.parent))
+    try:
+        yield tmp
+        if destination.exists():
+            if not replace:
+                raise FileExistsError(destination)
+            old = destination.with_name(f".{destination.name}.old-{os.getpid()}")
+            os.replace(destination, old)
+            os.replace(tmp, destination)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, destination)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

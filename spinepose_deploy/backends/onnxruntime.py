@@ -1,0 +1,164 @@
+"""ONNX Runtime backend: the CPU EP everywhere, accelerator EPs when this build has them."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidOptionError
+from ..paths import cache_subdir
+from .base import Availability, Backend, Capability, Session, TensorInfo, dim_str
+
+log = logging.getLogger(__name__)
+
+# device name -> execution provider, in the order "auto" tries them
+PROVIDERS = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "directml": "DmlExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+_ORT_DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(uint8)": "uint8",
+    "tensor(int8)": "int8",
+    "tensor(bool)": "bool",
+}
+
+
+def _provider_options(device: str, artifact: Path) -> dict[str, Any]:
+    """Sensible options per EP: persistent caches so a second start is fast."""
+    if device == "tensorrt":
+        cache = cache_subdir("ort-tensorrt")
+        return {
+            "trt_engine_cache_enable": True,
+            "trt_engine_cache_path": str(cache),
+            "trt_timing_cache_enable": True,
+            "trt_timing_cache_path": str(cache),
+        }
+    if device == "coreml":
+        return {"ModelFormat": "MLProgram", "MLComputeUnits": "ALL", "ModelCacheDirectory": str(cache_subdir("ort-coreml"))}
+    if device == "openvino":
+        return {"device_type": "CPU", "cache_dir": str(cache_subdir("ort-openvino"))}
+    if device == "cuda":
+        return {"cudnn_conv_algo_search": "HEURISTIC"}
+    return {}
+
+
+class OrtSession(Session):
+    backend = "onnxruntime"
+
+    def __init__(self, session: Any, device: str, precision: str) -> None:
+        super().__init__()
+        self._session = session
+        self.device = device
+        self.precision = precision
+        self.inputs = [
+            TensorInfo(i.name, tuple(dim_str(d) for d in i.shape), _ORT_DTYPES.get(i.type, i.type))
+            for i in session.get_inputs()
+        ]
+        self.outputs = [
+            TensorInfo(o.name, tuple(dim_str(d) for d in o.shape), _ORT_DTYPES.get(o.type, o.type))
+            for o in session.get_outputs()
+        ]
+        self._output_names = [o.name for o in self.outputs]
+        self.providers = list(session.get_providers())
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        values = self._session.run(self._output_names, feeds)
+        return dict(zip(self._output_names, values, strict=True))
+
+    def close(self) -> None:
+        self._session = None
+
+
+class OnnxRuntimeBackend(Backend):
+    name = "onnxruntime"
+    suffixes = (".onnx",)
+    extra = "gpu"
+    library = "onnxruntime"
+
+    def availability(self) -> Availability:
+        if importlib.util.find_spec("onnxruntime") is None:
+            return Availability(False, "onnxruntime is not installed: pip install onnxruntime")
+        try:
+            import onnxruntime as ort
+
+            return Availability(True, "", ort.__version__)
+        except Exception as exc:  # a broken install must not break doctor
+            return Availability(False, f"onnxruntime failed to import: {exc}")
+
+    def capabilities(self) -> list[Capability]:
+        status = self.availability()
+        if not status:
+            return [Capability(self.name, "cpu", p, False, status.reason) for p in ("fp32", "fp16", "int8")]
+        import onnxruntime as ort
+
+        available = set(ort.get_available_providers())
+        rows = []
+        for device, provider in PROVIDERS.items():
+            ok = provider in available or (device == "directml" and "DmlExecutionProvider" in available)
+            reason = "" if ok else f"{provider} is not in this onnxruntime build ({ort.get_device()}); {_hint(device)}"
+            for precision in ("fp32", "fp16", "int8"):
+                rows.append(Capability(self.name, device, precision, ok, reason, status.version))
+        return rows
+
+    def _load(
+        self,
+        path: Path,
+        *,
+        device: str = "cpu",
+        precision: str = "fp32",
+        threads: int | None = None,
+        allow_fallback: bool = True,
+        **_: Any,
+    ) -> Session:
+        import onnxruntime as ort
+
+        if device != "auto" and device not in PROVIDERS:
+            raise InvalidOptionError(f"--device: '{device}' is not an onnxruntime device (expected auto, {', '.join(PROVIDERS)})")
+        available = set(ort.get_available_providers())
+        wanted = [d for d in PROVIDERS if PROVIDERS[d] in available] if device == "auto" else [device]
+        missing = [d for d in wanted if PROVIDERS[d] not in available]
+        if missing and not allow_fallback:
+            raise InvalidOptionError(
+                f"onnxruntime device '{device}': provider {PROVIDERS[device]} not in this build; available: {sorted(available)}"
+            )
+        chosen = [d for d in wanted if d not in missing] or ["cpu"]
+        if "cpu" not in chosen:
+            chosen.append("cpu")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        providers = [(PROVIDERS[d], _provider_options(d, path)) for d in chosen]
+        session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        active = session.get_providers()[0]
+        active_device = next(d for d, p in PROVIDERS.items() if p == active)
+        result = OrtSession(session, active_device, precision)
+        if missing or (device not in ("auto", active_device)):
+            note = f"onnxruntime: requested device '{device}' is not available here; running on '{active_device}'"
+            log.warning(note)
+            result.notes.append(note)
+        return result
+
+
+def _hint(device: str) -> str:
+    return {
+        "cuda": "needs an NVIDIA GPU and pip install 'spinepose-deploy[gpu]'",
+        "tensorrt": "needs an NVIDIA GPU, TensorRT and onnxruntime-gpu",
+        "coreml": "needs macOS (the onnxruntime macOS wheel has it)",
+        "directml": "needs Windows and onnxruntime-directml",
+        "openvino": "needs onnxruntime-openvino (or use the native 'openvino' backend)",
+    }.get(device, "")

@@ -1,0 +1,114 @@
+"""One exception family for spinepose-deploy.
+
+The CLI turns every ``SpinePoseDeployError`` into one line on stderr; ``UserError``
+subclasses exit with code 2 (the user can fix them), the rest with code 1.
+
+    SpinePoseDeployError
+    ├── UserError                      exit 2: bad option, file, or combination
+    │   ├── InvalidOptionError         an option value outside what is accepted
+    │   ├── InputFileError             a missing / unreadable / wrong-format input file
+    │   ├── UnknownModelError          a model or mode name that does not exist (with a suggestion)
+    │   └── OfflineError               offline mode and the file is not cached
+    ├── BackendUnavailableError        the runtime library, OS or hardware is missing
+    ├── ModelLoadError                 a runtime could not load an artifact (corrupt, wrong format)
+    ├── ContractError                  a graph's inputs/outputs differ from the spec
+    ├── FetchError                     a download failed
+    │   ├── HashMismatchError          downloaded/cached bytes differ from the pinned hash
+    │   └── UnsafeArchiveError         an archive entry escapes the target or is a link
+    ├── BundleError                    a bundle is incomplete, tampered or for another runtime
+    ├── ExportError                    a conversion step failed
+    └── InferenceError                 a session failed while running
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class SpinePoseDeployError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    exit_code = 1
+
+
+class UserError(SpinePoseDeployError):
+    """Something the user can fix: an option, a path, a combination."""
+
+    exit_code = 2
+
+
+class InvalidOptionError(UserError):
+    """An option value outside the accepted set."""
+
+
+class InputFileError(UserError):
+    """A missing, unreadable or wrongly-formatted input file."""
+
+
+class UnknownModelError(UserError):
+    """A model, mode or variant name that does not exist."""
+
+
+class OfflineError(UserError):
+    """Offline mode was requested and a needed file is not in the cache."""
+
+
+class BackendUnavailableError(SpinePoseDeployError):
+    """A backend's library, operating system or hardware is not available."""
+
+    exit_code = 2
+
+
+class ModelLoadError(SpinePoseDeployError):
+    """A runtime could not load an artifact."""
+
+    exit_code = 2
+
+
+class ContractError(SpinePoseDeployError):
+    """A graph's inputs or outputs do not match what the spec expects."""
+
+    exit_code = 2
+
+
+class FetchError(SpinePoseDeployError):
+    """A model download failed."""
+
+
+class HashMismatchError(FetchError):
+    """Bytes on disk differ from the pinned sha256."""
+
+
+class UnsafeArchiveError(FetchError):
+    """An archive member would escape the extraction directory or is a link."""
+
+
+class BundleError(SpinePoseDeployError):
+    """A bundle is incomplete, tampered with, or made for another runtime."""
+
+    exit_code = 2
+
+
+class ExportError(SpinePoseDeployError):
+    """An export/conversion step failed."""
+
+
+class InferenceError(SpinePoseDeployError):
+    """A session failed while running."""
+
+
+def suggest(value: str, choices: Iterable[str]) -> str:
+    """Return ' Did you mean 'x'?' for a near miss, else ''."""
+    match = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f" Did you mean '{match[0]}'?" if match else ""
+
+
+def check_choice(option: str, value: str, choices: Iterable[str]) -> str:
+    """Return ``value`` if it is one of ``choices``; else raise InvalidOptionError naming all of them."""
+    choices = list(choices)
+    if value not in choices:
+        raise InvalidOptionError(
+            f"{option}: '{value}' is not one of {', '.join(choices)}.{suggest(value, choices)}"
+        )
+    return value
