@@ -47,6 +47,17 @@ def backend_for(artifact: str | Path) -> Backend:
     raise InvalidOptionError(f"{artifact}: no backend reads this file type (known: {', '.join(known)})")
 
 
+def capabilities() -> list[Capability]:
+    """Every backend x device x precision, with whether it runs here and why not. Never raises."""
+    rows: list[Capability] = []
+    for name in BACKEND_NAMES:
+        try:
+            rows.extend(get_backend(name).capabilities())
+        except Exception as exc:  # a broken optional install must not break doctor
+            rows.append(Capability(name, "-", "-", False, f"probing failed: {type(exc).__name__}: {exc}"))
+    return rows
+
+
 def load(artifact: str | Path, backend: str | None = None, **options: Any) -> Session:
     """Load an artifact with the named backend, or the one its suffix implies."""
     chosen = get_backend(backend) if backend else backend_for(artifact)
@@ -63,6 +74,7 @@ __all__ = [
     "TensorInfo",
     "all_backends",
     "backend_for",
+    "capabilities",
     "get_backend",
     "load",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +163,14 @@ def _hint(device: str) -> str:
         "directml": "needs Windows and onnxruntime-directml",
         "openvino": "needs onnxruntime-openvino (or use the native 'openvino' backend)",
     }.get(device, "")
+
+
+def run_model_bytes(model: bytes, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Run a serialized graph once on the CPU EP (reference runs of export passes and fidelity checks)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(names, dict(feeds)), strict=True))

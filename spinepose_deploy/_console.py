@@ -1,0 +1,34 @@
+"""Shared rich console and progress bars (stderr, so stdout stays clean for --json)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+err_console = Console(stderr=True)
+out_console = Console()
+
+STANDIN_BANNER = (
+    "[bold yellow]STAND-IN[/] graphs (architecture-faithful, seeded weights): speed figures are real, "
+    "keypoints mean nothing."
+)
+
+
+@contextlib.contextmanager
+def steps(enabled: bool = True) -> Iterator[Progress]:
+    """A progress display for multi-step work; disabled when not interactive or not wanted."""
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=not enabled,
+        transient=False,
+    )
+    with progress:
+        yield progress
