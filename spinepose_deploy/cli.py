@@ -101,7 +101,7 @@ def models_build(
 @models_app.command("fetch")
 def models_fetch(
     names: Annotated[list[str], typer.Argument(help="Model names to download (see 'spinepose-deploy models').")],
-    repin: Annotated[bool, typer.Option(help="Accept the current file's sha256 as the new pin.")] = False,
+    repin: Annotated[bool, typer.Option(help="Fetch afresh and pin the new file's sha256 (after a legitimate update).")] = False,
     offline: Annotated[bool, typer.Option(help="Never touch the network; fail naming the missing file.")] = False,
 ) -> None:
     """Download released graphs into the cache (sha256 pinned, I/O contract checked)."""
@@ -110,9 +110,8 @@ def models_fetch(
 
     for name in names:
         spec = get_spec(name)
-        if repin:
-            fetch.repin(spec)
-        path = fetch.fetch_model(spec, offline=offline or None, progress=True)
+        get = fetch.repin if repin else fetch.fetch_model
+        path = get(spec, offline=offline or None, progress=True)
         out_console.print(f"{spec.name}: {path}")
 
 

@@ -92,6 +92,7 @@ class Session(abc.ABC):
     inputs: list[TensorInfo]
     outputs: list[TensorInfo]
     artifact: Path | None = None
+    max_batch: int | None = None  # largest batch a dynamic-batch graph takes (Core ML ranges, TensorRT profiles)
     notes: list[str]
 
     def __init__(self) -> None:
@@ -102,6 +103,8 @@ class Session(abc.ABC):
         feeds = self._check_feeds(feeds)
         batch = self._feed_batch(feeds)
         static = self.inputs[0].static_batch if self.inputs else None
+        if static is None and batch is not None and self.max_batch and batch > self.max_batch:
+            return self._run_chunked(feeds, batch, self.max_batch)  # a bounded dynamic batch
         if static is None or batch is None or batch == static:
             return self._run(feeds)
         return self._run_chunked(feeds, batch, static)
@@ -176,6 +179,8 @@ class Backend(abc.ABC):
     suffixes: tuple[str, ...] = ()
     extra: str = ""  # pip extra that installs it
     library: str = ""  # import name of the runtime library
+    # True when _load can validate an artifact where the backend cannot run (it then raises itself)
+    validates_without_runtime: bool = False
 
     @abc.abstractmethod
     def availability(self) -> Availability:
@@ -198,7 +203,8 @@ class Backend(abc.ABC):
             raise ModelLoadError(
                 f"{path}: '{path.suffix or path.name}' is not a {self.name} artifact (expected {', '.join(self.suffixes)})"
             )
-        self.require()
+        if not self.validates_without_runtime:
+            self.require()
         try:
             session = self._load(path, **options)
         except (ModelLoadError, BackendUnavailableError, InvalidOptionError):

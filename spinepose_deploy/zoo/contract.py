@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-
-import onnx
+from typing import TYPE_CHECKING
 
 from ..errors import ContractError, ModelLoadError
 from .specs import ModelSpec, TensorSpec
+
+if TYPE_CHECKING:  # onnx costs ~0.2 s to import; fetch.sha256_file users should not pay it
+    import onnx
 
 _ONNX_FIRST_BYTE = 0x08  # ModelProto field 1 (ir_version, varint) is always serialised first
 
@@ -28,11 +30,18 @@ def load_graph(path: str | os.PathLike, label: str | None = None) -> onnx.ModelP
         raise ModelLoadError(f"{label} is not an ONNX model (the file is empty)")
     if head[0] != _ONNX_FIRST_BYTE:
         # An HTML error page or a zip saved under an .onnx name ends up here.
-        raise ModelLoadError(f"{label} is not an ONNX model (starts with '{repr(head[:15])[2:-1]}'...)")
+        raise ModelLoadError(f"{label} is not an ONNX model (starts with '{show_head(head)}'...)")
+    import onnx
+
     try:
         return onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf's DecodeError and friends: any failure means "not loadable"
         raise ModelLoadError(f"{label} is not a valid ONNX model (truncated or corrupt: {exc})") from exc
+
+
+def show_head(data: bytes) -> str:
+    """The first bytes of a file as printable text, for "not an ONNX model (starts with ...)" messages."""
+    return repr(data[:14])[2:-1]
 
 
 def check_contract(path: str | os.PathLike, spec: ModelSpec) -> None:
@@ -72,6 +81,8 @@ def _check_side(
 
 
 def _check_tensor(label: str, model: str, where: str, value: onnx.ValueInfoProto, want: TensorSpec) -> None:
+    import onnx
+
     tensor_type = value.type.tensor_type
     if tensor_type.elem_type:
         dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type).name

@@ -7,8 +7,10 @@ only then the network (pooch's HTTP downloader; never in offline mode).
 Every graph is checked against its spec's I/O contract before use. Downloads and models-dir files
 are hash-pinned: YOLOX SDK zips must match the sha256 prefix in their published name, and every
 graph's sha256 is recorded in ``models/pins.json`` the first time it is seen and verified on every
-later load. Work happens in a ``.partial`` staging dir inside the cache and only verified files are
-moved into place with ``os.replace``, so a failure or Ctrl-C leaves nothing half-written.
+later load (a file whose hash matches its pin is not parsed again: those bytes already passed the
+same contract, recorded in the pin). Work happens in a ``.partial`` staging dir inside the cache and
+only verified files are moved into place with ``os.replace``, so a failure or Ctrl-C leaves nothing
+half-written.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from ..errors import (
     OfflineError,
     UnsafeArchiveError,
 )
-from .contract import check_model_contract, load_graph
+from .contract import check_model_contract, load_graph, show_head
 from .specs import ModelSpec
 
 logger = logging.getLogger(__name__)
@@ -230,10 +232,10 @@ def _install_zip(spec: ModelSpec, zip_path: Path, *, source: str, staging: Path,
     prefix = (spec.sha256_prefix or "").lower()
     if not digest.startswith(prefix):
         with open(zip_path, "rb") as f:
-            head = f.read(4)
-        if head != b"PK\x03\x04":
+            head = f.read(16)
+        if not head.startswith(b"PK\x03\x04"):
             raise FetchError(
-                f"{zip_path.name} from {source} is not a zip archive (starts with '{_show(zip_path)}'...)"
+                f"{zip_path.name} from {source} is not a zip archive (starts with '{show_head(head)}'...)"
             )
         raise HashMismatchError(
             f"{zip_path.name} from {source}: sha256 {digest} does not start with {prefix}, the hash in its"
@@ -358,11 +360,6 @@ def _staging(spec: ModelSpec) -> Iterator[Path]:
 
 def _url_basename(url: str) -> str:
     return url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-
-
-def _show(path: Path) -> str:
-    with open(path, "rb") as f:
-        return repr(f.read(15))[2:-1]
 
 
 class _RichDownloadProgress:

@@ -98,9 +98,14 @@ def standin_key(spec: ModelSpec) -> str:
     return digest.hexdigest()
 
 
-def standin_path(spec: ModelSpec) -> Path:
-    """Where the stand-in for ``spec`` is (or would be) cached."""
-    return paths.cache_subdir("standins") / f"{spec.name}-{standin_key(spec)[:12]}.onnx"
+def _cache_file(spec: ModelSpec, key: str) -> Path:
+    return paths.cache_subdir("standins") / f"{spec.name}-{key[:12]}.onnx"
+
+
+def standin_path(name_or_spec: str | ModelSpec) -> Path:
+    """Where the stand-in for a model is (or would be) cached; builds nothing."""
+    spec = _spec(name_or_spec)
+    return _cache_file(spec, standin_key(spec))
 
 
 def is_standin(path: str | Path) -> bool:
@@ -109,8 +114,8 @@ def is_standin(path: str | Path) -> bool:
     return any(p.key == "standin" and p.value == "true" for p in model.metadata_props)
 
 
-def _affine_crop(img: np.ndarray, box: tuple[float, float, float, float], out_hw: tuple[int, int]) -> np.ndarray:
-    """Crop ``box`` (x0, y0, x1, y1) padded x1.25 and widened to the output aspect, as the pose pipeline does."""
+def _affine_crop(img: np.ndarray, box: tuple[float, ...], out_hw: tuple[int, int]) -> np.ndarray:
+    """Crop ``box`` (x0, y0, x1, y1) padded x1.25, widened to the output aspect, as the pose pipeline does."""
     import cv2
 
     height, width = out_hw
@@ -166,7 +171,9 @@ def _calibration_batch(spec: ModelSpec) -> np.ndarray | None:
             elif spec.resize == "stretch":
                 images.append(cv2.resize(view, out_hw[::-1], interpolation=cv2.INTER_LINEAR))
             else:
-                raise ExportError(f"stand-in for '{spec.name}': resize '{spec.resize}' has no calibration preprocessing")
+                raise ExportError(
+                    f"stand-in for '{spec.name}': resize '{spec.resize}' has no calibration preprocessing"
+                )
     batch = np.stack(images).astype(np.float32)
     if spec.color == "rgb":
         batch = batch[..., ::-1]
@@ -220,6 +227,30 @@ def _export(model, dummy, spec: ModelSpec) -> onnx.ModelProto:
     return onnx.load_from_string(buffer.getvalue())
 
 
+def _declare_shapes(proto: onnx.ModelProto, spec: ModelSpec) -> None:
+    """Write the spec's dims into the graph's declared I/O shapes, where the exporter lost them.
+
+    The legacy exporter names dims it could not infer (e.g. ``MatMulsimcc_x_dim_1``); the released
+    graphs declare them static. A dim the exporter fixed where the spec is symbolic is left alone so
+    the contract check reports it; strict shape inference then proves the declarations consistent.
+    """
+    graph = {v.name: v for v in [*proto.graph.input, *proto.graph.output]}
+    names = _io_names(spec.inputs, "input") + _io_names(spec.outputs, "output")
+    for name, tensor in zip(names, spec.inputs + spec.outputs, strict=True):
+        if name not in graph or len(graph[name].type.tensor_type.shape.dim) != len(tensor.shape):
+            continue  # the contract check reports it
+        for dim, want in zip(graph[name].type.tensor_type.shape.dim, tensor.shape, strict=True):
+            if isinstance(want, int) and not (dim.HasField("dim_value") and dim.dim_value != want):
+                dim.dim_value = want
+            elif isinstance(want, str) and not dim.HasField("dim_value"):
+                dim.dim_param = want
+    try:
+        onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True, data_prop=True)
+    except onnx.shape_inference.InferenceError as exc:
+        raise ContractError(f"stand-in '{spec.name}': declared I/O shapes contradict the graph: {exc}") \
+            from exc
+
+
 def _check_contract(data: bytes, spec: ModelSpec, feed: np.ndarray) -> None:
     """Load with ONNX Runtime, compare names/dtypes/ranks/static dims with the spec, run once."""
     import onnxruntime as ort
@@ -247,15 +278,16 @@ def _check_contract(data: bytes, spec: ModelSpec, feed: np.ndarray) -> None:
 
 def _compare_shape(where: str, what: str, actual: list, expected: tuple, static_run: bool = False) -> None:
     if len(actual) != len(expected):
-        raise ContractError(f"{where}: {what} has shape {actual}, expected rank {len(expected)} {list(expected)}")
+        raise ContractError(f"{where}: {what} has shape {actual}, expected {list(expected)}")
     for axis, (got, want) in enumerate(zip(actual, expected, strict=True)):
         if isinstance(want, int) and got != want:
-            raise ContractError(f"{where}: {what} axis {axis} is {got}, expected {want} (shape {list(expected)})")
+            raise ContractError(f"{where}: {what} axis {axis} is {got}, expected {want} in {list(expected)}")
         if isinstance(want, str) and isinstance(got, int) and not static_run:
             raise ContractError(f"{where}: {what} axis {axis} is fixed at {got}, expected symbolic '{want}'")
 
 
 def _build(spec: ModelSpec, key: str) -> bytes:
+    """Seed, create, calibrate BatchNorm, export, finalize, tag and check; the file's bytes."""
     import torch
 
     family = _family_module(spec)
@@ -266,10 +298,12 @@ def _build(spec: ModelSpec, key: str) -> bytes:
         torch.manual_seed(seed)
         model = family.create(spec)
         _calibrate_bn(model, batch, spec)
-        shape = [export_batch if i == 0 and isinstance(d, str) else d for i, d in enumerate(spec.inputs[0].shape)]
+        declared = spec.inputs[0].shape
+        shape = [export_batch if i == 0 and isinstance(d, str) else d for i, d in enumerate(declared)]
         if any(isinstance(d, str) for d in shape):
-            raise ExportError(f"stand-in '{spec.name}': input shape {list(spec.inputs[0].shape)} has a symbolic"
-                              " dimension other than the batch")
+            raise ExportError(
+                f"stand-in '{spec.name}': input shape {list(declared)} is symbolic beyond the batch axis"
+            )
         if batch is not None and shape[0] <= len(batch):
             dummy = torch.from_numpy(batch[: shape[0]].copy())
         else:
@@ -281,9 +315,13 @@ def _build(spec: ModelSpec, key: str) -> bytes:
     props.update(standin="true", model=spec.name, seed=str(seed), builder_version=BUILDER_VERSION,
                  standin_key=key, note=NOTE)
     onnx.helper.set_model_props(proto, props)
+    _declare_shapes(proto, spec)
     onnx.checker.check_model(proto)
     data = proto.SerializeToString(deterministic=True)
-    _check_contract(data, spec, dummy.numpy())
+    feed = dummy.numpy()
+    if isinstance(spec.inputs[0].shape[0], str):
+        feed = np.concatenate([feed, feed[:1]])  # one more than exported: proves the batch is dynamic
+    _check_contract(data, spec, feed)
     return data
 
 
@@ -293,7 +331,7 @@ def build_standin(name_or_spec: str | ModelSpec, *, force: bool = False, progres
 
     spec = _spec(name_or_spec)
     key = standin_key(spec)
-    dest = paths.cache_subdir("standins") / f"{spec.name}-{key[:12]}.onnx"
+    dest = _cache_file(spec, key)
     level = logging.INFO if progress else logging.DEBUG
     with FileLock(str(dest) + ".lock"):
         if dest.is_file() and not force:

@@ -16,7 +16,7 @@ BN_MOMENTUM = 0.03
 class ConvModule(nn.Sequential):
     """Conv2d (no bias) -> BatchNorm2d -> SiLU, 'same' padding for odd kernels."""
 
-    def __init__(self, cin: int, cout: int, k: int = 1, s: int = 1, groups: int = 1, act: bool = True) -> None:
+    def __init__(self, cin: int, cout: int, k: int = 1, s: int = 1, groups: int = 1, act: bool = True):
         super().__init__(
             nn.Conv2d(cin, cout, k, s, padding=k // 2, groups=groups, bias=False),
             nn.BatchNorm2d(cout, eps=BN_EPS, momentum=BN_MOMENTUM),

@@ -60,8 +60,9 @@ class CSPNeXt(nn.Module):
     def __init__(self, deepen: float, widen: float) -> None:
         super().__init__()
         stem = int(P5_ARCH[0][0] * widen)
+        half = stem // 2
         self.stem = nn.Sequential(
-            ConvModule(3, stem // 2, 3, 2), ConvModule(stem // 2, stem // 2, 3), ConvModule(stem // 2, stem, 3)
+            ConvModule(3, half, 3, 2), ConvModule(half, half, 3), ConvModule(half, stem, 3)
         )
         stages = []
         for cin, cout, blocks, add_identity, use_spp in P5_ARCH:

@@ -24,6 +24,9 @@ the NMS path untested): cls bias 0, obj bias ``OBJ_BIAS`` and the obj/cls predic
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
@@ -49,8 +52,9 @@ MAX_OUTPUT_BOXES_PER_CLASS = 200
 PRE_TOP_K = 5000
 KEEP_TOP_K = 100
 
-OBJ_BIAS = -2.0
+OBJ_BIAS = -5.0
 PRED_GAIN = 3.0
+BOX_STRIDES = 4.0
 
 
 class Bottleneck(nn.Module):
@@ -204,14 +208,14 @@ class YOLOX(nn.Module):
                     conv.weight.mul_(PRED_GAIN)
                 head.cls_pred.bias.fill_(0.0)
                 head.obj_pred.bias.fill_(OBJ_BIAS)
-                # Small box deltas: boxes about one stride wide, as at the start of training.
-                head.reg_pred.weight.mul_(0.1)
-                head.reg_pred.bias.zero_()
+                # Boxes about BOX_STRIDES strides wide, so neighbouring anchors overlap and NMS has work.
+                log_wh = math.log(BOX_STRIDES)
+                head.reg_pred.bias.copy_(torch.tensor([0.0, 0.0, log_wh, log_wh]))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feats = self.neck(self.backbone(x))
         cls, reg, obj = [], [], []
-        for head, feat in zip(self.heads, feats):
+        for head, feat in zip(self.heads, feats, strict=True):
             c, r, o = head(feat)
             cls.append(c.flatten(2))
             reg.append(r.flatten(2))
@@ -244,7 +248,7 @@ def finalize(model: onnx.ModelProto, spec: ModelSpec) -> onnx.ModelProto:
         node.output[:] = [raw.get(n, n) for n in node.output]
     num_anchors = sum((spec.input_size[0] // s) ** 2 for s in STRIDES)
     graph.node.extend(_nms_nodes(num_anchors))
-    graph.initializer.extend(_nms_constants())
+    graph.initializer.extend(_nms_constants(num_anchors > PRE_TOP_K))
     del graph.output[:]
     graph.output.extend(
         [
@@ -255,23 +259,20 @@ def finalize(model: onnx.ModelProto, spec: ModelSpec) -> onnx.ModelProto:
     return model
 
 
-def _nms_constants() -> list[onnx.TensorProto]:
-    import numpy as np
-
-    def const(name: str, value, dtype) -> onnx.TensorProto:
-        return numpy_helper.from_array(np.asarray(value, dtype=dtype), name)
-
-    return [
-        const("nms_max_per_class", [MAX_OUTPUT_BOXES_PER_CLASS], np.int64),
-        const("nms_iou", [IOU_THRESHOLD], np.float32),
-        const("nms_score", [SCORE_THRESHOLD], np.float32),
-        const("nms_pre_top_k", [PRE_TOP_K], np.int64),
-        const("nms_keep_top_k", [KEEP_TOP_K], np.int64),
-        const("nms_col_box", 2, np.int64),
-        const("nms_col_class", 1, np.int64),
-        const("nms_axis0", [0], np.int64),
-        const("nms_axis1", [1], np.int64),
-    ]
+def _nms_constants(pre_top_k: bool) -> list[onnx.TensorProto]:
+    values = {
+        "nms_max_per_class": np.array([MAX_OUTPUT_BOXES_PER_CLASS], np.int64),
+        "nms_iou": np.array([IOU_THRESHOLD], np.float32),
+        "nms_score": np.array([SCORE_THRESHOLD], np.float32),
+        "nms_keep_top_k": np.array([KEEP_TOP_K], np.int64),
+        "nms_col_box": np.array(2, np.int64),
+        "nms_col_class": np.array(1, np.int64),
+        "nms_axis0": np.array([0], np.int64),
+        "nms_axis1": np.array([1], np.int64),
+    }
+    if pre_top_k:
+        values["nms_pre_top_k"] = np.array([PRE_TOP_K], np.int64)
+    return [numpy_helper.from_array(value, name) for name, value in values.items()]
 
 
 def _nms_nodes(num_anchors: int) -> list[onnx.NodeProto]:
