@@ -92,7 +92,7 @@ class Session(abc.ABC):
     inputs: list[TensorInfo]
     outputs: list[TensorInfo]
     artifact: Path | None = None
-    max_batch: int | None = None  # largest batch a dynamic-batch graph takes (Core ML ranges, TensorRT profiles)
+    max_batch: int | None = None  # largest batch of a dynamic-batch graph (Core ML range, TensorRT profile)
     notes: list[str]
 
     def __init__(self) -> None:

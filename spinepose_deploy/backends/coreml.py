@@ -23,7 +23,13 @@ from .base import Availability, Backend, Capability, Dim, Session, TensorInfo
 log = logging.getLogger(__name__)
 
 COMPUTE_UNITS = ("ALL", "CPU_ONLY", "CPU_AND_GPU", "CPU_AND_NE")
-_ARRAY_DTYPES = {"FLOAT32": "float32", "FLOAT16": "float16", "DOUBLE": "float64", "INT32": "int32", "INT8": "int8"}
+_ARRAY_DTYPES = {
+    "FLOAT32": "float32",
+    "FLOAT16": "float16",
+    "DOUBLE": "float64",
+    "INT32": "int32",
+    "INT8": "int8",
+}
 _INT8_OPS = {"constexpr_affine_dequantize", "constexpr_blockwise_shift_scale"}  # coremltools.optimize weights
 
 
@@ -42,7 +48,9 @@ class CoreMLSession(Session):
 
     def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self._model is None:
-            raise BackendUnavailableError(f"{self.artifact}: this Core ML session was loaded to validate only: {self._unavailable}")
+            raise BackendUnavailableError(
+                f"{self.artifact}: this Core ML session was loaded to validate only: {self._unavailable}"
+            )
         result = self._model.predict(feeds)
         return {name: np.asarray(value) for name, value in result.items()}
 
@@ -68,13 +76,18 @@ class CoreMLBackend(Backend):
         if sys.platform != "darwin":
             return Availability(
                 False,
-                f"Core ML prediction needs macOS (this is {platform.system()}); conversion and spec validation still work",
+                f"Core ML prediction needs macOS (this is {platform.system()}); "
+                "conversion and spec validation still work",
                 version,
             )
         # only the macOS wheels ship the native predictor; look for it without importing coremltools (slow)
         package_dir = Path(spec.origin or "").parent
         if not any(package_dir.glob("libcoremlpython*")):
-            return Availability(False, "this coremltools has no native Core ML library (libcoremlpython); reinstall it", version)
+            return Availability(
+                False,
+                "this coremltools has no native Core ML library (libcoremlpython); reinstall it",
+                version,
+            )
         return Availability(True, "", version)
 
     def capabilities(self) -> list[Capability]:
@@ -85,7 +98,9 @@ class CoreMLBackend(Backend):
             for precision in ("fp32", "fp16", "int8")
         ]
 
-    def _load(self, path: Path, *, compute_units: str = "ALL", validate_only: bool = False, **_: Any) -> Session:
+    def _load(
+        self, path: Path, *, compute_units: str = "ALL", validate_only: bool = False, **_: Any
+    ) -> Session:
         if importlib.util.find_spec("coremltools") is None:
             raise BackendUnavailableError(self.missing_library_reason())
         import coremltools as ct
@@ -94,7 +109,9 @@ class CoreMLBackend(Backend):
         status = self.availability()
         runnable = status.ok and not validate_only
         # skip_model_load: read and check the spec (and an ML Program's weights) without compiling it
-        model = ct.models.MLModel(str(path), compute_units=ct.ComputeUnit[units], skip_model_load=not runnable)
+        model = ct.models.MLModel(
+            str(path), compute_units=ct.ComputeUnit[units], skip_model_load=not runnable
+        )
         spec = model.get_spec()
         if not status.ok and not validate_only:
             names = ", ".join(f.name for f in spec.description.input)
@@ -130,7 +147,9 @@ def _feature_info(feature: Any) -> TensorInfo:
     shape: tuple[Dim, ...] = tuple(int(d) for d in array.shape)  # empty when the spec does not declare it
     if flexibility == "shapeRange":
         bounds = [[r.lowerBound, r.upperBound] for r in array.shapeRange.sizeRanges]
-        shape = tuple(_flexible([[b[0] for b in bounds], [b[1] for b in bounds]], i) for i in range(len(bounds)))
+        shape = tuple(
+            _flexible([[b[0] for b in bounds], [b[1] for b in bounds]], i) for i in range(len(bounds))
+        )
     elif flexibility == "enumeratedShapes":
         shapes = [list(s.shape) for s in array.enumeratedShapes.shapes]
         shape = tuple(_flexible(shapes, i) for i in range(len(shapes[0]))) if shapes else shape

@@ -6,6 +6,7 @@ a GPU in f16. The precision that actually ran is read back from the compiled mod
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 from pathlib import Path
@@ -21,8 +22,7 @@ log = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 HINTS = ("latency", "throughput")
-# our precision -> the device's OPTIMIZATION_CAPABILITIES entry
-_CAPABILITY = {"fp32": "FP32", "fp16": "FP16", "bf16": "BF16", "int8": "INT8"}
+_CAPABILITY = {"fp32": "FP32", "fp16": "FP16", "bf16": "BF16", "int8": "INT8"}  # OPTIMIZATION_CAPABILITIES
 _FROM_OV_TYPE = {"f32": "fp32", "f16": "fp16", "bf16": "bf16"}
 _QUANTIZED_OPS = {"FakeQuantize", "FakeConvert"}  # what ONNX Q/DQ and NNCF graphs become in OpenVINO
 
@@ -30,21 +30,36 @@ _QUANTIZED_OPS = {"FakeQuantize", "FakeConvert"}  # what ONNX Q/DQ and NNCF grap
 def runtime_message(exc: BaseException) -> str:
     """The informative line of an OpenVINO error (its first lines are source locations)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    noise = ("Exception from ", "Check '", "FrontEnd API failed")
-    useful = [line for line in lines if not line.startswith(noise)]
+    useful = [line for line in lines if not line.startswith(("Exception from ", "Check '", "FrontEnd API"))]
     return (useful or lines or [type(exc).__name__])[0][:300]
 
 
-def _port_name(port: Any, index: int, kind: str) -> str:
-    try:
-        return port.get_any_name()
-    except RuntimeError:  # an unnamed tensor
-        return f"{kind}{index}"
+def precision_hint(device: str, precision: str, caps: set[str] | None) -> tuple[str, str | None]:
+    """The OpenVINO inference precision for ``precision`` on a device with ``caps`` (None: unknown, AUTO),
+    and a note when it is not what was asked. Raises for bf16 on a device without BF16."""
+    if precision in ("fp32", "int8"):  # int8: the quantized parts run int8 whatever the hint
+        return "f32", None
+    listed = ", ".join(sorted(caps or ()))
+    if precision == "bf16":
+        if caps is not None and "BF16" not in caps:
+            raise InvalidOptionError(
+                f"precision bf16: openvino {device} has no BF16 support ({listed}); use fp32"
+            )
+        return "bf16", None
+    if caps is not None and "FP16" not in caps:
+        # Decision: run f32 with a note rather than refuse. An FP16 IR is OpenVINO's usual artifact and
+        # the runtime itself computes it in f32 on such devices; refusing would strand fp16 bundles.
+        return "f32", f"openvino {device}: no FP16 support ({listed}); fp16 computes in f32 here"
+    return "f16", None
 
 
 def _tensor_info(port: Any, index: int, kind: str) -> TensorInfo:
+    try:
+        name = port.get_any_name()
+    except RuntimeError:  # an unnamed tensor
+        name = f"{kind}{index}"
     shape = tuple(d.get_length() if d.is_static else dim_str(str(d)) for d in port.get_partial_shape())
-    return TensorInfo(_port_name(port, index, kind), shape, np.dtype(port.get_element_type().to_dtype()).name)
+    return TensorInfo(name, shape, np.dtype(port.get_element_type().to_dtype()).name)
 
 
 class OpenVinoSession(Session):
@@ -53,20 +68,19 @@ class OpenVinoSession(Session):
     def __init__(self, compiled: Any, device: str, precision: str) -> None:
         super().__init__()
         self._compiled = compiled
-        self._request = compiled.create_infer_request()  # one request, reused: not thread-safe
-        self.device = device
-        self.precision = precision
+        self._request = compiled.create_infer_request()  # one request, reused: a session is not thread-safe
+        self.device, self.precision = device, precision
         self.inputs = [_tensor_info(p, i, "input") for i, p in enumerate(compiled.inputs)]
         self.outputs = [_tensor_info(p, i, "output") for i, p in enumerate(compiled.outputs)]
 
     def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         results = self._request.infer(feeds, share_inputs=True, share_outputs=True)
+        ports = self._compiled.outputs
         # OpenVINO reuses its output buffers on the next call: copy out
-        return {info.name: np.array(results[port], copy=True) for info, port in zip(self.outputs, self._compiled.outputs, strict=True)}
+        return {info.name: results[port].copy() for info, port in zip(self.outputs, ports, strict=True)}
 
     def close(self) -> None:
-        self._request = None
-        self._compiled = None
+        self._request = self._compiled = None
 
 
 class OpenVinoBackend(Backend):
@@ -75,15 +89,16 @@ class OpenVinoBackend(Backend):
     extra = "openvino"
     library = "openvino"
 
-    def __init__(self) -> None:
-        self._core_instance: Any = None
-
+    @functools.cached_property
     def _core(self) -> Any:
-        if self._core_instance is None:
-            import openvino as ov
+        import openvino as ov
 
-            self._core_instance = ov.Core()
-        return self._core_instance
+        return ov.Core()
+
+    def _caps(self, device: str) -> set[str] | None:
+        if device.startswith("AUTO"):
+            return None
+        return set(self._core.get_property(device, "OPTIMIZATION_CAPABILITIES"))
 
     def availability(self) -> Availability:
         if importlib.util.find_spec("openvino") is None:
@@ -91,8 +106,8 @@ class OpenVinoBackend(Backend):
         try:
             import openvino as ov
 
-            devices = self._core().available_devices
-            return Availability(True, f"devices: {', '.join(devices)}", ov.get_version().split("-")[0])
+            devices = ", ".join(self._core.available_devices)
+            return Availability(True, f"devices: {devices}", ov.get_version().split("-")[0])
         except Exception as exc:  # a broken install must not break doctor
             return Availability(False, f"openvino failed to start: {runtime_message(exc)}")
 
@@ -101,48 +116,24 @@ class OpenVinoBackend(Backend):
         if not status:
             return [Capability(self.name, "cpu", p, False, status.reason) for p in PRECISIONS]
         rows = []
-        for device in self._core().available_devices:
-            caps = self._device_caps(device)
+        for device in self._core.available_devices:
+            caps = self._caps(device) or set()
             for precision in PRECISIONS:
                 ok = _CAPABILITY[precision] in caps
-                reason = "" if ok else f"{device} lacks {_CAPABILITY[precision]} (has {', '.join(sorted(caps))})"
-                if precision == "fp16" and not ok:
-                    reason += "; fp16 artifacts run in f32 here"
+                reason = (
+                    "" if ok else f"{device} lacks {_CAPABILITY[precision]} (has {', '.join(sorted(caps))})"
+                )
+                reason += "; fp16 artifacts run in f32 here" if precision == "fp16" and not ok else ""
                 rows.append(Capability(self.name, device.lower(), precision, ok, reason, status.version))
         return rows
 
-    def _device_caps(self, device: str) -> set[str]:
-        import openvino.properties.device as device_props
-
-        return set(self._core().get_property(device, device_props.capabilities))
-
     def _check_device(self, device: str) -> str:
-        wanted = device.upper()
-        available = list(self._core().available_devices)
+        wanted, available = device.upper(), list(self._core.available_devices)
         families = {name.split(".")[0] for name in available}  # 'GPU' addresses 'GPU.0' as well
         if wanted == "AUTO" or wanted.startswith("AUTO:") or wanted in available or wanted in families:
             return wanted
-        raise InvalidOptionError(
-            f"openvino device '{device}': not available here (available: {', '.join(available + ['AUTO'])})"
-        )
-
-    def _precision_hint(self, device: str, precision: str) -> tuple[str, str | None]:
-        """The inference precision to request for ``precision`` on ``device``, and a note when it differs."""
-        if precision in ("fp32", "int8"):  # int8: the quantized parts run int8 whatever the hint
-            return "f32", None
-        caps = None if device.startswith("AUTO") else self._device_caps(device)
-        if precision == "bf16":
-            if caps is not None and "BF16" not in caps:
-                raise InvalidOptionError(
-                    f"precision bf16: openvino device {device} has no BF16 support "
-                    f"(OPTIMIZATION_CAPABILITIES: {', '.join(sorted(caps))}); use fp32"
-                )
-            return "bf16", None
-        if caps is not None and "FP16" not in caps:
-            # Decision: run f32 rather than refuse. An FP16 IR is OpenVINO's normal artifact and the
-            # runtime itself decompresses it on such devices; refusing would make fp16 bundles unusable.
-            return "f32", f"openvino {device}: no FP16 support ({', '.join(sorted(caps))}); fp16 computes in f32 here"
-        return "f16", None
+        listed = ", ".join([*available, "AUTO"])
+        raise InvalidOptionError(f"openvino device '{device}': not available here (available: {listed})")
 
     def _load(
         self,
@@ -156,8 +147,6 @@ class OpenVinoBackend(Backend):
         **_: Any,
     ) -> Session:
         import openvino as ov
-        import openvino.properties as props
-        import openvino.properties.hint as hints
 
         check_choice("--precision", precision, PRECISIONS)
         check_choice("openvino hint", hint, HINTS)
@@ -165,32 +154,29 @@ class OpenVinoBackend(Backend):
         model = _read_model(path)
         quantized = any(op.get_type_name() in _QUANTIZED_OPS for op in model.get_ops())
         if precision == "int8" and not quantized:
-            raise InvalidOptionError(f"precision int8: {path} has no quantized (FakeQuantize / Q-DQ) ops; export it as int8")
-        hint_type, note = self._precision_hint(device, precision)
-        config: dict[str, Any] = {
-            hints.inference_precision: getattr(ov.Type, hint_type),
-            hints.performance_mode: getattr(hints.PerformanceMode, hint.upper()),
-        }
+            raise InvalidOptionError(f"precision int8: {path} has no quantized (Q/DQ, FakeQuantize) ops")
+        requested, note = precision_hint(device, precision, self._caps(device))
         notes = [note] if note else []
-        if threads:
-            if device == "CPU":
-                config[props.inference_num_threads] = int(threads)
-            else:
-                notes.append(f"openvino: threads={threads} ignored, only the CPU device takes a thread count")
+        config: dict[str, Any] = {
+            "INFERENCE_PRECISION_HINT": getattr(ov.Type, requested),
+            "PERFORMANCE_HINT": hint.upper(),
+        }
+        if threads and device == "CPU":
+            config["INFERENCE_NUM_THREADS"] = int(threads)
+        elif threads:
+            notes.append(f"openvino: threads={threads} ignored, only the CPU device takes a thread count")
         if cache:
-            config[props.cache_dir] = str(cache_subdir("openvino"))
+            config["CACHE_DIR"] = str(cache_subdir("openvino"))
         try:
-            compiled = self._core().compile_model(model, device, config)
+            compiled = self._core.compile_model(model, device, config)
         except RuntimeError as exc:
-            raise ModelLoadError(f"{path}: openvino could not compile it for {device}: {runtime_message(exc)}") from exc
-        effective = _effective_precision(compiled, hint_type)
+            raise ModelLoadError(
+                f"{path}: openvino could not compile it for {device}: {runtime_message(exc)}"
+            ) from exc
+        executed, effective = _describe(compiled, device, requested)
         if quantized:
             notes.append(f"openvino: quantized ops run int8, the rest in {effective}")
             effective = "int8"
-        try:
-            executed = ",".join(compiled.get_property("EXECUTION_DEVICES")).lower()
-        except RuntimeError:
-            executed = device.lower()
         session = OpenVinoSession(compiled, executed, effective)
         for text in notes:
             log.info(text)
@@ -199,25 +185,30 @@ class OpenVinoBackend(Backend):
 
 
 def _read_model(path: Path) -> Any:
-    """Read with the frontend the suffix names: clearer errors than Core.read_model's probing of all."""
+    """Read with the frontend the suffix names: clearer errors than Core.read_model, which tries them all."""
     from openvino.frontend import FrontEndManager
 
     is_ir = path.suffix.lower() == ".xml"
     if is_ir and not path.with_suffix(".bin").exists():
-        raise ModelLoadError(f"{path}: weights file {path.with_suffix('.bin').name} is missing (an IR is .xml + .bin)")
-    kind = "an OpenVINO IR" if is_ir else "ONNX"
+        raise ModelLoadError(
+            f"{path}: weights file {path.with_suffix('.bin').name} is missing (IR is .xml + .bin)"
+        )
     try:
         frontend = FrontEndManager().load_by_framework("ir" if is_ir else "onnx")
         return frontend.convert(frontend.load(str(path)))
     except Exception as exc:  # the frontends raise RuntimeError or their own GeneralFailure
+        kind = "an OpenVINO IR" if is_ir else "ONNX"
         raise ModelLoadError(f"{path}: openvino could not read it as {kind}: {runtime_message(exc)}") from exc
 
 
-def _effective_precision(compiled: Any, requested: str) -> str:
-    import openvino.properties.hint as hints
-
+def _describe(compiled: Any, device: str, requested: str) -> tuple[str, str]:
+    """(devices that execute it, precision it computes in), as the compiled model reports them."""
     try:
-        actual = compiled.get_property(hints.inference_precision).get_type_name()
+        executed = ",".join(compiled.get_property("EXECUTION_DEVICES")).lower()
+    except RuntimeError:
+        executed = device.lower()
+    try:
+        actual = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
     except RuntimeError:  # AUTO and some plugins do not report it
         actual = requested
-    return _FROM_OV_TYPE.get(actual, actual)
+    return executed, _FROM_OV_TYPE.get(actual, actual)

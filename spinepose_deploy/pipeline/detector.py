@@ -91,8 +91,10 @@ def letterbox(image: np.ndarray, input_hw: tuple[int, int]) -> tuple[np.ndarray,
     return canvas, ratio
 
 
-def yolox_feed(image_bgr: np.ndarray, input_hw: tuple[int, int], input_name: str = "input") -> tuple[Feed, float]:
-    """Feed for the YOLOX graph: letterboxed raw 0-255 BGR (YOLOX was trained on BGR), ``(1, 3, h, w)`` float32.
+def yolox_feed(
+    image_bgr: np.ndarray, input_hw: tuple[int, int], input_name: str = "input"
+) -> tuple[Feed, float]:
+    """YOLOX feed: letterboxed raw 0-255 BGR (YOLOX was trained on BGR), ``(1, 3, h, w)`` float32.
 
     Returns ``(feed, ratio)``; pass ``ratio`` to :func:`decode_yolox`.
     """
@@ -155,7 +157,9 @@ def yolox_grid_decode(raw: np.ndarray, input_hw: tuple[int, int]) -> tuple[np.nd
         strides.append(np.full((h * w, 1), stride))
     grid, stride = np.concatenate(grids), np.concatenate(strides)
     if grid.shape[0] != raw.shape[0]:
-        raise UserError(f"YOLOX raw output has {raw.shape[0]} anchors, expected {grid.shape[0]} for input {input_hw}")
+        raise UserError(
+            f"YOLOX raw output has {raw.shape[0]} anchors, expected {grid.shape[0]} for input {input_hw}"
+        )
     # rounded to float32 at the same steps as upstream's in-place update
     xy = ((raw[:, :2] + grid) * stride).astype(np.float32)
     wh = (np.exp(raw[:, 2:4]) * stride).astype(np.float32)
@@ -262,7 +266,9 @@ def decode_rfdetr(
     if dets.ndim == 2:
         dets, logits = dets[None], logits[None]
     if dets.ndim != 3 or logits.ndim != 3 or dets.shape[:2] != logits.shape[:2]:
-        raise UserError(f"RF-DETR outputs: dets {dets.shape} and labels {logits.shape}, expected (B, Q, 4), (B, Q, C)")
+        raise UserError(
+            f"RF-DETR outputs: dets {dets.shape} and labels {logits.shape}, expected (B, Q, 4), (B, Q, C)"
+        )
     probs = _sigmoid(logits)
     probs[..., 0] = -1.0
     batch, _, num_classes = probs.shape
@@ -279,7 +285,9 @@ def decode_rfdetr(
     labels = top % num_classes
     w = np.clip(dets[..., 2], 0.0, None)
     h = np.clip(dets[..., 3], 0.0, None)
-    xyxy = np.stack([dets[..., 0] - 0.5 * w, dets[..., 1] - 0.5 * h, dets[..., 0] + 0.5 * w, dets[..., 1] + 0.5 * h], -1)
+    xyxy = np.stack(
+        [dets[..., 0] - 0.5 * w, dets[..., 1] - 0.5 * h, dets[..., 0] + 0.5 * w, dets[..., 1] + 0.5 * h], -1
+    )
     xyxy = xyxy[np.arange(batch)[:, None], top // num_classes]
     img_h, img_w = float(image_hw[0]), float(image_hw[1])
     xyxy = xyxy * np.asarray([img_w, img_h, img_w, img_h], dtype=np.float32)

@@ -32,7 +32,7 @@ def bbox_xyxy2cs(boxes: np.ndarray, padding: float = PADDING) -> tuple[np.ndarra
 
 
 def fix_aspect_ratio(scales: np.ndarray, aspect: float) -> np.ndarray:
-    """Grow each ``(w, h)`` in ``scales`` ``(N, 2)`` to the aspect ``w / h`` of the network input (upstream)."""
+    """Grow each ``(w, h)`` in ``scales`` ``(N, 2)`` to the network input's aspect ``w / h`` (upstream)."""
     w, h = scales[:, :1], scales[:, 1:]
     return np.where(w > h * aspect, np.hstack([w, w / aspect]), np.hstack([h * aspect, h]))
 
@@ -109,7 +109,7 @@ def crop_batch(
     centers, scales = bbox_xyxy2cs(fixed, padding)
     scales = fix_aspect_ratio(scales, out_w / out_h)
     crops = np.empty((len(fixed), out_h, out_w, 3), dtype=np.uint8)
-    for i, (center, scale) in enumerate(zip(centers, scales)):
+    for i, (center, scale) in enumerate(zip(centers, scales, strict=True)):
         warp = get_warp_matrix(center, scale, (out_w, out_h))
         crops[i] = cv2.warpAffine(image, warp, (out_w, out_h), flags=cv2.INTER_LINEAR)
     norm = (crops - np.asarray(mean, dtype=np.float64)) / np.asarray(std, dtype=np.float64)
@@ -120,7 +120,7 @@ def crop_batch(
 def decode_simcc(
     simcc_x: np.ndarray, simcc_y: np.ndarray, split_ratio: float = SIMCC_SPLIT_RATIO
 ) -> tuple[np.ndarray, np.ndarray]:
-    """SimCC ``simcc_x`` ``(N, K, 2w)``, ``simcc_y`` ``(N, K, 2h)`` -> ``(keypoints (N, K, 2), scores (N, K))``.
+    """SimCC ``simcc_x`` (N, K, 2w), ``simcc_y`` (N, K, 2h) -> ``(keypoints (N, K, 2), scores (N, K))``.
 
     Keypoints are in crop pixels: argmax per axis divided by ``split_ratio``. Score is the mean of the two
     maxima. As upstream, a keypoint whose score is <= 0 gets location -1 (before the division, so -0.5 px).

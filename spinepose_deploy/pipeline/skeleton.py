@@ -21,7 +21,9 @@ def _load() -> dict:
 _DATA = _load()
 
 NUM_KEYPOINTS: int = int(_DATA["num_keypoints"])
-KEYPOINT_NAMES: tuple[str, ...] = tuple(kp["name"] for kp in sorted(_DATA["keypoints"], key=lambda k: k["id"]))
+KEYPOINT_NAMES: tuple[str, ...] = tuple(
+    kp["name"] for kp in sorted(_DATA["keypoints"], key=lambda k: k["id"])
+)
 KEYPOINT_INDEX: dict[str, int] = {name: i for i, name in enumerate(KEYPOINT_NAMES)}
 # (39, 2) index pairs, in upstream's drawing order
 LINKS: tuple[tuple[int, int], ...] = tuple((KEYPOINT_INDEX[a], KEYPOINT_INDEX[b]) for a, b in _DATA["links"])
@@ -29,14 +31,18 @@ LINKS: tuple[tuple[int, int], ...] = tuple((KEYPOINT_INDEX[a], KEYPOINT_INDEX[b]
 SPINE_IDS: tuple[int, ...] = tuple(int(i) for i in _DATA["spine_ids"])
 ROOT_ID: int = KEYPOINT_INDEX["hip"]  # the lifter's root joint (19)
 FLIP_PAIRS: tuple[tuple[int, int], ...] = tuple(
-    (kp["id"], KEYPOINT_INDEX[kp["swap"]]) for kp in _DATA["keypoints"] if kp["swap"] and kp["id"] < KEYPOINT_INDEX[kp["swap"]]
+    (kp["id"], KEYPOINT_INDEX[kp["swap"]])
+    for kp in _DATA["keypoints"]
+    if kp["swap"] and kp["id"] < KEYPOINT_INDEX[kp["swap"]]
 )
 OKS_SIGMAS: np.ndarray = np.asarray(_DATA["sigmas"], dtype=np.float32)  # (37,)
 JOINT_WEIGHTS: np.ndarray = np.asarray(_DATA["joint_weights"], dtype=np.float32)  # (37,)
 
 _SPINE_SET = frozenset(SPINE_IDS) | {KEYPOINT_INDEX["head"]}
 # links whose both ends lie on the hip..head chain: drawn emphasised
-SPINE_LINKS: tuple[int, ...] = tuple(i for i, (a, b) in enumerate(LINKS) if a in _SPINE_SET and b in _SPINE_SET)
+SPINE_LINKS: tuple[int, ...] = tuple(
+    i for i, (a, b) in enumerate(LINKS) if a in _SPINE_SET and b in _SPINE_SET
+)
 
 # Upstream colours (metainfo.py), RGB.
 _KP_DEFAULT = (204, 51, 51)

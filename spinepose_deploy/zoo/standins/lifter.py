@@ -1,7 +1,7 @@
 """Lifter stand-in: a residual MLP from (N, 37, 2) normalised camera coordinates to (N, 37, 3).
 
 The released lifter's architecture is not documented; this keeps the I/O contract and a realistic
-cost (~3.3M parameters) without BatchNorm, so no calibration pass is needed.
+cost (~2.3M parameters) without BatchNorm, so no calibration pass is needed.
 """
 
 from __future__ import annotations

@@ -314,13 +314,3 @@ def _nms_nodes(num_anchors: int) -> list[onnx.NodeProto]:
     ]
     return nodes
 
-
-def flops(model: nn.Module, size: int) -> float:
-    """GFLOPs (2 x MACs of conv/matmul) of one forward pass at ``size``, batch 1."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        model(torch.zeros(1, 3, size, size))
-    return counter.get_total_flops() / 1e9
-

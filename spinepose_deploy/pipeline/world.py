@@ -1,0 +1,321 @@
+"""Camera space -> world space for lifted poses (upstream ``camera_transforms.py`` + ``PoseTracker``).
+
+World frame: y is up (from the body and the plane under the supporting foot), the origin lies on the
+ground below the first subject's hip, x follows the camera's x projected onto the ground. The estimate is
+averaged over the first ``warmup_frames`` frames that contain a person and then frozen.
+
+Options (upstream names in brackets): ``keep_camera_orientation`` [estimate_camera_pose=False] uses camera
+coordinates unchanged; ``ground_plane=False`` [estimate_ground_plane=False] only flips y to point up and
+puts the origin under the first subject, from that single frame.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from .skeleton import KEYPOINT_INDEX, ROOT_ID
+
+log = logging.getLogger(__name__)
+
+VIS_THR = 0.3
+GROUND_CLEARANCE = 0.02
+SUPPORT_FOOT_HEIGHT_TOL = 0.12
+PLANE_RESIDUAL_TOL = 0.04
+GROUND_HEIGHT_QUANTILE = 0.25
+VISIBLE_HEIGHT_QUANTILE = 0.1
+DEFAULT_WARMUP = 30
+
+_I = KEYPOINT_INDEX
+LEFT_FOOT = np.array([_I["left_big_toe"], _I["left_small_toe"], _I["left_heel"]], dtype=np.int64)
+RIGHT_FOOT = np.array([_I["right_big_toe"], _I["right_small_toe"], _I["right_heel"]], dtype=np.int64)
+FOOT_IDS = np.array(
+    [
+        _I[n]
+        for n in (
+            "left_big_toe",
+            "right_big_toe",
+            "left_small_toe",
+            "right_small_toe",
+            "left_heel",
+            "right_heel",
+        )
+    ],
+    dtype=np.int64,
+)
+# (lower, upper) joints whose direction votes for "up"
+UP_SEGMENTS = tuple(
+    (_I[a], _I[b])
+    for a, b in (
+        ("hip", "neck"), ("hip", "head"), ("left_hip", "hip"), ("left_knee", "left_hip"),
+        ("left_ankle", "left_knee"), ("right_hip", "hip"), ("right_knee", "right_hip"),
+        ("right_ankle", "right_knee"),
+    )
+)  # fmt: skip
+
+
+class DegeneratePoseError(ValueError):
+    """A direction needed for the camera pose has (near) zero length."""
+
+
+def _unit(v: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float32)
+    norm = float(np.linalg.norm(v))
+    if not norm >= eps:  # also catches NaN
+        raise DegeneratePoseError("cannot normalise a near-zero vector")
+    return v / norm
+
+
+@dataclass(frozen=True)
+class CameraPose:
+    """One frame's estimate. Vectors are in camera coordinates."""
+
+    transform: np.ndarray  # (4, 4) camera -> world
+    up_axis: np.ndarray  # (3,)
+    world_origin: np.ndarray  # (3,)
+    ground_point: np.ndarray  # (3,)
+    confidence: float  # weight of the foot plane in the up axis, 0..0.85
+
+
+def body_up_axis(points: np.ndarray, scores: np.ndarray, thr: float = VIS_THR) -> np.ndarray:
+    """Up (3,) from visible leg/trunk segments weighted by score x length; else hip->head; else -y."""
+    vectors, weights = [], []
+    for lo, hi in UP_SEGMENTS:
+        s_lo, s_hi = float(scores[lo]), float(scores[hi])
+        if s_lo < thr or s_hi < thr:
+            continue
+        seg = np.asarray(points[hi] - points[lo], dtype=np.float32)
+        length = float(np.linalg.norm(seg))
+        if length < 1e-4:
+            continue
+        vectors.append(seg / length)
+        weights.append(max(1e-3, 0.5 * (s_lo + s_hi) * length))
+    if vectors:
+        w = np.asarray(weights, dtype=np.float32)
+        return _unit(np.sum(np.stack(vectors) * w[:, None], axis=0))
+    fallback = np.asarray(points[_I["head"]] - points[ROOT_ID], dtype=np.float32)
+    if float(np.linalg.norm(fallback)) >= 1e-4:
+        return _unit(fallback)
+    return np.array([0.0, -1.0, 0.0], dtype=np.float32)
+
+
+def support_joint_ids(
+    points: np.ndarray, scores: np.ndarray, up: np.ndarray, thr: float = VIS_THR
+) -> np.ndarray:
+    """Foot joints likely on the ground: visible joints of the lowest foot and any foot within 12 cm of it."""
+    visible_feet = FOOT_IDS[scores[FOOT_IDS] >= thr]
+    if len(visible_feet) < 3:
+        return visible_feet
+    root = np.asarray(points[ROOT_ID], dtype=np.float32)
+    groups = []
+    for foot in (LEFT_FOOT, RIGHT_FOOT):
+        vis = scores[foot] >= thr
+        if np.count_nonzero(vis) < 2:
+            continue
+        heights = (np.asarray(points[foot[vis]], dtype=np.float32) - root) @ up
+        groups.append((float(np.median(heights)), foot[vis]))
+    if not groups:
+        return visible_feet
+    lowest = min(h for h, _ in groups)
+    chosen = np.concatenate([ids for h, ids in groups if h <= lowest + SUPPORT_FOOT_HEIGHT_TOL]).astype(
+        np.int64
+    )
+    return chosen if len(chosen) >= 3 else visible_feet
+
+
+def camera_to_world(up: np.ndarray, origin: np.ndarray, ground_plane: bool = True) -> np.ndarray:
+    """(4, 4) transform: world y = ``up`` (only y flipped when not ``ground_plane``), origin at ``origin``."""
+    if ground_plane:
+        cam_x = np.array([1.0, 0.0, 0.0], dtype=np.float32)
+        x_axis = cam_x - float(np.dot(cam_x, up)) * up
+        if float(np.linalg.norm(x_axis)) < 1e-4:
+            x_axis = np.cross(np.array([0.0, 0.0, 1.0], dtype=np.float32), up)
+        x_axis = _unit(x_axis)
+        z_axis = _unit(np.cross(x_axis, up))
+        rot = np.stack([x_axis, up, z_axis]).astype(np.float32)
+    else:
+        rot = np.diag([1.0, -1.0, 1.0]).astype(np.float32)
+    out = np.eye(4, dtype=np.float32)
+    out[:3, :3] = rot
+    out[:3, 3] = -(origin @ rot.T).astype(np.float32)
+    return out
+
+
+def _support_plane(points: np.ndarray, scores: np.ndarray):
+    """(support points, centroid, plane normal, body up, residuals) from the supporting foot joints."""
+    up = body_up_axis(points, scores)
+    ids = support_joint_ids(points, scores, up)
+    if len(ids) < 3:
+        ids = FOOT_IDS[scores[FOOT_IDS] >= VIS_THR]
+    if len(ids) < 3:
+        root = np.asarray(points[ROOT_ID], dtype=np.float32)
+        return root[None], root, up, up, np.zeros(1, dtype=np.float32)
+    pts = np.asarray(points[ids], dtype=np.float32)
+    w = np.clip(np.asarray(scores[ids], dtype=np.float32), 1e-3, None)
+    w /= w.sum()
+    centroid = np.sum(pts * w[:, None], axis=0)
+    _, _, vh = np.linalg.svd((pts - centroid) * np.sqrt(w)[:, None], full_matrices=False)
+    normal = _unit(vh[-1])
+    if float(np.dot(up, normal)) < 0.0:
+        normal = -normal
+    if float(np.dot(np.asarray(points[ROOT_ID], dtype=np.float32) - centroid, normal)) < 0.0:
+        normal = -normal
+    return pts, centroid, normal, up, np.abs((pts - centroid) @ normal)
+
+
+def _up_axis(points: np.ndarray, scores: np.ndarray):
+    """Blend of body up and foot-plane normal, weighted by how flat and well supported the plane is."""
+    pts, centroid, normal, body_up, residuals = _support_plane(points, scores)
+    feet_seen = sum(int(np.any(scores[f] >= VIS_THR)) for f in (LEFT_FOOT, RIGHT_FOOT))
+    weight = float(np.clip(1.0 - float(np.mean(residuals)) / PLANE_RESIDUAL_TOL, 0.0, 1.0))
+    if feet_seen < 2:
+        weight *= 0.45
+    if len(pts) < 4:
+        weight *= 0.7
+    weight *= float(np.clip(0.5 + 0.5 * abs(float(np.dot(normal, body_up))), 0.0, 1.0))
+    weight = float(np.clip(weight, 0.0, 0.85))
+    up = body_up if weight <= 1e-3 else _unit((1.0 - weight) * body_up + weight * normal)
+    return up, pts, centroid, weight
+
+
+def estimate_camera_pose(points: np.ndarray, scores: np.ndarray, ground_plane: bool = True) -> CameraPose:
+    """Camera pose from one lifted subject: ``points`` (K, 3) camera space, ``scores`` (K,).
+
+    Raises DegeneratePoseError when the pose has no usable direction (e.g. all points equal).
+    """
+    points = np.asarray(points, dtype=np.float32)
+    scores = np.asarray(scores, dtype=np.float32)
+    up, support, centroid, confidence = _up_axis(points, scores)
+    heights = (support - centroid) @ up
+    ground = centroid - (GROUND_CLEARANCE - float(np.quantile(heights, GROUND_HEIGHT_QUANTILE))) * up
+    root = points[ROOT_ID]
+    origin = root - float(np.dot(root - ground, up)) * up
+    visible = points[scores >= VIS_THR]
+    if len(visible) == 0:
+        visible = points
+    lowest = float(np.quantile((visible - origin[None]) @ up, VISIBLE_HEIGHT_QUANTILE))
+    if lowest < 0.0:  # keep most visible joints above the ground
+        origin = origin + lowest * up
+        ground = ground + lowest * up
+    return CameraPose(
+        transform=camera_to_world(up, origin, ground_plane),
+        up_axis=up,
+        world_origin=origin.astype(np.float32),
+        ground_point=ground.astype(np.float32),
+        confidence=confidence,
+    )
+
+
+def cam_to_world(points: np.ndarray, transform: np.ndarray) -> np.ndarray:
+    """Apply a (4, 4) camera->world transform to points ``(..., 3)``."""
+    return np.asarray(points, dtype=np.float32) @ transform[:3, :3].T + transform[:3, 3]
+
+
+def world_to_image(points: np.ndarray, projection: np.ndarray) -> np.ndarray:
+    """Project world points ``(..., 3)`` with a (3, 4) matrix to pixels ``(..., 2)``."""
+    pts = np.asarray(points, dtype=np.float32)
+    hom = np.concatenate([pts, np.ones((*pts.shape[:-1], 1), dtype=np.float32)], axis=-1) @ projection.T
+    return hom[..., :2] / hom[..., 2:3]
+
+
+class WorldTransform:
+    """Stateful camera->world estimate over a video (upstream ``PoseTracker._update_camera_pose``).
+
+    Call :meth:`step` once per frame with that frame's camera-space poses; the first person (index 0, as
+    upstream) drives the estimate. Until a person was seen the transform is the identity.
+    """
+
+    def __init__(
+        self,
+        intrinsics: np.ndarray | None = None,
+        *,
+        keep_camera_orientation: bool = False,
+        ground_plane: bool = True,
+        warmup_frames: int = DEFAULT_WARMUP,
+    ) -> None:
+        self.intrinsics = None if intrinsics is None else np.asarray(intrinsics, dtype=np.float32)
+        self.keep_camera_orientation = keep_camera_orientation
+        self.ground_plane = ground_plane
+        self.warmup_frames = max(1, int(warmup_frames))
+        self.reset()
+
+    def reset(self) -> None:
+        self.camera_to_world = np.eye(4, dtype=np.float32)
+        self._initialised = False
+        self._anchor: np.ndarray | None = None
+        self._up_sum = np.zeros(3, dtype=np.float32)
+        self._up_weight = 0.0
+        self._ground_sum = np.zeros(3, dtype=np.float32)
+        self._ground_weight = 0.0
+        self.frames = 0  # warm-up frames used so far
+
+    @property
+    def frozen(self) -> bool:
+        """True once the estimate no longer changes."""
+        if self.keep_camera_orientation or not self.ground_plane:
+            return self._initialised
+        return self.frames >= self.warmup_frames
+
+    @property
+    def world_to_pixels(self) -> np.ndarray | None:
+        """(3, 4) projection of world points to pixels, or None without intrinsics."""
+        if self.intrinsics is None:
+            return None
+        r_wc = self.camera_to_world[:3, :3].T
+        t_wc = -r_wc @ self.camera_to_world[:3, 3]
+        return (self.intrinsics @ np.concatenate([r_wc, t_wc[:, None]], axis=1)).astype(np.float32)
+
+    def update(self, points_cam: np.ndarray, scores: np.ndarray) -> None:
+        """Fold one subject's camera-space pose ``(K, 3)`` and scores ``(K,)`` into the estimate."""
+        if self.frozen:
+            return
+        if self.keep_camera_orientation:
+            self._initialised = True
+            return
+        try:
+            pose = estimate_camera_pose(points_cam, scores, ground_plane=self.ground_plane)
+        except DegeneratePoseError:
+            log.debug("camera pose: degenerate pose skipped")  # upstream raises here
+            return
+        if not self.ground_plane:
+            self.camera_to_world = pose.transform
+            self._initialised = True
+            return
+        if self._anchor is None:
+            self._anchor = np.asarray(points_cam[ROOT_ID], dtype=np.float32).copy()
+        up = pose.up_axis
+        if self._up_weight > 0.0 and float(np.dot(self._up_sum, up)) < 0.0:
+            up = -up
+        w_up = max(0.25, float(pose.confidence))
+        w_ground = max(0.05, float(pose.confidence))
+        self._up_sum += w_up * up
+        self._up_weight += w_up
+        self._ground_sum += w_ground * pose.ground_point
+        self._ground_weight += w_ground
+        self.frames += 1
+        mean_up = self._up_sum / max(self._up_weight, 1e-6)
+        norm = float(np.linalg.norm(mean_up))
+        mean_up = pose.up_axis if norm < 1e-6 else mean_up / norm
+        mean_ground = self._ground_sum / max(self._ground_weight, 1e-6)
+        height = float(np.dot(self._anchor, mean_up) - np.dot(mean_ground, mean_up))
+        origin = self._anchor - height * mean_up
+        try:
+            self.camera_to_world = camera_to_world(mean_up, origin, ground_plane=True)
+        except DegeneratePoseError:
+            log.debug("camera pose: degenerate averaged axis skipped")
+            return
+        self._initialised = True
+        if self.frozen:
+            log.info("camera pose warm-up complete after %d frames: up %s", self.frames, mean_up)
+
+    def apply(self, points_cam: np.ndarray) -> np.ndarray:
+        """Camera-space points ``(..., 3)`` -> world space (identity until initialised)."""
+        return cam_to_world(points_cam, self.camera_to_world)
+
+    def step(self, keypoints_cam: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """One frame: update from person 0 (if any), then return all poses ``(N, K, 3)`` in world space."""
+        if len(keypoints_cam) > 0:
+            self.update(keypoints_cam[0], scores[0])
+        return self.apply(keypoints_cam)
