@@ -1,4 +1,4 @@
-"""Check the TensorRT backend on a machine with an NVIDIA GPU: build an engine, run it, compare with ONNX Runtime.
+"""Check the TensorRT backend on an NVIDIA GPU host: build an engine, run it, compare with ONNX Runtime.
 
     python benchmarks/check_tensorrt.py [MODEL.onnx] [--model pose-s-v2] [--precision fp16] [--batch 1:4:8]
 
@@ -96,12 +96,11 @@ def main(argv: list[str] | None = None) -> int:
                 feeds = _feeds(reference, size, seed=size)
                 results.append((size, *_compare(reference.run(feeds), session.run(feeds))))
     limit_err, limit_agree = LIMITS[args.precision]
-    failed = [
-        r for r in results if not r[1] <= limit_err or (r[2] is not None and r[2] < limit_agree)
-    ]
+    failed = [r for r in results if not r[1] <= limit_err or (r[2] is not None and r[2] < limit_agree)]
     key = gpu_key()
     detail = "; ".join(
-        f"batch {size}: rel err {err:.2e} ({name})" + (f", simcc argmax agree {agree:.1%}" if agree is not None else "")
+        f"batch {size}: rel err {err:.2e} ({name})"
+        + (f", simcc argmax agree {agree:.1%}" if agree is not None else "")
         for size, err, agree, name in results
     )
     verdict = "FAIL" if failed else "PASS"
@@ -114,4 +113,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from spinepose_deploy.errors import SpinePoseDeployError
+
+    try:
+        sys.exit(main())
+    except SpinePoseDeployError as exc:  # build/load/run errors: still one line
+        print(f"FAIL: {exc}")
+        sys.exit(1)

@@ -108,7 +108,5 @@ def check_choice(option: str, value: str, choices: Iterable[str]) -> str:
     """Return ``value`` if it is one of ``choices``; else raise InvalidOptionError naming all of them."""
     choices = list(choices)
     if value not in choices:
-        raise InvalidOptionError(
-            f"{option}: '{value}' is not one of {', '.join(choices)}.{suggest(value, choices)}"
-        )
+        raise InvalidOptionError(f"{option}: '{value}' is not one of {', '.join(choices)}.{suggest(value, choices)}")
     return value

@@ -37,7 +37,11 @@ def test_yolox_digest_comes_from_url():
 
 def test_modes_resolve_and_refuse_v2_for_xlarge():
     selection = resolve_mode("medium", "rfdetr", "v1")
-    assert (selection.detector.name, selection.pose.name, selection.lifter.role) == ("rfdetr-s", "pose-m-v1", Role.LIFTER)
+    assert (selection.detector.name, selection.pose.name, selection.lifter.role) == (
+        "rfdetr-s",
+        "pose-m-v1",
+        Role.LIFTER,
+    )
     assert set(MODES) == {"small", "medium", "large", "xlarge"}
     with pytest.raises(InvalidOptionError, match="xlarge.*only v1"):
         resolve_mode("xlarge", "yolox", "v2")

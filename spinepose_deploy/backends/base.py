@@ -3,7 +3,8 @@
 A backend module implements only ``_load`` / ``availability`` / ``capabilities`` and a Session's
 ``_run``; this module owns the checks every backend shares (file exists, suffix, feeds match the
 declared inputs) and batch handling (graphs with a static batch are run in chunks of that size,
-padded, and the outputs concatenated; dynamic-batch graphs run the whole batch at once).
+padded, and the outputs concatenated; dynamic-batch graphs run the whole batch at once, or in chunks
+of ``max_batch`` when the runtime bounds the batch: Core ML RangeDim, TensorRT optimisation profile).
 """
 
 from __future__ import annotations
@@ -131,9 +132,7 @@ class Session(abc.ABC):
         unknown = [name for name in feeds if name not in names]
         missing = [name for name in names if name not in feeds]
         if unknown or missing:
-            raise InvalidOptionError(
-                f"feeds for {self.backend} session: got {sorted(feeds)}, expected inputs {names}"
-            )
+            raise InvalidOptionError(f"feeds for {self.backend} session: got {sorted(feeds)}, expected inputs {names}")
         checked = {}
         for info in self.inputs:
             array = np.asarray(feeds[info.name])
@@ -223,4 +222,3 @@ class Backend(abc.ABC):
 
     def missing_library_reason(self) -> str:
         return f"{self.library} is required for backend '{self.name}'. Install: pip install 'spinepose-deploy[{self.extra}]'"
-

@@ -92,9 +92,10 @@ class CoreMLBackend(Backend):
 
     def capabilities(self) -> list[Capability]:
         status = self.availability()
+        units = COMPUTE_UNITS if status.ok else COMPUTE_UNITS[:1]  # one row says why none runs
         return [
-            Capability(self.name, units.lower(), precision, status.ok, status.reason, status.version)
-            for units in COMPUTE_UNITS
+            Capability(self.name, unit.lower(), precision, status.ok, status.reason, status.version)
+            for unit in units
             for precision in ("fp32", "fp16", "int8")
         ]
 

@@ -48,7 +48,11 @@ def _provider_options(device: str, artifact: Path) -> dict[str, Any]:
             "trt_timing_cache_path": str(cache),
         }
     if device == "coreml":
-        return {"ModelFormat": "MLProgram", "MLComputeUnits": "ALL", "ModelCacheDirectory": str(cache_subdir("ort-coreml"))}
+        return {
+            "ModelFormat": "MLProgram",
+            "MLComputeUnits": "ALL",
+            "ModelCacheDirectory": str(cache_subdir("ort-coreml")),
+        }
     if device == "openvino":
         return {"device_type": "CPU", "cache_dir": str(cache_subdir("ort-openvino"))}
     if device == "cuda":
@@ -127,7 +131,9 @@ class OnnxRuntimeBackend(Backend):
         import onnxruntime as ort
 
         if device != "auto" and device not in PROVIDERS:
-            raise InvalidOptionError(f"--device: '{device}' is not an onnxruntime device (expected auto, {', '.join(PROVIDERS)})")
+            raise InvalidOptionError(
+                f"--device: '{device}' is not an onnxruntime device (expected auto, {', '.join(PROVIDERS)})"
+            )
         available = set(ort.get_available_providers())
         wanted = [d for d in PROVIDERS if PROVIDERS[d] in available] if device == "auto" else [device]
         missing = [d for d in wanted if PROVIDERS[d] not in available]

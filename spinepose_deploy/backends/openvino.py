@@ -120,10 +120,8 @@ class OpenVinoBackend(Backend):
             caps = self._caps(device) or set()
             for precision in PRECISIONS:
                 ok = _CAPABILITY[precision] in caps
-                reason = (
-                    "" if ok else f"{device} lacks {_CAPABILITY[precision]} (has {', '.join(sorted(caps))})"
-                )
-                reason += "; fp16 artifacts run in f32 here" if precision == "fp16" and not ok else ""
+                reason = "" if ok else f"{device} has no {_CAPABILITY[precision]} support"
+                reason += " (fp16 artifacts run in f32)" if precision == "fp16" and not ok else ""
                 rows.append(Capability(self.name, device.lower(), precision, ok, reason, status.version))
         return rows
 
@@ -151,6 +149,10 @@ class OpenVinoBackend(Backend):
         check_choice("--precision", precision, PRECISIONS)
         check_choice("openvino hint", hint, HINTS)
         device = self._check_device(device)
+        if threads and device != "CPU":
+            raise InvalidOptionError(
+                f"openvino threads={threads}: only device CPU takes a thread count, not {device}"
+            )
         model = _read_model(path)
         quantized = any(op.get_type_name() in _QUANTIZED_OPS for op in model.get_ops())
         if precision == "int8" and not quantized:
@@ -161,10 +163,8 @@ class OpenVinoBackend(Backend):
             "INFERENCE_PRECISION_HINT": getattr(ov.Type, requested),
             "PERFORMANCE_HINT": hint.upper(),
         }
-        if threads and device == "CPU":
+        if threads:
             config["INFERENCE_NUM_THREADS"] = int(threads)
-        elif threads:
-            notes.append(f"openvino: threads={threads} ignored, only the CPU device takes a thread count")
         if cache:
             config["CACHE_DIR"] = str(cache_subdir("openvino"))
         try:

@@ -177,7 +177,7 @@ class TensorRTBackend(Backend):
         # every GPU TensorRT 10+ supports (compute capability >= 7.5) has fast fp16 and int8
         devices = [f"cuda:{i}" for i in range(_cuda.device_count())] if status else ["cuda"]
         return [
-            Capability(self.name, device, p, status.ok, status.reason, status.version)
+            Capability(self.name, device, p, status.ok, "" if status else status.reason, status.version)
             for device in devices
             for p in PRECISIONS
         ]

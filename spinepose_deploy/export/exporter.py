@@ -91,8 +91,9 @@ class ExportRequest:
 Progress = Callable[[str], None]
 
 
-def _prepare(source: SourceGraph, precision: str, fmt: Format, feeds: dict[str, np.ndarray],
-             notes: list[str]) -> tuple[onnx.ModelProto, onnx.ModelProto, dict]:
+def _prepare(
+    source: SourceGraph, precision: str, fmt: Format, feeds: dict[str, np.ndarray], notes: list[str]
+) -> tuple[onnx.ModelProto, onnx.ModelProto, dict]:
     """Passes on the source graph. Returns (fp32 graph, graph for the writer, pass report)."""
     original = onnx.load(str(source.path))
     report: dict = {}
@@ -102,20 +103,30 @@ def _prepare(source: SourceGraph, precision: str, fmt: Format, feeds: dict[str, 
         candidate = passes.make_batch_dynamic(model)
         try:
             report["dynamic_batch"] = passes.verify(
-                "dynamic_batch", model, candidate, passes.batched(feeds, 2), PASS_TOLERANCE["fp32"]).to_dict()
+                "dynamic_batch", model, candidate, passes.batched(feeds, 2), PASS_TOLERANCE["fp32"]
+            ).to_dict()
             model = candidate
         except Exception as exc:  # a graph with a hard-coded batch stays static; Session chunks it
             notes.append(f"batch stays static: {str(exc).splitlines()[0][:200]}")
     target = model
     if precision == "fp16" and fmt.fp16_onnx:
         target = passes.to_fp16(model)
-        report["fp16"] = passes.verify("fp16", model, target, feeds, PASS_TOLERANCE["fp16"]).to_dict()
+        tolerance = None if source.spec.role is Role.DETECTOR else PASS_TOLERANCE["fp16"]
+        report["fp16"] = passes.verify("fp16", model, target, feeds, tolerance).to_dict()
         notes.append(f"FP16 ONNX (inputs/outputs FP32; ops kept FP32: {', '.join(passes.FP16_BLOCKED_OPS)})")
     return model, target, report
 
 
-def _write_artifact(fmt: Format, target: onnx.ModelProto, reference: onnx.ModelProto, tmp: Path, work: Path,
-                    spec: ModelSpec, precision: str, batch: BatchRange) -> WriteResult:
+def _write_artifact(
+    fmt: Format,
+    target: onnx.ModelProto,
+    reference: onnx.ModelProto,
+    tmp: Path,
+    work: Path,
+    spec: ModelSpec,
+    precision: str,
+    batch: BatchRange,
+) -> WriteResult:
     if fmt.writer is None:
         name = f"{spec.role.value}.onnx"
         onnx.save(target, str(tmp / name))
@@ -126,8 +137,14 @@ def _write_artifact(fmt: Format, target: onnx.ModelProto, reference: onnx.ModelP
     return writer.write(src, tmp, spec=spec, precision=precision, batch=batch)
 
 
-def _fidelity(fmt: Format, request: ExportRequest, artifact: Path, spec: ModelSpec, reference: onnx.ModelProto,
-              role_frames: frames.RoleFrames) -> dict:
+def _fidelity(
+    fmt: Format,
+    request: ExportRequest,
+    artifact: Path,
+    spec: ModelSpec,
+    reference: onnx.ModelProto,
+    role_frames: frames.RoleFrames,
+) -> dict:
     """Run the artifact through its backend (when it runs here) and compare with the FP32 ONNX."""
     from ..backends import get_backend
 
@@ -169,7 +186,8 @@ def export_bundle(request: ExportRequest, progress: Progress | None = None) -> B
         for role, spec in specs.items():
             say(f"{role}: source graph {spec.name}")
             source = resolve_graph(spec, weights=request.weights, models_dir=request.models_dir)
-            role_frames = frames.role_frames(spec, images, selection, references)
+            name = frames.input_name(onnx.load(str(source.path), load_external_data=False))
+            role_frames = frames.role_frames(spec, images, selection, references, name)
             notes: list[str] = []
             say(f"{role}: passes")
             fp32, target, pass_report = _prepare(source, request.precision, fmt, role_frames.first_feeds(), notes)
@@ -185,8 +203,13 @@ def export_bundle(request: ExportRequest, progress: Progress | None = None) -> B
                 "artifact": written.primary,
                 "files": hash_files(tmp, written.files),
                 "io": {"inputs": [t.__dict__ for t in spec.inputs], "outputs": [t.__dict__ for t in spec.outputs]},
-                "preprocess": {"input_size": list(spec.input_size), "mean": spec.mean, "std": spec.std,
-                               "color": spec.color, "resize": spec.resize},
+                "preprocess": {
+                    "input_size": list(spec.input_size),
+                    "mean": spec.mean,
+                    "std": spec.std,
+                    "color": spec.color,
+                    "resize": spec.resize,
+                },
                 "passes": pass_report,
                 "calibration": None,
                 "fidelity": fidelity,

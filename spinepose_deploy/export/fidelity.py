@@ -47,11 +47,15 @@ def pose_metrics(reference: Mapping[str, np.ndarray], candidate: Mapping[str, np
     got_bins = (candidate["simcc_x"].argmax(-1), candidate["simcc_y"].argmax(-1))
     agreement = float(np.mean((ref_bins[0] == got_bins[0]) & (ref_bins[1] == got_bins[1])))
     distance = np.linalg.norm(
-        _simcc_decode(reference["simcc_x"], reference["simcc_y"]) - _simcc_decode(candidate["simcc_x"], candidate["simcc_y"]),
+        _simcc_decode(reference["simcc_x"], reference["simcc_y"])
+        - _simcc_decode(candidate["simcc_x"], candidate["simcc_y"]),
         axis=-1,
     )
-    return {"argmax_agreement": agreement, "kpt_px_median": float(np.median(distance)),
-            "kpt_px_p95": float(np.percentile(distance, 95))}
+    return {
+        "argmax_agreement": agreement,
+        "kpt_px_median": float(np.median(distance)),
+        "kpt_px_p95": float(np.percentile(distance, 95)),
+    }
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -76,8 +80,11 @@ def detector_metrics(reference_boxes: list[np.ndarray], candidate_boxes: list[np
         best = box_iou(ref, got).max(axis=1) if len(got) else np.zeros(len(ref))
         matched += int(np.sum(best >= 0.5))
         ious.extend(best.tolist())
-    return {"box_recall": matched / total if total else 1.0, "box_iou": float(np.mean(ious)) if ious else 1.0,
-            "reference_boxes": total}
+    return {
+        "box_recall": matched / total if total else 1.0,
+        "box_iou": float(np.mean(ious)) if ious else 1.0,
+        "reference_boxes": total,
+    }
 
 
 def lifter_metrics(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
@@ -86,8 +93,12 @@ def lifter_metrics(reference: np.ndarray, candidate: np.ndarray) -> dict[str, fl
     return {"mpjpe_mm": float(np.linalg.norm(ref - got, axis=-1).mean() * 1000.0)}
 
 
-def measure(role: str, reference: Mapping[str, np.ndarray], candidate: Mapping[str, np.ndarray],
-            decoded: tuple[list[np.ndarray], list[np.ndarray]] | None = None) -> dict:
+def measure(
+    role: str,
+    reference: Mapping[str, np.ndarray],
+    candidate: Mapping[str, np.ndarray],
+    decoded: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
+) -> dict:
     """All metrics for one graph. ``decoded`` carries (reference, candidate) detector boxes per frame."""
     result: dict = compare(reference, candidate).to_dict()
     if role == "pose":
@@ -105,7 +116,9 @@ def check(role: str, metrics: Mapping[str, float], thresholds: Thresholds = Thre
     failures = []
     if role == "pose":
         if metrics["argmax_agreement"] < thresholds.pose_argmax_agreement:
-            failures.append(f"SimCC argmax agreement {metrics['argmax_agreement']:.3f} < {thresholds.pose_argmax_agreement}")
+            failures.append(
+                f"SimCC argmax agreement {metrics['argmax_agreement']:.3f} < {thresholds.pose_argmax_agreement}"
+            )
         if metrics["kpt_px_p95"] > thresholds.pose_p95_px:
             failures.append(f"keypoint p95 {metrics['kpt_px_p95']:.2f} px > {thresholds.pose_p95_px}")
     elif role == "detector" and "box_recall" in metrics:

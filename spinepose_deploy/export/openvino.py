@@ -25,8 +25,12 @@ def write(onnx_path: Path, out_dir: Path, *, spec: ModelSpec, precision: str, ba
     # fp16 stores FP16 weights; int8 graphs are QDQ and keep their FP32 scales uncompressed.
     ov.save_model(model, str(xml), compress_to_fp16=precision == "fp16")
     notes = [f"OpenVINO IR, weights stored as {'FP16' if precision == 'fp16' else 'FP32'}"]
-    return WriteResult(primary=xml.name, files=[xml.name, f"{stem}.bin"], notes=notes,
-                       extra={"openvino": ov.__version__, "inference_precision": _runtime_precision(precision)})
+    return WriteResult(
+        primary=xml.name,
+        files=[xml.name, f"{stem}.bin"],
+        notes=notes,
+        extra={"openvino": ov.__version__, "inference_precision": _runtime_precision(precision)},
+    )
 
 
 def _runtime_precision(precision: str) -> str:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
 from ..errors import ExportError
+from .passes import run_onnx
 
 log = logging.getLogger(__name__)
 
@@ -142,29 +143,11 @@ def prune(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def simplify(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Constant-fold and clean the graph with onnxslim (or onnxsim); unchanged if neither is installed."""
-    model = _copy(model)
+    """``passes.simplify`` (onnxslim, else onnxsim), keeping the model's metadata (stand-in marks, NMS)."""
+    from .passes import simplify as simplify_graph
+
     props = list(model.metadata_props)
-    try:
-        import onnxslim
-    except ImportError:
-        onnxslim = None
-    result = None
-    if onnxslim is not None:
-        result = onnxslim.slim(model)
-    else:
-        try:
-            import onnxsim
-        except ImportError:
-            log.warning("neither onnxslim nor onnxsim is installed: graph not simplified "
-                        "(pip install 'spinepose-deploy[passes]')")
-            return model
-        result, ok = onnxsim.simplify(model)
-        if not ok:
-            raise ExportError("onnxsim: simplified graph failed its own check")
-    if result is None:
-        raise ExportError("onnxslim returned no model")
-    # simplifiers may drop the model's metadata (stand-in marks, host NMS settings): keep them
+    result = simplify_graph(_copy(model))
     existing = {p.key for p in result.metadata_props}
     result.metadata_props.extend(p for p in props if p.key not in existing)
     return result
@@ -354,7 +337,7 @@ def batch_agnostic_reshapes(model: onnx.ModelProto) -> onnx.ModelProto:
     names = list(dict.fromkeys(n for pair in pairs for n in pair))
     existing = {o.name for o in probe.graph.output}
     probe.graph.output.extend(helper.ValueInfoProto(name=n) for n in names if n not in existing)
-    runs = [dict(zip(names, _run(probe, feed, names), strict=True)) for feed in feeds]
+    runs = [run_onnx(probe, feed) for feed in feeds]
     fixed = 0
     for node, (shape_name, data_name) in zip(reshapes, pairs, strict=True):
         target = _constant_shape([r[shape_name] for r in runs], [r[data_name] for r in runs])
@@ -386,15 +369,6 @@ def _probe_feeds(graph: onnx.GraphProto) -> list[dict[str, np.ndarray]] | None:
             value = rng.standard_normal(shape) if dtype.kind == "f" else np.zeros(shape)
             feed[inp.name] = value.astype(dtype)
     return feeds
-
-
-def _run(model: onnx.ModelProto, feed: dict[str, np.ndarray], names: Iterable[str]) -> list[np.ndarray]:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    return session.run(list(names), feed)
 
 
 def _constant_shape(shapes: list[np.ndarray], data_shapes: list[np.ndarray]) -> np.ndarray | None:

@@ -35,7 +35,11 @@ def gpu_key() -> dict[str, str]:
     if err != cudart.cudaError_t.cudaSuccess:
         raise BackendUnavailableError(f"TensorRT export needs an NVIDIA GPU: cudaGetDeviceProperties failed ({err})")
     name = props.name.decode() if isinstance(props.name, bytes) else str(props.name)
-    return {"tensorrt": trt.__version__, "gpu": name.strip("\x00 "), "compute_capability": f"{props.major}.{props.minor}"}
+    return {
+        "tensorrt": trt.__version__,
+        "gpu": name.strip("\x00 "),
+        "compute_capability": f"{props.major}.{props.minor}",
+    }
 
 
 def write(onnx_path: Path, out_dir: Path, *, spec: ModelSpec, precision: str, batch: BatchRange) -> WriteResult:

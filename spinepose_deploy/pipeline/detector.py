@@ -31,16 +31,16 @@ def check_image(image: np.ndarray, what: str = "image") -> np.ndarray:
     return image
 
 
-def to_network_color(image_bgr: np.ndarray, color: str, seed_compat: bool) -> np.ndarray:
-    """The image in the channel order to feed: ``color`` ("rgb"/"bgr"), or BGR as upstream if ``seed_compat``.
+def channel_order(color: str, seed_compat: bool) -> tuple[int, int, int]:
+    """Indices into a BGR image's channels that give the order to feed.
 
-    Upstream 2.1.0 feeds the BGR frame to RF-DETR and the pose network although both were trained on RGB.
+    ``color`` is the order the network was trained on ("rgb"/"bgr"); ``seed_compat`` feeds BGR whatever it
+    is, as upstream 2.1.0 does for RF-DETR and the pose network (both trained on RGB). Channels are
+    reordered after resizing/warping (cheaper on small arrays, identical since both act per channel).
     """
-    if seed_compat or color.lower() == "bgr":
-        return image_bgr
-    if color.lower() != "rgb":
+    if color.lower() not in ("rgb", "bgr"):
         raise UserError(f"color: '{color}' is not one of rgb, bgr")
-    return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+    return (0, 1, 2) if seed_compat or color.lower() == "bgr" else (2, 1, 0)
 
 
 def sanitize_boxes(boxes: np.ndarray, min_size: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -227,11 +227,13 @@ def rfdetr_feed(
 
     Returns ``(feed, (image_h, image_w))``; pass the size to :func:`decode_rfdetr`.
     """
-    image = to_network_color(check_image(image_bgr), color, seed_compat)
-    resized = cv2.resize(image, (int(input_hw[1]), int(input_hw[0])), interpolation=cv2.INTER_LINEAR)
+    order = channel_order(color, seed_compat)
+    resized = cv2.resize(
+        check_image(image_bgr), (int(input_hw[1]), int(input_hw[0])), interpolation=cv2.INTER_LINEAR
+    )
     mean01 = (np.asarray(mean, dtype=np.float64) / 255.0).astype(np.float32)
     std01 = (np.asarray(std, dtype=np.float64) / 255.0).astype(np.float32)
-    x = resized.astype(np.float32)
+    x = resized[..., list(order)].astype(np.float32)
     x *= np.float32(1.0 / 255.0)
     x -= mean01
     x *= (1.0 / std01).astype(np.float32)

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from ..errors import UserError
-from .detector import check_image, sanitize_boxes, to_network_color
+from .detector import channel_order, check_image, sanitize_boxes
 from .skeleton import SPINE_IDS
 
 POSE_MEAN = (123.675, 116.28, 103.53)  # RGB
@@ -98,8 +98,10 @@ def crop_batch(
         ``(batch (N, 3, h, w) float32, centers (N, 2), scales (N, 2))``; scales are aspect-fixed, ready for
         :func:`crop_to_image`. Values are ``(pixel - mean) / std`` computed in float64 then rounded, as
         upstream, so seed_compat crops are bit-identical to upstream's. ``N == 0`` gives an empty batch.
+        Boxes may extend past the image: the outside is black (0) before normalisation, as upstream.
     """
-    image = to_network_color(check_image(image_bgr), color, seed_compat)
+    image = check_image(image_bgr)
+    order = channel_order(color, seed_compat)
     out_h, out_w = int(input_hw[0]), int(input_hw[1])
     raw = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     fixed, keep = sanitize_boxes(raw)
@@ -112,8 +114,14 @@ def crop_batch(
     for i, (center, scale) in enumerate(zip(centers, scales, strict=True)):
         warp = get_warp_matrix(center, scale, (out_w, out_h))
         crops[i] = cv2.warpAffine(image, warp, (out_w, out_h), flags=cv2.INTER_LINEAR)
-    norm = (crops - np.asarray(mean, dtype=np.float64)) / np.asarray(std, dtype=np.float64)
-    batch = np.ascontiguousarray(norm.transpose(0, 3, 1, 2), dtype=np.float32)
+    # (value - mean) / std for every uint8 value, in float64 then rounded: bit-identical to upstream's
+    # float64 arithmetic on the whole crop, several times faster
+    lut = ((np.arange(256)[:, None] - np.asarray(mean, np.float64)) / np.asarray(std, np.float64)).astype(
+        np.float32
+    )
+    batch = np.empty((len(fixed), 3, out_h, out_w), dtype=np.float32)
+    for c, src in enumerate(order):
+        batch[:, c] = np.ascontiguousarray(lut[:, c])[crops[..., src]]
     return batch, centers, scales
 
 

@@ -28,8 +28,9 @@ class SourceGraph:
     sha256: str
 
 
-def resolve_graph(spec: ModelSpec, *, weights: str = "auto", local: Path | None = None,
-                  models_dir: Path | None = None) -> SourceGraph:
+def resolve_graph(
+    spec: ModelSpec, *, weights: str = "auto", local: Path | None = None, models_dir: Path | None = None
+) -> SourceGraph:
     """Return the graph to export for ``spec`` and whether it is a stand-in."""
     from . import fetch
     from .standins import build_standin

@@ -247,7 +247,9 @@ def get_mode(name: str) -> Mode:
     try:
         return MODES[name]
     except KeyError:
-        raise UnknownModelError(f"--mode: '{name}' is unknown.{suggest(name, MODES)} Known: {', '.join(MODES)}") from None
+        raise UnknownModelError(
+            f"--mode: '{name}' is unknown.{suggest(name, MODES)} Known: {', '.join(MODES)}"
+        ) from None
 
 
 @dataclass(frozen=True)

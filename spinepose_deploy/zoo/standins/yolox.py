@@ -32,6 +32,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
+from ...errors import ExportError
 from ..specs import ModelSpec
 from .common import ConvModule as BaseConv
 
@@ -240,7 +241,10 @@ def finalize(model: onnx.ModelProto, spec: ModelSpec) -> onnx.ModelProto:
     """Append mmdeploy-style NMS: raw (boxes, scores) outputs -> ``dets`` (1,K,5), ``labels`` (1,K) int64."""
     graph = model.graph
     if len(graph.output) != 2:
-        raise ValueError(f"yolox finalize: expected 2 raw outputs (boxes, scores), got {len(graph.output)}")
+        names = [o.name for o in graph.output]
+        raise ExportError(
+            f"yolox finalize for '{spec.name}': expected 2 raw outputs (boxes, scores), got {names}"
+        )
     # Rename whatever the exporter called the raw outputs, so the final names are free.
     raw = {graph.output[0].name: "raw_boxes", graph.output[1].name: "raw_scores"}
     for node in graph.node:

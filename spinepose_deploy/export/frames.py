@@ -1,0 +1,175 @@
+"""Real frames for checking exports: the held-out images turned into each graph's feeds, pipeline-style.
+
+Detector feeds are the letterboxed / stretched frames; pose feeds are all person crops of those frames in
+one batch (fixed boxes around the person plus jittered ones, so the check does not depend on what a
+stand-in detector finds); lifter feeds are the FP32 pose graph's keypoints on those crops, normalised
+with intrinsics from the image size (all points kept visible, so every input value is exercised).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+
+from ..errors import InputFileError
+from ..paths import package_data_dir, repo_calib_dir
+from ..pipeline import detector as det
+from ..pipeline import lifter as lift
+from ..pipeline import pose as pose_ops
+from ..zoo.specs import Family, ModelSpec, ModeSelection
+from . import passes
+
+Feed = dict[str, np.ndarray]
+Runner = Callable[[Feed], dict[str, np.ndarray]]
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+CROPS_PER_IMAGE = 4
+
+
+def default_image_dir() -> Path:
+    return repo_calib_dir() or package_data_dir()
+
+
+def load_images(source: Path | None = None, limit: int = 8) -> list[np.ndarray]:
+    """BGR images from a folder (default: calib_data/ or the packaged samples), sorted by name."""
+    folder = Path(source) if source else default_image_dir()
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+    images = [img for img in (cv2.imread(str(p), cv2.IMREAD_COLOR) for p in files) if img is not None]
+    if not images:
+        raise InputFileError(f"{folder}: no readable images ({', '.join(IMAGE_SUFFIXES)})")
+    return images
+
+
+def person_boxes(image: np.ndarray, count: int = CROPS_PER_IMAGE, seed: int = 0) -> np.ndarray:
+    """A box around the central person of a portrait-like frame, plus ``count - 1`` jittered copies."""
+    h, w = image.shape[:2]
+    base = np.array([0.1 * w, 0.02 * h, 0.9 * w, 0.98 * h])
+    rng = np.random.default_rng(seed)
+    jitter = rng.uniform(-0.08, 0.08, size=(count - 1, 4)) * np.array([w, h, w, h])
+    return np.vstack([base, base + jitter]).astype(np.float32)
+
+
+def _flip_variants(images: list[np.ndarray]) -> list[np.ndarray]:
+    return [v for img in images for v in (img, cv2.flip(img, 1))]
+
+
+@dataclass
+class RoleFrames:
+    """Feeds for one graph and what is needed to decode its outputs."""
+
+    spec: ModelSpec
+    feeds: list[Feed]
+    meta: list = field(default_factory=list)  # YOLOX ratio / RF-DETR image size per frame
+    outputs: tuple[list[dict], list[dict]] = field(default_factory=lambda: ([], []))
+
+    @property
+    def count(self) -> int:
+        return sum(len(next(iter(f.values()))) for f in self.feeds)
+
+    def first_feeds(self) -> Feed:
+        return self.feeds[0]
+
+    def run(self, reference: Runner, candidate: Runner) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Run every feed through both; return outputs merged over frames (or the first frame's when ragged)."""
+        refs, gots = [reference(f) for f in self.feeds], [candidate(f) for f in self.feeds]
+        self.outputs = (refs, gots)
+        return _merge(refs), _merge(gots)
+
+    def decode_boxes(self, *_: object) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+        """Detector boxes per frame for the reference and the candidate (None for other roles)."""
+        if self.spec.family not in (Family.YOLOX, Family.RFDETR) or not self.outputs[0]:
+            return None
+        return tuple(
+            [self._boxes(out, meta) for out, meta in zip(side, self.meta, strict=True)] for side in self.outputs
+        )
+
+    def _boxes(self, outputs: dict[str, np.ndarray], meta: object) -> np.ndarray:
+        if self.spec.family is Family.YOLOX:
+            return det.decode_yolox(outputs["dets"], meta)[0]
+        return det.decode_rfdetr(outputs["dets"], outputs["labels"], meta)[0]
+
+
+def _merge(outputs: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    merged = {}
+    for name in outputs[0]:
+        arrays = [o[name] for o in outputs]
+        same = all(a.shape[1:] == arrays[0].shape[1:] for a in arrays)
+        merged[name] = np.concatenate(arrays, axis=0) if same else arrays[0]
+    return merged
+
+
+def detector_frames(spec: ModelSpec, images: list[np.ndarray], name: str) -> RoleFrames:
+    feeds, meta = [], []
+    for image in _flip_variants(images):
+        if spec.family is Family.YOLOX:
+            feed, info = det.yolox_feed(image, spec.input_size, name)
+        else:
+            feed, info = det.rfdetr_feed(image, spec.input_size, name, spec.mean, spec.std, spec.color)
+        feeds.append(feed)
+        meta.append(info)
+    return RoleFrames(spec, feeds, meta)
+
+
+def pose_batch(spec: ModelSpec, images: list[np.ndarray], name: str) -> tuple[Feed, list[tuple]]:
+    """All crops of all images as one batch, plus per-image (centers, scales, image size) to map back."""
+    batches, geometry = [], []
+    for index, image in enumerate(images):
+        batch, centers, scales = pose_ops.crop_batch(
+            image, person_boxes(image, seed=index), spec.input_size, spec.mean, spec.std, spec.color
+        )
+        batches.append(batch)
+        geometry.append((centers, scales, image.shape[:2]))
+    return {name: np.concatenate(batches)}, geometry
+
+
+def pose_frames(spec: ModelSpec, images: list[np.ndarray], name: str) -> RoleFrames:
+    return RoleFrames(spec, [pose_batch(spec, images, name)[0]])
+
+
+def lifter_frames(
+    spec: ModelSpec, images: list[np.ndarray], name: str, pose_spec: ModelSpec, pose_reference: onnx.ModelProto
+) -> RoleFrames:
+    """Lifter inputs made from the FP32 pose graph's keypoints on the real crops."""
+    feed, geometry = pose_batch(pose_spec, images, input_name(pose_reference))
+    out = passes.run_onnx(pose_reference, feed)
+    keypoints, _ = pose_ops.decode_simcc(out["simcc_x"], out["simcc_y"])
+    inputs, start = [], 0
+    for centers, scales, (h, w) in geometry:
+        n = len(centers)
+        points = pose_ops.crop_to_image(keypoints[start : start + n], centers, scales, pose_spec.input_size)
+        intrinsics = lift.estimate_intrinsics(w, h)
+        xy, _ = lift.lifter_feed(points, np.ones(points.shape[:2], np.float32), intrinsics)
+        inputs.append(xy)
+        start += n
+    return RoleFrames(spec, [{name: np.concatenate(inputs)}])
+
+
+def input_name(model: onnx.ModelProto) -> str:
+    """The graph's (single) real input name; released graphs do not all use the same one."""
+    initializers = {i.name for i in model.graph.initializer}
+    return next(i.name for i in model.graph.input if i.name not in initializers)
+
+
+def role_frames(
+    spec: ModelSpec,
+    images: list[np.ndarray],
+    selection: ModeSelection,
+    references: dict[str, onnx.ModelProto],
+    name: str,
+) -> RoleFrames:
+    """Frames for ``spec``'s role, fed to input ``name``. The lifter uses the pose graph's FP32 reference."""
+    role = spec.role.value
+    if role == "detector":
+        return detector_frames(spec, images, name)
+    if role == "pose":
+        return pose_frames(spec, images, name)
+    pose_reference = references.get("pose")
+    if pose_reference is None:
+        from ..zoo.source import resolve_graph
+
+        pose_reference = onnx.load(str(resolve_graph(selection.pose).path))
+    return lifter_frames(spec, images, name, selection.pose, pose_reference)
