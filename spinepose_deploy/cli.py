@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
@@ -161,7 +162,7 @@ def doctor(as_json: JsonFlag = False) -> None:
             )
         )
         table.add_row(
-            backend, device, f"[green]{runs}[/]" if "no" not in runs else runs, cells[0].version or "-", reasons
+            backend, device, f"[green]{runs}[/]" if "no" not in runs else runs, cells[0].version or "-", escape(reasons)
         )
     out_console.print(table)
 

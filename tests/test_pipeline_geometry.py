@@ -112,13 +112,9 @@ def test_skeleton_matches_upstream(upstream):
 
     names = [v["name"] for v in metainfo["keypoint_info"].values()]
     assert tuple(names) == skeleton.KEYPOINT_NAMES
-    links = [
-        (names.index(v["link"][0]), names.index(v["link"][1])) for v in metainfo["skeleton_info"].values()
-    ]
+    links = [(names.index(v["link"][0]), names.index(v["link"][1])) for v in metainfo["skeleton_info"].values()]
     assert links == list(skeleton.LINKS)
-    assert [tuple(v["color"][::-1]) for v in metainfo["skeleton_info"].values()] == list(
-        skeleton.LINK_COLORS_BGR
-    )
+    assert [tuple(v["color"][::-1]) for v in metainfo["skeleton_info"].values()] == list(skeleton.LINK_COLORS_BGR)
     kp_colors = [tuple(v["color"][::-1]) for v in metainfo["keypoint_info"].values()]
     assert kp_colors == list(skeleton.KEYPOINT_COLORS_BGR)
     np.testing.assert_allclose(skeleton.OKS_SIGMAS, metainfo["sigmas"], rtol=1e-6)
@@ -141,16 +137,10 @@ def test_letterbox_ratio_and_offset():
     assert ratio == pytest.approx(0.64)
     assert (canvas[:, : int(333 * 0.64)] == 0).all() and (canvas[:, int(333 * 0.64) :] == 114).all()
     feed, ratio2 = detector.yolox_feed(image, (416, 416), "input")
-    assert (
-        list(feed) == ["input"]
-        and feed["input"].shape == (1, 3, 416, 416)
-        and feed["input"].dtype == np.float32
-    )
+    assert list(feed) == ["input"] and feed["input"].shape == (1, 3, 416, 416) and feed["input"].dtype == np.float32
     assert ratio2 == pytest.approx(0.65)
     # raw 0-255 in BGR order (YOLOX is trained on BGR)
-    np.testing.assert_array_equal(
-        feed["input"][0].transpose(1, 2, 0), detector.letterbox(image, (416, 416))[0]
-    )
+    np.testing.assert_array_equal(feed["input"][0].transpose(1, 2, 0), detector.letterbox(image, (416, 416))[0])
 
 
 def test_letterbox_extreme_aspect_does_not_crash():
@@ -294,9 +284,7 @@ def test_crop_pixels_land_where_keypoints_map_back():
         heat = batch[i, 0].astype(np.float64)
         ys, xs = np.mgrid[: heat.shape[0], : heat.shape[1]]
         centroid = np.array([(heat * xs).sum(), (heat * ys).sum()]) / heat.sum()
-        back = pose.crop_to_image(centroid[None, None], centers[i : i + 1], scales[i : i + 1], (256, 192))[
-            0, 0
-        ]
+        back = pose.crop_to_image(centroid[None, None], centers[i : i + 1], scales[i : i + 1], (256, 192))[0, 0]
         assert np.abs(back - target).max() < 0.5, back
 
 
@@ -336,6 +324,28 @@ def test_decode_simcc_exact_locations():
     np.testing.assert_array_equal(keypoints, expected.astype(np.float32))
     assert scores[0, 0] == pytest.approx(0.7) and scores[1, 4] == pytest.approx(-1.0)
     assert keypoints.shape == (n, k, 2) and scores.shape == (n, k)
+
+
+def test_empty_frame_flows_through():
+    kp, sc = pose.decode_simcc(np.zeros((0, 37, 384), np.float16), np.zeros((0, 37, 512), np.float16))
+    assert kp.shape == (0, 37, 2) and sc.shape == (0, 37) and sc.dtype == np.float32
+    kp = pose.crop_to_image(kp, np.zeros((0, 2)), np.zeros((0, 2)), (256, 192))
+    assert pose.smooth_spine_v1(kp, sc)[0].shape == (0, 37, 2)
+    xy, vis = lifter.lifter_feed(kp, sc, lifter.estimate_intrinsics(64, 48))
+    assert xy.shape == (0, 37, 2) and vis.shape == (0, 37)
+    assert tracking.IouTracker().update(tracking.pose_to_bbox(kp)).shape == (0,)
+    assert tracking.KeypointSmoother()(kp, np.zeros(0, np.int64)).shape == (0, 37, 2)
+
+
+def test_validate_simcc():
+    sx, sy = np.zeros((2, 37, 384)), np.zeros((2, 37, 512))
+    got = pose.validate_simcc({"simcc_x": sx, "simcc_y": sy}, 2, 37)
+    assert got[0] is sx and got[1] is sy
+    assert pose.validate_simcc({"a": sx, "b": sy}, 2, 37)[1] is sy  # by position when names differ
+    with pytest.raises(UserError, match="expected simcc_x and simcc_y"):
+        pose.validate_simcc({"a": sx}, 2, 37)
+    with pytest.raises(UserError, match=r"expected \(3, 37, L\)"):
+        pose.validate_simcc({"simcc_x": sx, "simcc_y": sy}, 3, 37)
 
 
 def test_smooth_spine_v1_is_sequential():
@@ -414,9 +424,11 @@ def test_root_translation_recovers_known_translation():
         )[2],
         3.0,
     )
-    assert lifter.lift_postprocess(
-        np.zeros((0, 37, 3)), np.zeros((0, 37, 2)), np.zeros((0, 37), bool), 1.0
-    ).shape == (0, 37, 3)
+    assert lifter.lift_postprocess(np.zeros((0, 37, 3)), np.zeros((0, 37, 2)), np.zeros((0, 37), bool), 1.0).shape == (
+        0,
+        37,
+        3,
+    )
 
 
 # ---------------------------------------------------------------- world frame
@@ -573,9 +585,7 @@ def test_detectors_match_upstream(upstream):
     feed, ratio = detector.yolox_feed(image, (416, 416))
     assert ratio == ref_ratio
     np.testing.assert_array_equal(feed["input"][0].transpose(1, 2, 0), ref_canvas)
-    dets = np.concatenate([RNG.uniform(0, 400, (1, 50, 4)), RNG.uniform(0, 1, (1, 50, 1))], -1).astype(
-        np.float32
-    )
+    dets = np.concatenate([RNG.uniform(0, 400, (1, 50, 4)), RNG.uniform(0, 1, (1, 50, 1))], -1).astype(np.float32)
     dets[..., 2:4] = dets[..., 0:2] + RNG.uniform(5, 100, (1, 50, 2))
     ref = yolox.postprocess(dets.copy(), ratio, return_scores=True)
     boxes, scores = detector.decode_yolox(dets, ratio)
@@ -584,9 +594,7 @@ def test_detectors_match_upstream(upstream):
 
     rand_boxes = dets[0, :, :4]
     rand_scores = RNG.uniform(0, 1, (50, 2)).astype(np.float32)
-    assert detector.nms(rand_boxes, rand_scores[:, 0], 0.3).tolist() == ref_nms(
-        rand_boxes, rand_scores[:, 0], 0.3
-    )
+    assert detector.nms(rand_boxes, rand_scores[:, 0], 0.3).tolist() == ref_nms(rand_boxes, rand_scores[:, 0], 0.3)
     ref_dets, _ = multiclass_nms(rand_boxes, rand_scores, nms_thr=0.45, score_thr=0.5)
     ref_dets = ref_dets[(ref_dets[:, 4] > 0.3) & (ref_dets[:, 5] == 0)]
     boxes, scores = detector.decode_boxes_scores(rand_boxes, rand_scores, 1.0, pre_thr=0.5)
@@ -621,9 +629,7 @@ def test_pose_matches_upstream(upstream):
     image = RNG.integers(0, 255, (480, 640, 3), dtype=np.uint8)
     for input_wh in ((192, 256), (288, 384)):
         input_hw = input_wh[::-1]
-        rtm = _bare(
-            RTMPose, model_input_size=input_wh, mean=np.array(pose.POSE_MEAN), std=np.array(pose.POSE_STD)
-        )
+        rtm = _bare(RTMPose, model_input_size=input_wh, mean=np.array(pose.POSE_MEAN), std=np.array(pose.POSE_STD))
         batch, centers, scales = pose.crop_batch(image, BOXES, input_hw, seed_compat=True)
         sx = RNG.normal(0, 1, (len(BOXES), 37, 2 * input_wh[0])).astype(np.float32)
         sy = RNG.normal(0, 1, (len(BOXES), 37, 2 * input_wh[1])).astype(np.float32)
@@ -680,6 +686,4 @@ def test_lifter_matches_upstream(upstream):
     np.testing.assert_array_equal(visible, ref_vis)
     scale = lifter.estimate_metric_scale(lifter.root_relative(raw)[0])
     assert scale == pytest.approx(ref.metric_scale, rel=1e-6)
-    np.testing.assert_allclose(
-        lifter.lift_postprocess(raw, xy, visible, scale), ref_out, rtol=1e-4, atol=1e-4
-    )
+    np.testing.assert_allclose(lifter.lift_postprocess(raw, xy, visible, scale), ref_out, rtol=1e-4, atol=1e-4)

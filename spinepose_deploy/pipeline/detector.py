@@ -56,9 +56,7 @@ def sanitize_boxes(boxes: np.ndarray, min_size: float = 1.0) -> tuple[np.ndarray
         is kept: the pose crop fixes its aspect ratio from the other side, as upstream does.
     """
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
-    ordered = np.concatenate(
-        [np.minimum(boxes[:, :2], boxes[:, 2:]), np.maximum(boxes[:, :2], boxes[:, 2:])], axis=1
-    )
+    ordered = np.concatenate([np.minimum(boxes[:, :2], boxes[:, 2:]), np.maximum(boxes[:, :2], boxes[:, 2:])], axis=1)
     size = ordered[:, 2:] - ordered[:, :2]
     keep = np.isfinite(ordered).all(axis=1) & (size.max(axis=1, initial=0.0) >= min_size)
     return ordered[keep], keep
@@ -91,9 +89,7 @@ def letterbox(image: np.ndarray, input_hw: tuple[int, int]) -> tuple[np.ndarray,
     return canvas, ratio
 
 
-def yolox_feed(
-    image_bgr: np.ndarray, input_hw: tuple[int, int], input_name: str = "input"
-) -> tuple[Feed, float]:
+def yolox_feed(image_bgr: np.ndarray, input_hw: tuple[int, int], input_name: str = "input") -> tuple[Feed, float]:
     """YOLOX feed: letterboxed raw 0-255 BGR (YOLOX was trained on BGR), ``(1, 3, h, w)`` float32.
 
     Returns ``(feed, ratio)``; pass ``ratio`` to :func:`decode_yolox`.
@@ -157,9 +153,7 @@ def yolox_grid_decode(raw: np.ndarray, input_hw: tuple[int, int]) -> tuple[np.nd
         strides.append(np.full((h * w, 1), stride))
     grid, stride = np.concatenate(grids), np.concatenate(strides)
     if grid.shape[0] != raw.shape[0]:
-        raise UserError(
-            f"YOLOX raw output has {raw.shape[0]} anchors, expected {grid.shape[0]} for input {input_hw}"
-        )
+        raise UserError(f"YOLOX raw output has {raw.shape[0]} anchors, expected {grid.shape[0]} for input {input_hw}")
     # rounded to float32 at the same steps as upstream's in-place update
     xy = ((raw[:, :2] + grid) * stride).astype(np.float32)
     wh = (np.exp(raw[:, 2:4]) * stride).astype(np.float32)
@@ -228,9 +222,7 @@ def rfdetr_feed(
     Returns ``(feed, (image_h, image_w))``; pass the size to :func:`decode_rfdetr`.
     """
     order = channel_order(color, seed_compat)
-    resized = cv2.resize(
-        check_image(image_bgr), (int(input_hw[1]), int(input_hw[0])), interpolation=cv2.INTER_LINEAR
-    )
+    resized = cv2.resize(check_image(image_bgr), (int(input_hw[1]), int(input_hw[0])), interpolation=cv2.INTER_LINEAR)
     mean01 = (np.asarray(mean, dtype=np.float64) / 255.0).astype(np.float32)
     std01 = (np.asarray(std, dtype=np.float64) / 255.0).astype(np.float32)
     x = resized[..., list(order)].astype(np.float32)
@@ -268,9 +260,7 @@ def decode_rfdetr(
     if dets.ndim == 2:
         dets, logits = dets[None], logits[None]
     if dets.ndim != 3 or logits.ndim != 3 or dets.shape[:2] != logits.shape[:2]:
-        raise UserError(
-            f"RF-DETR outputs: dets {dets.shape} and labels {logits.shape}, expected (B, Q, 4), (B, Q, C)"
-        )
+        raise UserError(f"RF-DETR outputs: dets {dets.shape} and labels {logits.shape}, expected (B, Q, 4), (B, Q, C)")
     probs = _sigmoid(logits)
     probs[..., 0] = -1.0
     batch, _, num_classes = probs.shape

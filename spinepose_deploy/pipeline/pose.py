@@ -116,9 +116,7 @@ def crop_batch(
         crops[i] = cv2.warpAffine(image, warp, (out_w, out_h), flags=cv2.INTER_LINEAR)
     # (value - mean) / std for every uint8 value, in float64 then rounded: bit-identical to upstream's
     # float64 arithmetic on the whole crop, several times faster
-    lut = ((np.arange(256)[:, None] - np.asarray(mean, np.float64)) / np.asarray(std, np.float64)).astype(
-        np.float32
-    )
+    lut = ((np.arange(256)[:, None] - np.asarray(mean, np.float64)) / np.asarray(std, np.float64)).astype(np.float32)
     batch = np.empty((len(fixed), 3, out_h, out_w), dtype=np.float32)
     for c, src in enumerate(order):
         batch[:, c] = np.ascontiguousarray(lut[:, c])[crops[..., src]]
@@ -134,8 +132,9 @@ def decode_simcc(
     maxima. As upstream, a keypoint whose score is <= 0 gets location -1 (before the division, so -0.5 px).
     """
     n, k, _ = simcc_x.shape
-    sx = np.asarray(simcc_x).reshape(n * k, -1)
-    sy = np.asarray(simcc_y).reshape(n * k, -1)
+    # float32 whatever the backend returned (fp16 artifacts), so scores compare across backends
+    sx = np.asarray(simcc_x, dtype=np.float32).reshape(n * k, simcc_x.shape[2])
+    sy = np.asarray(simcc_y, dtype=np.float32).reshape(n * k, simcc_y.shape[2])
     locs = np.stack((np.argmax(sx, axis=1), np.argmax(sy, axis=1)), axis=-1).astype(np.float32)
     vals = 0.5 * (np.amax(sx, axis=1) + np.amax(sy, axis=1))
     locs[vals <= 0.0] = -1
@@ -156,9 +155,7 @@ def crop_to_image(
     return out.astype(np.float32)
 
 
-def image_to_crop(
-    points: np.ndarray, centers: np.ndarray, scales: np.ndarray, input_hw: tuple[int, int]
-) -> np.ndarray:
+def image_to_crop(points: np.ndarray, centers: np.ndarray, scales: np.ndarray, input_hw: tuple[int, int]) -> np.ndarray:
     """Image pixels ``(N, K, 2)`` -> crop pixels; the inverse of :func:`crop_to_image`."""
     size = np.asarray([input_hw[1], input_hw[0]], dtype=np.float64)
     centers = np.asarray(centers, dtype=np.float64)[:, None, :]

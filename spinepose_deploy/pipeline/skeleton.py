@@ -21,9 +21,7 @@ def _load() -> dict:
 _DATA = _load()
 
 NUM_KEYPOINTS: int = int(_DATA["num_keypoints"])
-KEYPOINT_NAMES: tuple[str, ...] = tuple(
-    kp["name"] for kp in sorted(_DATA["keypoints"], key=lambda k: k["id"])
-)
+KEYPOINT_NAMES: tuple[str, ...] = tuple(kp["name"] for kp in sorted(_DATA["keypoints"], key=lambda k: k["id"]))
 KEYPOINT_INDEX: dict[str, int] = {name: i for i, name in enumerate(KEYPOINT_NAMES)}
 # (39, 2) index pairs, in upstream's drawing order
 LINKS: tuple[tuple[int, int], ...] = tuple((KEYPOINT_INDEX[a], KEYPOINT_INDEX[b]) for a, b in _DATA["links"])
@@ -40,9 +38,7 @@ JOINT_WEIGHTS: np.ndarray = np.asarray(_DATA["joint_weights"], dtype=np.float32)
 
 _SPINE_SET = frozenset(SPINE_IDS) | {KEYPOINT_INDEX["head"]}
 # links whose both ends lie on the hip..head chain: drawn emphasised
-SPINE_LINKS: tuple[int, ...] = tuple(
-    i for i, (a, b) in enumerate(LINKS) if a in _SPINE_SET and b in _SPINE_SET
-)
+SPINE_LINKS: tuple[int, ...] = tuple(i for i, (a, b) in enumerate(LINKS) if a in _SPINE_SET and b in _SPINE_SET)
 
 # Upstream colours (metainfo.py), RGB.
 _KP_DEFAULT = (204, 51, 51)
@@ -64,9 +60,7 @@ if len(_LINK_CODES) != len(LINKS):  # the json and this table must agree
 KEYPOINT_COLORS_BGR: tuple[tuple[int, int, int], ...] = tuple(
     tuple(reversed(_KP_SPECIAL.get(name, _KP_DEFAULT))) for name in KEYPOINT_NAMES
 )
-LINK_COLORS_BGR: tuple[tuple[int, int, int], ...] = tuple(
-    tuple(reversed(_CODE_RGB[code])) for code in _LINK_CODES
-)
+LINK_COLORS_BGR: tuple[tuple[int, int, int], ...] = tuple(tuple(reversed(_CODE_RGB[code])) for code in _LINK_CODES)
 
 
 def overlay_sizes(image_width: int) -> tuple[int, int]:

@@ -31,9 +31,9 @@ def pose_to_bbox(keypoints: np.ndarray, expansion: float = 1.25) -> np.ndarray:
         return np.zeros((0, 4), dtype=np.float32)
     lo, hi = kp.min(axis=1), kp.max(axis=1)
     center = (lo + hi) / 2
-    return np.concatenate(
-        [center - (center - lo) * expansion, center + (hi - center) * expansion], axis=1
-    ).astype(np.float32)
+    return np.concatenate([center - (center - lo) * expansion, center + (hi - center) * expansion], axis=1).astype(
+        np.float32
+    )
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -112,9 +112,7 @@ class OneEuro:
 
     def __init__(self, freq: float, mincutoff: float = 1.0, beta: float = 0.0, dcutoff: float = 1.0) -> None:
         if freq <= 0 or mincutoff <= 0 or dcutoff <= 0:
-            raise ValueError(
-                f"One-Euro: freq={freq}, mincutoff={mincutoff}, dcutoff={dcutoff}; all must be > 0"
-            )
+            raise ValueError(f"One-Euro: freq={freq}, mincutoff={mincutoff}, dcutoff={dcutoff}; all must be > 0")
         self.freq, self.mincutoff, self.beta, self.dcutoff = (
             float(freq),
             float(mincutoff),
@@ -149,16 +147,12 @@ class OneEuro:
 class KeypointSmoother:
     """Per-track One-Euro smoothing of 2D keypoints. Defaults are upstream PoseTracker's."""
 
-    def __init__(
-        self, freq: float = 30.0, mincutoff: float = 0.1, beta: float = 0.1, dcutoff: float = 1.0
-    ) -> None:
+    def __init__(self, freq: float = 30.0, mincutoff: float = 0.1, beta: float = 0.1, dcutoff: float = 1.0) -> None:
         self.params = dict(freq=freq, mincutoff=mincutoff, beta=beta, dcutoff=dcutoff)
         OneEuro(**self.params)  # validate now, not on the first tracked frame
         self.filters: dict[int, OneEuro] = {}
 
-    def __call__(
-        self, keypoints: np.ndarray, track_ids: np.ndarray, timestamp: float | None = None
-    ) -> np.ndarray:
+    def __call__(self, keypoints: np.ndarray, track_ids: np.ndarray, timestamp: float | None = None) -> np.ndarray:
         """Smooth ``keypoints`` ``(N, K, 2)`` of tracks ``track_ids`` ``(N,)``; id -1 rows pass through.
 
         Filters of tracks absent from ``track_ids`` are dropped, so memory is bounded by the live poses.

@@ -101,9 +101,7 @@ def body_up_axis(points: np.ndarray, scores: np.ndarray, thr: float = VIS_THR) -
     return np.array([0.0, -1.0, 0.0], dtype=np.float32)
 
 
-def support_joint_ids(
-    points: np.ndarray, scores: np.ndarray, up: np.ndarray, thr: float = VIS_THR
-) -> np.ndarray:
+def support_joint_ids(points: np.ndarray, scores: np.ndarray, up: np.ndarray, thr: float = VIS_THR) -> np.ndarray:
     """Foot joints likely on the ground: visible joints of the lowest foot and any foot within 12 cm of it."""
     visible_feet = FOOT_IDS[scores[FOOT_IDS] >= thr]
     if len(visible_feet) < 3:
@@ -119,9 +117,7 @@ def support_joint_ids(
     if not groups:
         return visible_feet
     lowest = min(h for h, _ in groups)
-    chosen = np.concatenate([ids for h, ids in groups if h <= lowest + SUPPORT_FOOT_HEIGHT_TOL]).astype(
-        np.int64
-    )
+    chosen = np.concatenate([ids for h, ids in groups if h <= lowest + SUPPORT_FOOT_HEIGHT_TOL]).astype(np.int64)
     return chosen if len(chosen) >= 3 else visible_feet
 
 
