@@ -160,6 +160,7 @@ def _import_onnx2torch() -> types.ModuleType:
     else:
         import onnx2torch
 
+        _add_grid_sample(onnx2torch)
         return onnx2torch
     names = ("torchvision", "torchvision.ops")
     saved = {name: sys.modules.get(name) for name in names}
@@ -184,7 +185,40 @@ def _import_onnx2torch() -> types.ModuleType:
             else:
                 sys.modules[name] = module
     log.debug("onnx2torch imported with a torchvision stub (%s)", reason)
+    _add_grid_sample(onnx2torch)
     return onnx2torch
+
+
+def _add_grid_sample(onnx2torch: types.ModuleType) -> None:
+    """Register an ONNX ``GridSample`` converter if this onnx2torch has none (1.5 has none).
+
+    RF-DETR's deformable attention samples with GridSample; torch's ``grid_sample`` maps to Core ML's
+    ``resample``. Registered once per process; a converter shipped by onnx2torch itself wins.
+    """
+    import torch
+    from onnx2torch.node_converters.registry import _CONVERTER_REGISTRY, OperationDescription, add_converter
+    from onnx2torch.utils.common import OnnxToTorchModule, OperationConverterResult, onnx_mapping_from_node
+
+    class OnnxGridSample(torch.nn.Module, OnnxToTorchModule):
+        def __init__(self, mode: str, padding_mode: str, align_corners: bool) -> None:
+            super().__init__()
+            self.mode, self.padding_mode, self.align_corners = mode, padding_mode, align_corners
+
+        def forward(self, x, grid):
+            return torch.nn.functional.grid_sample(
+                x, grid, mode=self.mode, padding_mode=self.padding_mode, align_corners=self.align_corners
+            )
+
+    def convert(node, graph):  # noqa: ARG001 - onnx2torch's converter signature
+        attrs = node.attributes
+        mode = {"linear": "bilinear", "cubic": "bicubic"}.get(attrs.get("mode", "bilinear"),
+                                                              attrs.get("mode", "bilinear"))
+        module = OnnxGridSample(mode, attrs.get("padding_mode", "zeros"), bool(attrs.get("align_corners", 0)))
+        return OperationConverterResult(torch_module=module, onnx_mapping=onnx_mapping_from_node(node))
+
+    for version in (16, 20, 22):
+        if OperationDescription("", "GridSample", version) not in _CONVERTER_REGISTRY:
+            add_converter(operation_type="GridSample", version=version)(convert)
 
 
 def _load_onnx(path: Path) -> onnx.ModelProto:
@@ -393,8 +427,8 @@ def _convert(
         return _step(
             path, "coremltools conversion", ct.convert, captured, inputs=types_, outputs=out_types, **options
         ), "static"
-    ranged = in_types(lambda dims: (ct.RangeDim(batch.min, batch.max, default=batch.opt), *dims[1:]))
     try:
+        ranged = in_types(lambda dims: (ct.RangeDim(batch.min, batch.max, default=batch.opt), *dims[1:]))
         return ct.convert(captured, inputs=ranged, outputs=out_types, **options), "range"
     except Exception as exc:  # a range can fail on some ops; enumerated sizes are the documented fallback
         log.warning(

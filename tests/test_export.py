@@ -1,0 +1,197 @@
+"""Export bundles: passes, backends, fidelity recorded, atomic writes, tamper detection."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from spinepose_deploy import backends
+from spinepose_deploy.cli import main
+from spinepose_deploy.errors import BundleError, ExportError, InvalidOptionError
+from spinepose_deploy.export import exporter, frames, passes
+from spinepose_deploy.export.base import BatchRange
+from spinepose_deploy.export.bundle import Bundle
+from spinepose_deploy.export.exporter import ExportRequest, export_bundle
+from spinepose_deploy.zoo.specs import resolve_mode
+
+ORT_OV = [("onnxruntime", "fp32"), ("onnxruntime", "fp16"), ("openvino", "fp32"), ("openvino", "fp16")]
+
+
+@pytest.fixture(scope="module")
+def small_bundles(tmp_path_factory, standin_paths) -> dict[tuple[str, str], Bundle]:
+    root = tmp_path_factory.mktemp("bundles")
+    return {
+        (backend, precision): export_bundle(
+            ExportRequest(backend=backend, precision=precision, out=root / f"{backend}-{precision}", weights="standin")
+        )
+        for backend, precision in ORT_OV
+    }
+
+
+@pytest.mark.parametrize("key", ORT_OV, ids=lambda k: "-".join(k) if isinstance(k, tuple) else k)
+def test_small_bundle_matches_fp32_reference_within_recorded_tolerance(small_bundles, standin_paths, key):
+    bundle = small_bundles[key]
+    assert bundle.standin and bundle.backend == key[0] and bundle.precision == key[1]
+    assert set(bundle.roles) == {"detector", "pose", "lifter"}
+    selection = resolve_mode("small", "yolox", "v2")
+    images = frames.load_images()
+    pose_spec = selection.pose
+    reference = onnx.load(str(standin_paths["pose-s-v2"]))
+    feeds, _ = frames.pose_batch(pose_spec, images, "input")
+    recorded = bundle.graph("pose")["fidelity"]
+    assert recorded["gate"]["passed"], recorded
+    with backends.load(bundle.artifact("pose"), backend=bundle.backend, precision=bundle.precision) as session:
+        got = session.run(feeds)
+    expected = passes.run_onnx(reference, feeds)
+    deviation = passes.compare(expected, got)
+    for name, value in deviation.max_abs.items():  # reloading reproduces what the manifest recorded
+        assert value <= recorded["max_abs"][name] * 1.01 + 1e-6
+    agreement = np.mean(
+        (expected["simcc_x"].argmax(-1) == got["simcc_x"].argmax(-1))
+        & (expected["simcc_y"].argmax(-1) == got["simcc_y"].argmax(-1))
+    )
+    assert agreement >= 0.9 if key[1] == "fp16" else agreement == 1.0
+    lifter = bundle.graph("lifter")["fidelity"]
+    assert lifter["mpjpe_mm"] < (0.01 if key[1] == "fp32" else 5.0)
+
+
+def test_fp32_pose_bundle_has_dynamic_batch(small_bundles):
+    bundle = small_bundles[("onnxruntime", "fp32")]
+    with backends.load(bundle.artifact("pose")) as session:
+        assert session.inputs[0].static_batch is None
+        out = session.run({"input": np.zeros((5, 3, 256, 192), np.float32)})
+        assert out["simcc_x"].shape == (5, 37, 384)
+
+
+def test_manifest_records_sources_hashes_and_preprocessing(small_bundles):
+    manifest = small_bundles[("openvino", "fp16")].manifest
+    pose = manifest["graphs"]["pose"]
+    assert manifest["standin"] is True and manifest["backend_version"]
+    assert set(pose["files"]) == {"pose.xml", "pose.bin"} and all(len(h) == 64 for h in pose["files"].values())
+    assert pose["preprocess"]["input_size"] == [256, 192] and pose["preprocess"]["color"] == "rgb"
+    assert len(pose["source_sha256"]) == 64 and "simplify" in pose["passes"]
+
+
+def test_tampered_artifact_is_refused_naming_the_file(small_bundles, tmp_path):
+    import shutil
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(small_bundles[("onnxruntime", "fp32")].path, copy)
+    artifact = copy / "lifter.onnx"
+    data = bytearray(artifact.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    artifact.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match=r"lifter\.onnx: sha256 .* differs from the manifest"):
+        Bundle.load(copy)
+
+
+def test_existing_non_empty_out_is_refused_without_force(tmp_path):
+    out = tmp_path / "b"
+    out.mkdir()
+    (out / "keep.txt").write_text("user data")
+    with pytest.raises(InvalidOptionError, match="not empty; use --force"):
+        export_bundle(ExportRequest(backend="onnxruntime", out=out, weights="standin"))
+    assert (out / "keep.txt").read_text() == "user data"
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, ExportError])
+def test_interrupted_export_leaves_nothing(tmp_path, monkeypatch, standin_paths, interrupt):
+    calls = {"n": 0}
+    real = exporter._write_artifact
+
+    def fail_second(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise interrupt("stop half way")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(exporter, "_write_artifact", fail_second)
+    with pytest.raises(interrupt):
+        export_bundle(ExportRequest(backend="onnxruntime", out=tmp_path / "bundle", weights="standin"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_force_replaces_only_after_success(tmp_path, monkeypatch, standin_paths):
+    out = tmp_path / "bundle"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    monkeypatch.setattr(exporter, "_write_artifact", lambda *a, **k: (_ for _ in ()).throw(ExportError("x")))
+    with pytest.raises(ExportError):
+        export_bundle(ExportRequest(backend="onnxruntime", out=out, weights="standin", force=True))
+    assert (out / "old.txt").read_text() == "old" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_option_combinations_checked_up_front(tmp_path):
+    with pytest.raises(InvalidOptionError, match="--precision: 'int4' is not available for --backend openvino"):
+        ExportRequest(backend="openvino", precision="int4", out=tmp_path / "x").validate()
+    with pytest.raises(InvalidOptionError, match="--backend: 'openvion' is not one of .*Did you mean 'openvino'"):
+        ExportRequest(backend="openvion", out=tmp_path / "x").validate()
+    with pytest.raises(InvalidOptionError, match="--batch: '4:2:8'"):
+        BatchRange.parse("4:2:8")
+    assert BatchRange.parse("1:4:16") == BatchRange(1, 4, 16) and BatchRange.parse("8").static
+
+
+def test_fp16_pass_keeps_io_float32_and_blocked_ops(standin_paths):
+    model = passes.simplify(onnx.load(str(standin_paths["pose-s-v2"])))
+    half = passes.to_fp16(model)
+    assert half.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert {o.type.tensor_type.elem_type for o in half.graph.output} == {onnx.TensorProto.FLOAT}
+    assert any(i.data_type == onnx.TensorProto.FLOAT16 for i in half.graph.initializer)
+
+
+def test_dynamic_batch_pass_on_static_graph(tmp_path):
+    from onnx import TensorProto, helper
+
+    weight = helper.make_tensor("w", TensorProto.FLOAT, [2, 3], np.arange(6, dtype=np.float32).tolist())
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])],
+        [weight],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert not passes.has_dynamic_batch(model)
+    dynamic = passes.make_batch_dynamic(model)
+    assert passes.has_dynamic_batch(dynamic)
+    out = passes.run_onnx(dynamic, {"x": np.ones((4, 2), np.float32)})
+    assert out["y"].shape == (4, 3)
+
+
+def test_cli_export_json(tmp_path, capsys, standin_paths):
+    code = main(
+        ["export", "--backend", "onnxruntime", "--out", str(tmp_path / "b"), "--weights", "standin", "--json"]
+    )
+    assert code == 0
+    manifest = json.loads(capsys.readouterr().out)
+    assert manifest["graphs"]["pose"]["fidelity"]["gate"]["passed"]
+    assert (tmp_path / "b" / "manifest.json").is_file() and not list(tmp_path.glob(".*partial"))
+
+
+def test_cli_export_bad_option_is_one_line(tmp_path, capsys):
+    assert main(["export", "--backend", "onnxruntime", "--precision", "fp8", "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --precision: 'fp8'") and "\n" not in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", ORT_OV, ids=lambda k: "-".join(k) if isinstance(k, tuple) else k)
+def test_medium_bundles_export_and_pass(tmp_path, key):
+    bundle = export_bundle(
+        ExportRequest(backend=key[0], precision=key[1], mode="medium", out=tmp_path / "b", weights="standin")
+    )
+    for role in bundle.roles:
+        assert bundle.graph(role)["fidelity"]["gate"]["passed"], (role, bundle.graph(role)["fidelity"])
+
+
+def test_reference_frames_are_real_crops():
+    selection = resolve_mode("small", "yolox", "v2")
+    feed, geometry = frames.pose_batch(selection.pose, frames.load_images(), "input")
+    batch = feed["input"]
+    assert batch.shape[1:] == (3, 256, 192) and len(geometry) >= 2
+    assert 0.3 < batch.std() < 3.0  # normalised photo crops, not constant padding
+    assert Path(frames.default_image_dir()).is_dir()
