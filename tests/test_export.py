@@ -195,3 +195,35 @@ def test_reference_frames_are_real_crops():
     assert batch.shape[1:] == (3, 256, 192) and len(geometry) >= 2
     assert 0.3 < batch.std() < 3.0  # normalised photo crops, not constant padding
     assert Path(frames.default_image_dir()).is_dir()
+
+
+def _coreml_bundle_checks(bundle: Bundle) -> None:
+    for role in bundle.roles:
+        graph = bundle.graph(role)
+        assert graph["artifact"].endswith(".mlpackage") and graph["fidelity"]["measured"] is False
+        assert "macOS" in graph["fidelity"]["reason"]
+        session = backends.load(bundle.artifact(role), backend="coreml", validate_only=True)
+        assert [o.name for o in session.outputs] == [o["name"] for o in graph["extra"]["outputs"]]
+        if role in ("pose", "lifter"):
+            assert session.inputs[0].static_batch is None  # flexible batch (RangeDim)
+
+
+def test_coreml_lifter_bundle_is_a_valid_flexible_batch_package(tmp_path, standin_paths):
+    pytest.importorskip("coremltools")
+    bundle = export_bundle(
+        ExportRequest(backend="coreml", precision="fp16", out=tmp_path / "b", weights="standin", roles=("lifter",))
+    )
+    _coreml_bundle_checks(bundle)
+    assert bundle.graph("lifter")["extra"]["compute_precision"].lower().endswith("16")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["small", "medium"])
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_coreml_bundles_convert_on_linux(tmp_path, mode, precision):
+    pytest.importorskip("coremltools")
+    bundle = export_bundle(
+        ExportRequest(backend="coreml", precision=precision, mode=mode, out=tmp_path / "b", weights="standin")
+    )
+    _coreml_bundle_checks(bundle)
+    assert bundle.graph("detector")["extra"]["host_nms"] is True
