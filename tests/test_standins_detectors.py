@@ -55,6 +55,14 @@ def _openvino_run(path, feed: np.ndarray) -> list[np.ndarray]:
     return [result[out] for out in compiled.outputs]
 
 
+def _check_graph(path) -> None:
+    """Opset 17, and no parameter shared through Identity (onnx2torch, used for Core ML, rejects it)."""
+    model = onnx.load(str(path))
+    assert {o.domain: o.version for o in model.opset_import}[""] == 17
+    inits = {init.name for init in model.graph.initializer}
+    assert not [n.name for n in model.graph.node if n.op_type == "Identity" and n.input[0] in inits]
+
+
 def _onnx_params(path) -> int:
     model = onnx.load(str(path))
     return sum(int(np.prod(t.dims)) for t in model.graph.initializer if t.data_type == TensorProto.FLOAT)
@@ -112,20 +120,23 @@ def test_yolox_standin_contract_and_nms(built, name):
         ("dets", "tensor(float)", 3), ("labels", "tensor(int64)", 2)
     ]
     assert outs[0].shape[0] == 1 and outs[0].shape[2] == 5 and isinstance(outs[0].shape[1], str)
-    opsets = {o.domain: o.version for o in onnx.load(path, load_external_data=False).opset_import}
-    assert opsets[""] == 17
+    _check_graph(path)
     images = _real_images(name)
     counts = []
     for image in images:
         dets, labels = session.run(None, {"input": image[None]})
         _check_dets(dets, labels)
-        counts.append(dets.shape[1])
-    assert max(counts) > 0, "no detection on any real image: the score bias no longer yields boxes"
+        counts.append(int((dets[0, :, 4] > yolox.HOST_THRESHOLD).sum()))
+    # the score prior (set in finalize) gives a few boxes above the host's threshold, not dozens
+    assert sum(counts) >= 1 and max(counts) <= 40, counts
     # OpenVINO runs the same NMS graph and returns the same boxes
     dets, labels = session.run(None, {"input": images[:1]})
     ov_dets, ov_labels = _openvino_run(path, images[:1])
     assert ov_dets.shape == dets.shape and ov_labels.dtype == np.int64
-    np.testing.assert_allclose(ov_dets, dets, rtol=1e-3, atol=0.5)
+    # scores a few 1e-5 apart may swap places between runtimes: match each box, not each row
+    for row in dets[0]:
+        close = np.abs(ov_dets[0] - row) <= 0.5 + 1e-3 * np.abs(row)
+        assert close.all(axis=1).any(), f"OpenVINO has no box close to {row}"
 
 
 @pytest.mark.parametrize("name", RFDETR)
@@ -139,6 +150,7 @@ def test_rfdetr_standin_contract(built, name):
     assert [(o.name, o.shape[1:], o.type) for o in session.get_outputs()] == [
         ("dets", [300, 4], "tensor(float)"), ("labels", [300, 91], "tensor(float)")
     ]
+    _check_graph(path)
     assert _onnx_params(path) / 1e6 == pytest.approx(rfdetr.INFERENCE_PARAMS_M[spec.variant], rel=0.02)
     images = _real_images(name)
     dets, logits = session.run(None, {"input": images[:2]})
@@ -162,8 +174,8 @@ def test_rfdetr_standin_contract(built, name):
 # ---- the NMS tail on its own ------------------------------------------------------------------------
 
 
-def _finalized_identity(tmp_path, spec_name: str, num_anchors: int) -> ort.InferenceSession:
-    """A graph that passes (boxes, scores) straight through, finalized with the YOLOX NMS tail."""
+def _nms_only(tmp_path, num_anchors: int):
+    """A graph that passes (boxes, scores) straight through, with the YOLOX NMS tail appended."""
     graph = helper.make_graph(
         [helper.make_node("Identity", ["b"], ["out0"]), helper.make_node("Identity", ["s"], ["out1"])],
         "raw",
@@ -173,9 +185,9 @@ def _finalized_identity(tmp_path, spec_name: str, num_anchors: int) -> ort.Infer
          helper.make_tensor_value_info("out1", TensorProto.FLOAT, [1, num_anchors, 1])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model = yolox.finalize(model, get_spec(spec_name))
+    model = yolox.add_nms(model, num_anchors)
     onnx.checker.check_model(model, full_check=True)
-    path = tmp_path / f"{spec_name}-nms.onnx"
+    path = tmp_path / f"nms-{num_anchors}.onnx"
     onnx.save(model, path)
     return path
 
@@ -189,7 +201,7 @@ def _grid_boxes(n: int, side: float = 10.0, gap: float = 20.0) -> np.ndarray:
 
 def test_nms_tail_suppresses_sorts_and_caps(tmp_path):
     anchors = 3549  # yolox-tiny at 416: 52^2 + 26^2 + 13^2
-    session = _session(_finalized_identity(tmp_path, "yolox-tiny", anchors))
+    session = _session(_nms_only(tmp_path, anchors))
     boxes = _grid_boxes(anchors)
     scores = np.full((1, anchors, 1), 0.01, np.float32)
     boxes[0, 1] = boxes[0, 0] + [1, 0, 1, 0]  # IoU 9/11 with box 0: suppressed
@@ -208,7 +220,7 @@ def test_nms_tail_suppresses_sorts_and_caps(tmp_path):
 
 def test_nms_tail_returns_empty_when_nothing_passes(tmp_path):
     anchors = 8400  # yolox-m/x at 640: exercises the pre-top-k branch too
-    path = _finalized_identity(tmp_path, "yolox-m", anchors)
+    path = _nms_only(tmp_path, anchors)
     boxes = _grid_boxes(anchors)
     low = np.full((1, anchors, 1), yolox.SCORE_THRESHOLD / 2, np.float32)
     dets, labels = _session(path).run(None, {"b": boxes, "s": low})
@@ -222,11 +234,11 @@ def test_nms_tail_returns_empty_when_nothing_passes(tmp_path):
     np.testing.assert_allclose(dets, np.concatenate([boxes[:, 4321], [[0.7]]], -1)[None], rtol=1e-6)
 
 
-def test_finalize_rejects_unexpected_outputs():
+def test_nms_tail_rejects_unexpected_outputs():
     graph = helper.make_graph(
         [helper.make_node("Identity", ["b"], ["out0"])], "raw",
         [helper.make_tensor_value_info("b", TensorProto.FLOAT, [1, 4, 4])],
         [helper.make_tensor_value_info("out0", TensorProto.FLOAT, [1, 4, 4])],
     )
     with pytest.raises(ExportError, match="expected 2 raw outputs"):
-        yolox.finalize(helper.make_model(graph), get_spec("yolox-tiny"))
+        yolox.add_nms(helper.make_model(graph), 16)
