@@ -1,0 +1,248 @@
+"""``spinepose-deploy infer``'s work: run a Pipeline over an input and write JSON / overlays.
+
+Output names follow upstream SpinePose: ``--json x.json`` for one image; a folder gets ``<name>.json``
+per image and ``frame_00000.json`` per video frame (in ``<name>/`` when the input is a folder). Overlays:
+a file for one image or video (by suffix), otherwise a folder with ``<name>.<ext>`` / ``<name>.mp4``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InvalidOptionError
+from .draw import draw_result
+from .io import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    InputSource,
+    InputSpec,
+    VideoReader,
+    VideoWriter,
+    read_image,
+    write_image,
+    write_openpose,
+)
+from .pipeline import Pipeline
+from .result import PoseResult
+
+log = logging.getLogger(__name__)
+
+WINDOW = "spinepose-deploy"
+
+
+@dataclass
+class InferSummary:
+    """What a run did: frames, people summed over frames, wall time, files written."""
+
+    frames: int = 0
+    people: int = 0
+    seconds: float = 0.0
+    sources: int = 0
+    files: list[Path] = field(default_factory=list)
+    standin: bool = False
+    stopped: bool = False  # the user pressed q in the --show window
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+# start(name, total frames or None) once per source, then step() once per frame
+Progress = tuple[Callable[[str, int | None], None], Callable[[], None]]
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """Where each source's JSON and overlay go; built (and checked) before anything runs."""
+
+    spec: InputSpec
+    json_out: Path | None = None
+    vis_out: Path | None = None
+
+    def __post_init__(self) -> None:
+        single = len(self.spec.sources) == 1 and self.spec.kind != "folder"
+        if self.json_out is not None and self.json_out.suffix.lower() == ".json" and self.spec.kind != "image":
+            raise InvalidOptionError(
+                f"--json: '{self.json_out}' is a file, but a {self.spec.kind} input writes one JSON per "
+                "image/frame; give a folder"
+            )
+        if self.vis_out is not None:
+            suffix = self.vis_out.suffix.lower()
+            if not single and suffix in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
+                raise InvalidOptionError(f"--vis: '{self.vis_out}' is a file, but a folder input needs a folder")
+            if single and self.spec.kind == "image" and suffix in VIDEO_SUFFIXES:
+                raise InvalidOptionError(f"--vis: '{self.vis_out}' is a video file for an image input")
+            if single and self.spec.kind != "image" and suffix in IMAGE_SUFFIXES:
+                raise InvalidOptionError(f"--vis: '{self.vis_out}' is an image file for a {self.spec.kind} input")
+
+    def json_path(self, source: InputSource, frame: int | None = None) -> Path | None:
+        out = self.json_out
+        if out is None:
+            return None
+        if frame is None:
+            return out if out.suffix.lower() == ".json" else out / f"{source.name}.json"
+        folder = out / source.name if self.spec.kind == "folder" else out
+        return folder / f"frame_{frame:05d}.json"  # upstream's per-frame name
+
+    def vis_path(self, source: InputSource) -> Path | None:
+        out = self.vis_out
+        if out is None:
+            return None
+        if out.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
+            return out
+        if source.kind == "image":
+            return out / f"{source.name}{source.path.suffix.lower() if source.path else '.jpg'}"
+        return out / f"{source.name}.mp4"
+
+
+def check_show() -> None:
+    """Refuse ``--show`` up front where OpenCV has no GUI (headless builds, servers)."""
+    from .io import gui_available
+
+    if not gui_available():
+        raise InvalidOptionError(
+            "--show: this OpenCV build has no GUI (opencv-python-headless); install opencv-python or drop --show"
+        )
+
+
+def run_infer(
+    pipeline: Pipeline,
+    plan: OutputPlan,
+    *,
+    spine_only: bool = False,
+    show: bool = False,
+    progress: Progress | None = None,
+) -> InferSummary:
+    """Run ``pipeline`` over every source of ``plan.spec``; write what ``plan`` asks for."""
+    start, step = progress or (lambda name, total: None, lambda: None)
+    summary = InferSummary(standin=pipeline.standin)
+    began = time.perf_counter()
+    try:
+        for source in plan.spec.sources:
+            summary.sources += 1
+            if source.kind == "image":
+                start(source.name, 1)
+                _run_image(pipeline, plan, source, summary, spine_only, show, single=len(plan.spec.sources) == 1)
+                step()
+            else:
+                _run_stream(pipeline, plan, source, summary, spine_only, show, start, step)
+            if summary.stopped:
+                break
+    except KeyboardInterrupt:  # Ctrl-C ends a webcam session: keep what was written, report it
+        summary.stopped = True
+    finally:
+        summary.seconds = time.perf_counter() - began
+        if show:
+            _close_windows()
+    return summary
+
+
+def _run_image(
+    pipeline: Pipeline,
+    plan: OutputPlan,
+    source: InputSource,
+    summary: InferSummary,
+    spine_only: bool,
+    show: bool,
+    single: bool,
+) -> None:
+    image = read_image(source.path)
+    result = pipeline(image)
+    if pipeline.options.lift:
+        result = pipeline.to_world(result)  # upstream writes world-space 3D for images too
+    _account(summary, result)
+    json_path = plan.json_path(source)
+    if json_path is not None:
+        summary.files.append(write_openpose(json_path, result.to_openpose(spine_only=spine_only)))
+    vis_path = plan.vis_path(source)
+    if vis_path is not None or show:
+        overlay = draw_result(image, result, spine_only=spine_only)
+        if vis_path is not None:
+            summary.files.append(write_image(vis_path, overlay))
+        if show:
+            summary.stopped = _show(overlay, wait_ms=0 if single else 1)
+
+
+def _run_stream(
+    pipeline: Pipeline,
+    plan: OutputPlan,
+    source: InputSource,
+    summary: InferSummary,
+    spine_only: bool,
+    show: bool,
+    start: Callable[[str, int | None], None],
+    step: Callable[[], None],
+) -> None:
+    vis_path = plan.vis_path(source)
+    with VideoReader(source) as reader:
+        start(source.name, reader.frame_count)
+        writer = VideoWriter(vis_path, reader.fps) if vis_path is not None else None
+        try:
+            for index, (frame, result) in enumerate(_paired(reader, pipeline, reader.fps)):
+                _account(summary, result)
+                json_path = plan.json_path(source, index)
+                if json_path is not None:
+                    summary.files.append(write_openpose(json_path, result.to_openpose(spine_only=spine_only)))
+                if writer is not None or show:
+                    overlay = draw_result(frame, result, spine_only=spine_only)
+                    if writer is not None:
+                        writer.write(overlay)
+                    if show and _show(overlay, wait_ms=1):
+                        summary.stopped = True
+                        break
+                step()
+        except KeyboardInterrupt:  # stop: the overlay video so far is finished below, like the JSONs
+            summary.stopped = True
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+        if writer is not None:
+            written = writer.close()
+            if written is not None:
+                summary.files.append(written)
+
+
+def _paired(reader: VideoReader, pipeline: Pipeline, fps: float):
+    """(frame, result) pairs: the tracker consumes frames lazily, so keep each frame for drawing."""
+    current: list[np.ndarray] = []
+
+    def frames():
+        for frame in reader:
+            current[:] = [frame]
+            yield frame
+
+    for result in pipeline.track(frames(), fps=fps):
+        yield current[0], result
+
+
+def _account(summary: InferSummary, result: PoseResult) -> None:
+    summary.frames += 1
+    summary.people += len(result)
+
+
+def _show(image: np.ndarray, wait_ms: int) -> bool:
+    """Show ``image`` in a window; True when the user pressed q or Esc."""
+    import cv2
+
+    try:
+        cv2.imshow(WINDOW, image)
+        key = cv2.waitKey(wait_ms) & 0xFF
+    except cv2.error as exc:
+        reason = str(exc).strip()[:120]
+        raise InvalidOptionError(f"--show: OpenCV cannot open a window here ({reason}); drop --show") from exc
+    return key in (ord("q"), 27)
+
+
+def _close_windows() -> None:
+    import cv2
+
+    with contextlib.suppress(cv2.error):  # headless build: no window was opened
+        cv2.destroyAllWindows()

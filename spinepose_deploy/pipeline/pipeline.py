@@ -1,0 +1,644 @@
+"""``Pipeline``: detector -> pose -> (lifter) over three backend Sessions, one frame or a whole video.
+
+A short composition of the pure pre/post functions in this package (detector.py, pose.py, lifter.py,
+world.py, tracking.py). Per frame: detect (or take the caller's boxes) -> all person crops in ONE
+batched pose run -> SimCC decode -> optional lifting in one batched lifter run. ``track`` adds IoU track
+ids, One-Euro smoothing of the 2D keypoints and a world frame estimated over warm-up frames.
+
+``seed_compat=True`` reproduces upstream SpinePose 2.1.0: BGR fed to the pose network and RF-DETR,
+detections kept in the detector's order, camera intrinsics and metric scale kept from the first call
+(upstream's estimator is stateful), at most 10 people per frame in ``track``. Without it the defaults
+fix those quirks: RGB as the networks were trained, people ordered by detector score (so person 0,
+which sets the metric scale and the world frame, is the most confident one) and every ``__call__``
+independent of the previous one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import inspect
+import json
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..backends.base import Session
+from ..errors import BundleError, InvalidOptionError, UserError
+from ..zoo.specs import Family, ModelSpec, ModeSelection, get_spec, resolve_mode
+from . import detector as det
+from . import lifter as lift_ops
+from . import pose as pose_ops
+from .io import as_bgr
+from .result import PoseResult
+from .skeleton import NUM_KEYPOINTS
+from .tracking import IOU_THR, MIN_AREA, IouTracker, KeypointSmoother, pose_to_bbox
+from .world import DEFAULT_WARMUP, WorldTransform
+
+log = logging.getLogger(__name__)
+
+ROLES = ("detector", "pose", "lifter")
+UPSTREAM_MAX_DETECTIONS = 10  # upstream PoseTracker's max_detections
+TRACK_LIFT_THR = 0.3  # upstream PoseTracker passes its IoU tracking_thr (0.3) as the lifting threshold
+
+
+@dataclass(frozen=True)
+class GraphInfo:
+    """How to feed and decode one graph: from a ModelSpec or a bundle manifest entry."""
+
+    model: str
+    family: Family
+    input_hw: tuple[int, int]
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    color: str = "rgb"
+    version: str | None = None
+    standin: bool = False
+    nms: Mapping[str, Any] | None = None  # host NMS settings when the graph's NMS was stripped (Core ML)
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec, standin: bool = False) -> GraphInfo:
+        return cls(
+            spec.name,
+            spec.family,
+            (int(spec.input_size[0]), int(spec.input_size[1])),
+            spec.mean,
+            spec.std,
+            spec.color,
+            spec.version,
+            standin,
+        )
+
+    @classmethod
+    def from_manifest(cls, graph: Mapping[str, Any]) -> GraphInfo:
+        spec = get_spec(graph["model"])
+        pre = graph.get("preprocess") or {}
+        extra = graph.get("extra") or {}
+        size = pre.get("input_size") or spec.input_size
+        return cls(
+            spec.name,
+            spec.family,
+            (int(size[0]), int(size[1])),
+            tuple(pre["mean"]) if pre.get("mean") else spec.mean,
+            tuple(pre["std"]) if pre.get("std") else spec.std,
+            pre.get("color") or spec.color,
+            spec.version,
+            bool(graph.get("standin")),
+            dict(extra.get("nms") or {}) if extra.get("host_nms") else None,
+        )
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """Everything that changes what the pipeline computes. Checked once, when constructed.
+
+    Attributes:
+        seed_compat: reproduce upstream SpinePose 2.1.0 exactly (see the module docstring).
+        lift: run the lifter: ``keypoints_3d`` in camera space (and world space in ``track``).
+        det_score_thr: keep detections scoring above this (upstream 0.3).
+        max_people: keep at most this many detections per frame (highest scores first); None: all.
+        intrinsics: camera matrix K (3x3) for lifting; None: from ``fov`` and the frame size.
+        fov: diagonal field of view in degrees used when ``intrinsics`` is None (upstream 84).
+        subject_height: height in metres of person 0, which sets the metric scale (upstream 1.84).
+        metric_scale: estimate the metric scale (else model units).
+        lift_thr: keypoints scoring below this are hidden from the lifter; None: upstream's 0.5 per
+            image and 0.3 in ``track``.
+        keep_camera_orientation: ``track``'s world space keeps the camera axes (upstream --no-camera-pose).
+        ground_plane: align the world frame with the ground under the feet (upstream default).
+        warmup_frames: frames averaged for the world frame (upstream 30).
+        smoothing: One-Euro smoothing of 2D keypoints in ``track``.
+        tracking_iou: IoU above which a pose continues a track (upstream 0.3).
+        max_age: frames a missed track survives (0: upstream, ends at once).
+    """
+
+    seed_compat: bool = False
+    lift: bool = False
+    det_score_thr: float = 0.3
+    max_people: int | None = None
+    intrinsics: tuple[tuple[float, float, float], ...] | None = None
+    fov: float = lift_ops.DEFAULT_DFOV
+    subject_height: float = lift_ops.DEFAULT_HEIGHT
+    metric_scale: bool = True
+    lift_thr: float | None = None
+    keep_camera_orientation: bool = False
+    ground_plane: bool = True
+    warmup_frames: int = DEFAULT_WARMUP
+    smoothing: bool = True
+    tracking_iou: float = IOU_THR
+    max_age: int = 0
+
+    def __post_init__(self) -> None:
+        if self.intrinsics is not None:
+            k = np.asarray(self.intrinsics, dtype=np.float64)
+            if k.shape != (3, 3) or not np.isfinite(k).all() or k[0, 0] <= 0 or k[1, 1] <= 0:
+                raise InvalidOptionError(f"intrinsics: got {k.tolist()}, expected a 3x3 camera matrix with fx, fy > 0")
+            object.__setattr__(self, "intrinsics", tuple(tuple(float(v) for v in row) for row in k))
+        if not 0.0 <= self.det_score_thr < 1.0:
+            raise InvalidOptionError(f"det_score_thr: {self.det_score_thr}, expected 0 <= value < 1")
+        if self.max_people is not None and self.max_people < 1:
+            raise InvalidOptionError(f"--max-people: {self.max_people}, expected a positive integer")
+        if not 0.0 < self.fov < 180.0:
+            raise InvalidOptionError(f"--fov: {self.fov} degrees, expected 0 < fov < 180")
+        if not self.subject_height > 0:
+            raise InvalidOptionError(f"--subject-height: {self.subject_height} m, expected > 0")
+        if self.lift_thr is not None and not 0.0 <= self.lift_thr <= 1.0:
+            raise InvalidOptionError(f"lift_thr: {self.lift_thr}, expected 0 <= value <= 1")
+        if self.warmup_frames < 1:
+            raise InvalidOptionError(f"warmup_frames: {self.warmup_frames}, expected >= 1")
+        if not 0.0 <= self.tracking_iou <= 1.0 or self.max_age < 0:
+            raise InvalidOptionError(f"tracking_iou {self.tracking_iou} / max_age {self.max_age} out of range")
+
+    @classmethod
+    def build(cls, options: PipelineOptions | None = None, **overrides: Any) -> PipelineOptions:
+        """``options`` with ``overrides`` applied; an unknown name raises, listing the known ones."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            listed = ", ".join(sorted(known))
+            raise InvalidOptionError(f"Pipeline options: unknown {', '.join(unknown)} (known: {listed})")
+        return replace(options or cls(), **overrides)
+
+
+@dataclass
+class _LiftState:
+    """Per-stream lifting state: intrinsics for the frame size and the metric scale (set once)."""
+
+    intrinsics: np.ndarray | None = None
+    size: tuple[int, int] | None = None
+    scale: float | None = None
+
+
+@dataclass
+class _Loaded:
+    """What ``from_bundle``/``from_zoo`` hand to the constructor."""
+
+    sessions: dict[str, Session | None] = field(default_factory=dict)
+    graphs: dict[str, GraphInfo] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def closing_on_error(self) -> Iterator[None]:
+        """Close the Sessions loaded so far when a later step fails."""
+        try:
+            yield
+        except BaseException:
+            for session in self.sessions.values():
+                if session is not None:
+                    session.close()
+            raise
+
+
+class Pipeline:
+    """Detector + pose (+ lifter) Sessions composed into ``pipeline(image) -> PoseResult``.
+
+    Args:
+        detector: detector Session, or None when boxes are always given.
+        pose: pose Session (SimCC outputs).
+        lifter: lifter Session, needed when ``lift`` is on.
+        graphs: role -> GraphInfo (or ModelSpec) telling how to feed and decode each Session.
+        options: a PipelineOptions; keyword ``overrides`` (its field names) are applied on top.
+        standin: results are marked as stand-in; None: when any graph is a stand-in.
+    """
+
+    def __init__(
+        self,
+        detector: Session | None,
+        pose: Session,
+        lifter: Session | None = None,
+        *,
+        graphs: Mapping[str, GraphInfo | ModelSpec],
+        options: PipelineOptions | None = None,
+        standin: bool | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.options = PipelineOptions.build(options, **overrides)
+        self.sessions: dict[str, Session | None] = {"detector": detector, "pose": pose, "lifter": lifter}
+        self.graphs = {role: g if isinstance(g, GraphInfo) else GraphInfo.from_spec(g) for role, g in graphs.items()}
+        needed = [r for r in ROLES if self.sessions[r] is not None and r not in self.graphs]
+        if needed:
+            raise InvalidOptionError(f"graphs: no GraphInfo/ModelSpec for {', '.join(needed)}")
+        if pose is None:
+            raise InvalidOptionError("pose: a pose Session is required")
+        if self.options.lift and lifter is None:
+            raise InvalidOptionError("lift: lifting needs a lifter Session (the bundle or call has none)")
+        self.standin = any(g.standin for g in self.graphs.values()) if standin is None else bool(standin)
+        self._compat_state = _LiftState()  # seed_compat: upstream keeps K and the scale across calls
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_bundle(
+        cls, path: str | Path, backend: str = "auto", *, device: str | None = None, **options: Any
+    ) -> Pipeline:
+        """Load a bundle (hashes verified). ``backend`` must be "auto" or the bundle's own backend."""
+        opts = PipelineOptions.build(**options)
+        loaded = _Loaded()
+        with loaded.closing_on_error():
+            _load_bundle_roles(loaded, path, backend, _roles(opts), device)
+            return cls._from_loaded(loaded, opts)
+
+    @classmethod
+    def from_zoo(
+        cls,
+        mode: str = "small",
+        detector: str = "yolox",
+        model_version: str = "v2",
+        backend: str = "onnxruntime",
+        precision: str | None = None,
+        weights: str = "auto",
+        *,
+        device: str | None = None,
+        **options: Any,
+    ) -> Pipeline:
+        """Export (once, cached under ``cache_subdir("bundles")``) and load the graphs of a mode.
+
+        ``backend="auto"`` takes each role's (backend, precision) from the bench's measured selection;
+        roles may then come from different bundles. ``precision`` None means fp32 for a named backend
+        and the selection's choice for "auto" (a given precision overrides it).
+        """
+        opts = PipelineOptions.build(**options)
+        selection = resolve_mode(mode, detector, model_version)
+        roles = _roles(opts)
+        if backend == "auto":
+            plan = {role: pair for role, pair in _auto_plan(selection, weights).items() if role in roles}
+            plan = {role: (b, precision or p) for role, (b, p) in plan.items()}
+        else:
+            plan = {role: (backend, precision or "fp32") for role in roles}
+        groups: dict[tuple[str, str], list[str]] = {}
+        for role in roles:
+            groups.setdefault(plan.get(role, ("onnxruntime", precision or "fp32")), []).append(role)
+        loaded = _Loaded()
+        with loaded.closing_on_error():
+            for (group_backend, group_precision), group_roles in groups.items():
+                # a named backend exports all three graphs, so lifting on/off share one cached bundle
+                export_roles = ROLES if backend != "auto" else tuple(group_roles)
+                path = cached_bundle(selection, mode, detector, model_version, group_backend, group_precision,
+                                     weights, export_roles)  # fmt: skip
+                _load_bundle_roles(loaded, path, group_backend, group_roles, device)
+            return cls._from_loaded(loaded, opts)
+
+    @classmethod
+    def _from_loaded(cls, loaded: _Loaded, options: PipelineOptions) -> Pipeline:
+        s = loaded.sessions
+        return cls(s.get("detector"), s["pose"], s.get("lifter"), graphs=loaded.graphs, options=options)
+
+    # ------------------------------------------------------------------ one frame
+    def __call__(self, image: np.ndarray, boxes: np.ndarray | None = None) -> PoseResult:
+        """People in one BGR frame. Given ``boxes`` ``(N, 4)`` xyxy skip the detector."""
+        state = self._compat_state if self.options.seed_compat else _LiftState()
+        lift_thr = lift_ops.LIFTING_THR if self.options.lift_thr is None else self.options.lift_thr
+        return self._frame(as_bgr(image), boxes, state, lift_thr, self.options.max_people)
+
+    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Person boxes ``(N, 4)`` and scores ``(N,)`` in image pixels (score order unless seed_compat)."""
+        session, info = self.sessions["detector"], self.graphs.get("detector")
+        if session is None or info is None:
+            raise InvalidOptionError("boxes: this pipeline has no detector; pass boxes=(N, 4) x1, y1, x2, y2")
+        image = as_bgr(image)
+        name = session.inputs[0].name
+        thr = self.options.det_score_thr
+        if info.family is Family.RFDETR:
+            feed, size = det.rfdetr_feed(image, info.input_hw, name, info.mean, info.std, info.color,
+                                         self.options.seed_compat)  # fmt: skip
+            out = session.run(feed)
+            dets, logits = _pick(out, "dets", 0), _pick(out, "labels", 1)
+            boxes, scores = det.decode_rfdetr(dets, logits, size, score_thr=thr)
+        else:
+            feed, ratio = det.yolox_feed(image, info.input_hw, name)
+            boxes, scores = _decode_yolox(session.run(feed), ratio, info, thr)
+        if not self.options.seed_compat and len(scores) > 1:
+            order = np.argsort(-scores, kind="stable")
+            boxes, scores = boxes[order], scores[order]
+        return boxes, scores
+
+    def estimate(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Keypoints ``(N, 37, 2)`` and scores ``(N, 37)`` for ``boxes`` ``(N, 4)``: one batched pose run."""
+        info, session = self.graphs["pose"], self.sessions["pose"]
+        batch, centers, scales = pose_ops.crop_batch(
+            image, boxes, info.input_hw, info.mean or pose_ops.POSE_MEAN, info.std or pose_ops.POSE_STD,
+            info.color, self.options.seed_compat,
+        )  # fmt: skip
+        n = len(batch)
+        if n == 0:
+            return np.zeros((0, NUM_KEYPOINTS, 2), np.float32), np.zeros((0, NUM_KEYPOINTS), np.float32)
+        outputs = session.run({session.inputs[0].name: batch})
+        simcc_x, simcc_y = pose_ops.validate_simcc(outputs, n, NUM_KEYPOINTS)
+        locs, scores = pose_ops.decode_simcc(simcc_x, simcc_y)
+        keypoints = pose_ops.crop_to_image(locs, centers, scales, info.input_hw)
+        if info.version == "v1":
+            keypoints, scores = pose_ops.smooth_spine_v1(keypoints, scores)
+        return keypoints, scores
+
+    def lift(
+        self,
+        keypoints: np.ndarray,
+        scores: np.ndarray,
+        image_hw: tuple[int, int],
+        *,
+        thr: float | None = None,
+        state: _LiftState | None = None,
+    ) -> np.ndarray:
+        """Camera-space 3D ``(N, 37, 3)`` for 2D keypoints ``(N, 37, 2)`` of a frame of ``image_hw``."""
+        session = self.sessions["lifter"]
+        if session is None:
+            raise InvalidOptionError("lift: this pipeline has no lifter Session")
+        if len(keypoints) == 0:
+            return np.zeros((0, NUM_KEYPOINTS, 3), np.float32)
+        state = state or _LiftState()
+        k = self._intrinsics(state, image_hw)
+        thr = lift_ops.LIFTING_THR if thr is None else thr
+        xy, visible = lift_ops.lifter_feed(keypoints, scores, k, thr)
+        raw = _pick(session.run({session.inputs[0].name: xy}), None, 0)
+        if state.scale is None:
+            height = self.options.subject_height
+            metric = self.options.metric_scale
+            state.scale = lift_ops.estimate_metric_scale(lift_ops.root_relative(raw)[0], height) if metric else 1.0
+        return lift_ops.lift_postprocess(raw, xy, visible, state.scale)
+
+    def to_world(self, result: PoseResult) -> PoseResult:
+        """World-space 3D from this frame alone (upstream's single-image inference: one warm-up frame)."""
+        if result.keypoints_3d is None:
+            raise InvalidOptionError("to_world: the result has no 3D keypoints (construct the pipeline with lift=True)")
+        world = self._world_transform(warmup=1)
+        return replace(result, keypoints_3d_world=world.step(result.keypoints_3d, result.scores))
+
+    # ------------------------------------------------------------------ video
+    def track(
+        self,
+        frames: Iterable[np.ndarray],
+        boxes: Iterable[np.ndarray | None] | None = None,
+        *,
+        fps: float = 30.0,
+    ) -> Iterator[PoseResult]:
+        """Results for consecutive frames with track ids, smoothed 2D and (when lifting) world-space 3D.
+
+        ``boxes`` optionally gives each frame's boxes (None for a frame: run the detector). ``fps`` is the
+        One-Euro filter's frame rate. State lives in this generator: two ``track`` calls are independent.
+        """
+        opts = self.options
+        tracker = IouTracker(opts.tracking_iou, MIN_AREA, opts.max_age)
+        smoother = KeypointSmoother(freq=fps) if opts.smoothing else None
+        world = self._world_transform(warmup=opts.warmup_frames) if opts.lift else None
+        state = _LiftState()
+        lift_thr = TRACK_LIFT_THR if opts.lift_thr is None else opts.lift_thr
+        limit = opts.max_people or (UPSTREAM_MAX_DETECTIONS if opts.seed_compat else None)
+        box_iter = iter(boxes) if boxes is not None else None
+        for index, frame in enumerate(frames):
+            frame_boxes = None
+            if box_iter is not None:
+                frame_boxes = next(box_iter, _MISSING)
+                if frame_boxes is _MISSING:
+                    raise UserError(f"boxes: ran out at frame {index}; give one entry (or None) per frame")
+            result = self._frame(as_bgr(frame, f"frame {index}"), frame_boxes, state, lift_thr, limit)
+            ids = tracker.update(pose_to_bbox(result.keypoints))  # from unsmoothed keypoints, as upstream
+            keypoints = result.keypoints
+            if smoother is not None:
+                keypoints = smoother(keypoints, ids).astype(np.float32)
+            world_3d = world.step(result.keypoints_3d, result.scores) if world is not None else None
+            yield replace(result, keypoints=keypoints, track_ids=ids, keypoints_3d_world=world_3d)
+
+    # ------------------------------------------------------------------ internals
+    def _frame(
+        self, image: np.ndarray, boxes: np.ndarray | None, state: _LiftState, lift_thr: float, limit: int | None
+    ) -> PoseResult:
+        if boxes is None:
+            boxes, box_scores = self.detect(image)
+            if limit is not None:
+                boxes, box_scores = boxes[:limit], box_scores[:limit]
+        else:
+            boxes = _check_boxes(boxes)
+            box_scores = np.ones(len(boxes), np.float32)
+        if len(boxes) == 0:
+            return PoseResult.empty(lift=self.options.lift, standin=self.standin)
+        keypoints, scores = self.estimate(image, boxes)
+        keypoints_3d = None
+        if self.options.lift:
+            keypoints_3d = self.lift(keypoints, scores, image.shape[:2], thr=lift_thr, state=state)
+        return PoseResult(
+            boxes=boxes.astype(np.float32),
+            box_scores=box_scores.astype(np.float32),
+            keypoints=np.asarray(keypoints, np.float32),
+            scores=np.asarray(scores, np.float32),
+            keypoints_3d=None if keypoints_3d is None else np.asarray(keypoints_3d, np.float32),
+            standin=self.standin,
+        )
+
+    def _intrinsics(self, state: _LiftState, image_hw: tuple[int, int]) -> np.ndarray:
+        if self.options.intrinsics is not None:
+            return np.asarray(self.options.intrinsics, dtype=np.float32)
+        height, width = int(image_hw[0]), int(image_hw[1])
+        # seed_compat: upstream estimates K once, from the first frame's size, and keeps it
+        stale = state.size != (height, width) and not (self.options.seed_compat and state.intrinsics is not None)
+        if state.intrinsics is None or stale:
+            state.intrinsics = lift_ops.estimate_intrinsics(width, height, dfov=self.options.fov)
+            state.size = (height, width)
+        return state.intrinsics
+
+    def _world_transform(self, warmup: int) -> WorldTransform:
+        return WorldTransform(
+            keep_camera_orientation=self.options.keep_camera_orientation,
+            ground_plane=self.options.ground_plane,
+            warmup_frames=warmup,
+        )
+
+    def describe(self) -> dict[str, str]:
+        """role -> "model backend/device/precision" for the loaded Sessions."""
+        return {
+            role: f"{self.graphs[role].model} {s.backend}/{s.device}/{s.precision}"
+            for role, s in self.sessions.items()
+            if s is not None
+        }
+
+    def close(self) -> None:
+        """Release every Session. Safe to call twice."""
+        for session in self.sessions.values():
+            if session is not None:
+                session.close()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{r}={d}" for r, d in self.describe().items())
+        return f"<Pipeline {parts}{' STAND-IN' if self.standin else ''}>"
+
+
+_MISSING = object()
+
+
+def _roles(options: PipelineOptions) -> tuple[str, ...]:
+    return ROLES if options.lift else ("detector", "pose")
+
+
+def _pick(outputs: Mapping[str, np.ndarray], name: str | None, index: int) -> np.ndarray:
+    """An output by name, else by position (artifacts may rename outputs)."""
+    if name is not None and name in outputs:
+        return outputs[name]
+    values = list(outputs.values())
+    if index >= len(values):
+        raise UserError(f"graph outputs: got {list(outputs)}, expected '{name}' (output {index})")
+    return values[index]
+
+
+def _check_boxes(boxes: np.ndarray) -> np.ndarray:
+    """Caller's boxes -> ``(N, 4)`` float32 with ordered corners; empty or non-finite boxes raise."""
+    array = np.asarray(boxes, dtype=np.float32)
+    if array.ndim == 1 and array.size == 4:
+        array = array[None]
+    if array.size == 0:
+        return np.zeros((0, 4), np.float32)
+    if array.ndim != 2 or array.shape[1] != 4:
+        raise UserError(f"boxes: shape {array.shape}, expected (N, 4) x1, y1, x2, y2")
+    ordered, keep = det.sanitize_boxes(array)
+    if not keep.all():
+        bad = array[~keep][0].tolist()
+        raise UserError(f"boxes: {bad} is empty or not finite; expected x1, y1, x2, y2 with a side >= 1 px")
+    return ordered
+
+
+def _decode_yolox(
+    outputs: Mapping[str, np.ndarray], ratio: float, info: GraphInfo, thr: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The three YOLOX output forms: NMS in the graph (``dets``), NMS stripped (``boxes``/``scores``,
+    Core ML bundles) and a raw head (one ``(1, A, 5 + C)`` output, upstream's non-NMS path)."""
+    if "dets" in outputs:
+        return det.decode_yolox(outputs["dets"], ratio, thr)
+    if "boxes" in outputs and "scores" in outputs:
+        settings = dict(info.nms or {})
+        boxes = np.asarray(outputs["boxes"], np.float32).reshape(-1, 4)
+        if settings.get("center_point_box") == 1:  # cx, cy, w, h
+            boxes = np.concatenate([boxes[:, :2] - boxes[:, 2:] / 2, boxes[:, :2] + boxes[:, 2:] / 2], axis=1)
+        return det.decode_boxes_scores(
+            boxes,
+            outputs["scores"],
+            ratio,
+            iou_thr=float(settings.get("iou_threshold") or 0.45),
+            pre_thr=float(settings.get("score_threshold") or 0.0),
+            score_thr=thr,
+            offset=0.0,  # what the stripped ONNX NonMaxSuppression computed
+        )
+    raw = next(iter(outputs.values()))
+    if raw.ndim == 3 and raw.shape[-1] == 5:
+        return det.decode_yolox(raw, ratio, thr)
+    boxes, scores = det.yolox_grid_decode(raw, info.input_hw)
+    return det.decode_boxes_scores(boxes, scores, ratio, score_thr=thr)
+
+
+# ---------------------------------------------------------------- bundles
+
+
+def _load_bundle_roles(
+    loaded: _Loaded, path: str | Path, backend: str, roles: Iterable[str], device: str | None
+) -> None:
+    from .. import backends
+    from ..export.bundle import Bundle
+
+    bundle = Bundle.load(path)
+    if backend not in ("auto", bundle.backend):
+        backends.get_backend(backend)  # an unknown name gets the registry's message
+        raise InvalidOptionError(
+            f"--backend: '{backend}' but bundle {bundle.path} was exported for {bundle.backend}; use "
+            f"backend='auto' or export one: spinepose-deploy export --backend {backend} --out DIR"
+        )
+    runtime = backends.get_backend(bundle.backend)
+    runtime.require()
+    bundle.check_runtime(runtime.availability().version)
+    options: dict[str, Any] = {"precision": bundle.precision}
+    if device:
+        options["device"] = device
+    for role in roles:
+        if role not in bundle.roles:
+            if role == "detector":
+                continue  # a pose-only bundle: the caller passes boxes
+            raise BundleError(f"{bundle.path}: no '{role}' graph (has {', '.join(bundle.roles)}); needed for {role}")
+        graph = bundle.graph(role)
+        loaded.graphs[role] = GraphInfo.from_manifest(graph)
+        loaded.sessions[role] = backends.load(bundle.artifact(role), backend=bundle.backend, **options)
+        log.info("%s: %s from %s", role, loaded.sessions[role], bundle.path)
+
+
+def _auto_plan(selection: ModeSelection, weights: str) -> dict[str, tuple[str, str]]:
+    """role -> (backend, precision) measured fastest here (bench.select); ORT fp32 when not available."""
+    try:
+        from ..bench.select import auto_configuration
+    except ImportError as exc:
+        log.warning("backend auto: no bench selection available (%s); using onnxruntime fp32", exc)
+        return {role: ("onnxruntime", "fp32") for role in ROLES}
+    if "weights" in inspect.signature(auto_configuration).parameters:
+        return dict(auto_configuration(selection, weights=weights))
+    return dict(auto_configuration(selection))
+
+
+def bundle_key(
+    selection: ModeSelection,
+    mode: str,
+    detector: str,
+    model_version: str,
+    backend: str,
+    precision: str,
+    weights: str,
+    roles: tuple[str, ...],
+) -> str:
+    """Cache directory name for these graphs exported this way (sources by sha256, tool and runtime versions)."""
+    from .. import __version__
+    from ..backends import get_backend
+    from ..zoo.source import resolve_graph
+
+    specs = selection.graphs()
+    sources = {role: resolve_graph(specs[role], weights=weights).sha256 for role in roles}
+    blob = json.dumps(
+        {
+            "mode": mode, "detector": detector, "version": model_version, "backend": backend,
+            "precision": precision, "weights": weights, "roles": list(roles), "sources": sources,
+            "tool": __version__, "runtime": get_backend(backend).availability().version,
+        },
+        sort_keys=True,
+    )  # fmt: skip
+    digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return f"{mode}-{detector}-{model_version}-{backend}-{precision}-{digest}"
+
+
+def cached_bundle(
+    selection: ModeSelection,
+    mode: str,
+    detector: str,
+    model_version: str,
+    backend: str,
+    precision: str,
+    weights: str,
+    roles: tuple[str, ...],
+) -> Path:
+    """The bundle for these settings in the cache, exported on first use (one process at a time)."""
+    from filelock import FileLock
+
+    from ..errors import SpinePoseDeployError
+    from ..export.bundle import Bundle
+    from ..export.exporter import ExportRequest, export_bundle
+    from ..paths import cache_subdir
+
+    root = cache_subdir("bundles")
+    request = ExportRequest(
+        backend=backend, out=root / "pending", precision=precision, mode=mode, detector=detector,
+        model_version=model_version, weights=weights, force=True, roles=tuple(roles),
+    )  # fmt: skip
+    request.validate()  # a bad backend/precision is refused before any graph is resolved or built
+    path = root / bundle_key(selection, mode, detector, model_version, backend, precision, weights, roles)
+    request = replace(request, out=path)
+    with FileLock(str(path) + ".lock"):
+        if path.is_dir():
+            try:
+                Bundle.load(path)
+                return path
+            except SpinePoseDeployError as exc:  # damaged cache entry: export it again
+                log.warning("cached bundle %s unusable (%s); exporting again", path, exc)
+        log.info("exporting %s %s %s bundle to %s", mode, backend, precision, path)
+        export_bundle(request)
+    return path
+
+
+__all__ = ["GraphInfo", "Pipeline", "PipelineOptions", "PoseResult"]
