@@ -94,6 +94,10 @@ class Bundle:
         except KeyError:
             raise BundleError(f"{self.path}: bundle has no '{role}' graph (has {', '.join(self.roles)})") from None
 
+    def precision_of(self, role: str) -> str:
+        """A graph's own precision: an INT8 bundle may keep a graph in FP16 (``--fallback fp16``)."""
+        return self.graph(role).get("precision", self.precision)
+
     def artifact(self, role: str) -> Path:
         return self.path / self.graph(role)["artifact"]
 

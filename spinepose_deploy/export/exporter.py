@@ -5,6 +5,14 @@ Steps per graph (detector, pose, lifter): pick the source graph (real weights or
 ONNX Runtime -> the backend's artifact writer -> fidelity against the FP32 ONNX on real frames, measured
 through the backend's own Session when it runs here. Everything is written into a temporary directory
 that is renamed into place only when complete (Ctrl-C or an error leaves nothing behind).
+
+INT8 (``_export_int8``): the calibration source is checked before anything else (``validate``); the FP32
+detector and pose graphs make the pipeline-aware calibration feeds of every requested graph in one pass over
+the frames, and the gate's feeds from the held-out frames; after the passes, ``int8.build`` quantizes, gates
+and retries with exclusions. Each graph's manifest entry records ``precision``, ``calibration`` (source,
+method, samples, hold-out, data_sha256, scheme) and ``int8`` (rounds, excluded, kept, sensitivity). A graph
+that still fails stops the export (``GateFailedError``) or, with ``fallback="fp16"``, is exported in FP16
+with the INT8 report kept in its manifest entry.
 """
 
 from __future__ import annotations
@@ -25,11 +33,11 @@ from .. import __version__
 from .._atomic import atomic_dir
 from ..errors import InvalidOptionError, UserError, check_choice
 from ..zoo.source import SourceGraph, resolve_graph
-from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, ModelSpec, Role, resolve_mode
-from . import frames, passes
+from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, ModelSpec, ModeSelection, Role, resolve_mode
+from . import calibration, frames, int8, passes, quantize
 from .base import BatchRange, WriteResult
 from .bundle import FORMAT, FORMAT_VERSION, MANIFEST, Bundle, hash_files
-from .fidelity import Thresholds, check, measure
+from .fidelity import GateFailedError, Thresholds, check, measure
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +53,13 @@ class Format:
 
 
 FORMATS: dict[str, Format] = {
-    "onnxruntime": Format("onnxruntime", None, ("fp32", "fp16"), True),
-    "openvino": Format("openvino", "openvino", ("fp32", "fp16"), False),
-    "coreml": Format("coreml", "coreml", ("fp32", "fp16"), False),
-    "tensorrt": Format("tensorrt", "tensorrt", ("fp32", "fp16"), True),
+    "onnxruntime": Format("onnxruntime", None, ("fp32", "fp16", "int8"), True),
+    "openvino": Format("openvino", "openvino", ("fp32", "fp16", "int8"), False),
+    "coreml": Format("coreml", "coreml", ("fp32", "fp16", "int8"), False),
+    "tensorrt": Format("tensorrt", "tensorrt", ("fp32", "fp16", "int8"), True),
 }
+FALLBACKS = ("none", "fp16")
+INT8_ROUNDS = 3  # exclusion rounds after the first INT8 attempt
 
 PASS_TOLERANCE = {"fp32": 1e-4, "fp16": 5e-2}
 
@@ -70,6 +80,20 @@ class ExportRequest:
     force: bool = False
     roles: tuple[str, ...] = ("detector", "pose", "lifter")
     thresholds: Thresholds = field(default_factory=Thresholds)
+    # INT8 only (None: the default; set with another precision it is an error, never silently ignored)
+    calib: Path | None = None  # folder of images or a video; None: frames.default_image_dir()
+    calib_method: str | None = None  # minmax (default) | entropy | percentile
+    calib_samples: int | None = None  # default calibration.DEFAULT_SAMPLES
+    fallback: str = "none"  # "fp16": a graph failing the INT8 gate is exported in FP16 instead
+    int8_rounds: int = INT8_ROUNDS
+
+    @property
+    def method(self) -> str:
+        return self.calib_method or "minmax"
+
+    @property
+    def samples(self) -> int:
+        return calibration.DEFAULT_SAMPLES if self.calib_samples is None else self.calib_samples
 
     def validate(self) -> None:
         check_choice("--backend", self.backend, FORMATS)
@@ -81,6 +105,23 @@ class ExportRequest:
             )
         for role in self.roles:
             check_choice("--roles", role, ("detector", "pose", "lifter"))
+        check_choice("--fallback", self.fallback, FALLBACKS)
+        int8_options = {
+            "--calib": self.calib is not None,
+            "--calib-method": self.calib_method is not None,
+            "--calib-samples": self.calib_samples is not None,
+            "--fallback": self.fallback != "none",
+        }
+        if self.precision != "int8" and any(int8_options.values()):
+            given = ", ".join(name for name, used in int8_options.items() if used)
+            raise InvalidOptionError(f"{given}: only used with --precision int8 (got --precision {self.precision})")
+        check_choice("--calib-method", self.method, quantize.METHODS)
+        if self.samples < 1:
+            raise InvalidOptionError(f"--calib-samples: {self.samples}; expected a positive number of samples")
+        if self.int8_rounds < 0:
+            raise InvalidOptionError(f"int8_rounds: {self.int8_rounds}; expected 0 or more retry rounds")
+        if self.precision == "int8":  # bad calibration data is an option error: refused before any work
+            calibration.open_source(self.calib, self.samples, warn=False)
         out = Path(self.out)
         if out.exists() and not out.is_dir():
             raise InvalidOptionError(f"--out: {out} exists and is a file; give a directory")
@@ -110,11 +151,18 @@ def _prepare(
             notes.append(f"batch stays static: {str(exc).splitlines()[0][:200]}")
     target = model
     if precision == "fp16" and fmt.fp16_onnx:
-        target = passes.to_fp16(model)
-        tolerance = None if source.spec.role is Role.DETECTOR else PASS_TOLERANCE["fp16"]
-        report["fp16"] = passes.verify("fp16", model, target, feeds, tolerance).to_dict()
-        notes.append(f"FP16 ONNX (inputs/outputs FP32; ops kept FP32: {', '.join(passes.FP16_BLOCKED_OPS)})")
+        target = _lower_fp16(model, source.spec, feeds, notes, report)
     return model, target, report
+
+
+def _lower_fp16(
+    model: onnx.ModelProto, spec: ModelSpec, feeds: dict[str, np.ndarray], notes: list[str], report: dict
+) -> onnx.ModelProto:
+    target = passes.to_fp16(model)
+    tolerance = None if spec.role is Role.DETECTOR else PASS_TOLERANCE["fp16"]
+    report["fp16"] = passes.verify("fp16", model, target, feeds, tolerance).to_dict()
+    notes.append(f"FP16 ONNX (inputs/outputs FP32; ops kept FP32: {', '.join(passes.FP16_BLOCKED_OPS)})")
+    return target
 
 
 def _write_artifact(
@@ -144,6 +192,7 @@ def _fidelity(
     spec: ModelSpec,
     reference: onnx.ModelProto,
     role_frames: frames.RoleFrames,
+    precision: str | None = None,
 ) -> dict:
     """Run the artifact through its backend (when it runs here) and compare with the FP32 ONNX."""
     from ..backends import get_backend
@@ -152,7 +201,7 @@ def _fidelity(
     status = backend.availability()
     if not status.ok:
         return {"measured": False, "reason": status.reason}
-    session = backend.load(artifact, precision=request.precision)
+    session = backend.load(artifact, precision=precision or request.precision)
     try:
         ref_out, got_out = role_frames.run(lambda feeds: passes.run_onnx(reference, feeds), session.run)
     finally:
@@ -172,50 +221,22 @@ def export_bundle(request: ExportRequest, progress: Progress | None = None) -> B
     fmt = FORMATS[request.backend]
     selection = resolve_mode(request.mode, request.detector, request.model_version)
     specs = {role: spec for role, spec in selection.graphs().items() if role in request.roles}
+    # INT8: the calibration data is checked before any work, so bad data leaves no bundle directory behind
+    source = calibration.open_source(request.calib, request.samples) if request.precision == "int8" else None
+    if source is not None:
+        say(source.summary())
     from ..backends import get_backend
 
     backend_version = get_backend(fmt.backend).availability().version
-    images = frames.load_images()
     out = Path(request.out)
     replace = out.exists()
-    graphs: dict[str, dict] = {}
     with atomic_dir(out, replace=replace) as tmp:
         work = tmp / ".work"
         work.mkdir()
-        references: dict[str, onnx.ModelProto] = {}
-        for role, spec in specs.items():
-            say(f"{role}: source graph {spec.name}")
-            source = resolve_graph(spec, weights=request.weights, models_dir=request.models_dir)
-            name = frames.input_name(onnx.load(str(source.path), load_external_data=False))
-            role_frames = frames.role_frames(spec, images, selection, references, name)
-            notes: list[str] = []
-            say(f"{role}: passes")
-            fp32, target, pass_report = _prepare(source, request.precision, fmt, role_frames.first_feeds(), notes)
-            references[role] = fp32
-            say(f"{role}: writing {fmt.backend} {request.precision} artifact")
-            written = _write_artifact(fmt, target, fp32, tmp, work, spec, request.precision, request.batch)
-            say(f"{role}: fidelity vs FP32")
-            fidelity = _fidelity(fmt, request, tmp / written.primary, spec, fp32, role_frames)
-            graphs[role] = {
-                "model": spec.name,
-                "source_sha256": source.sha256,
-                "standin": source.standin,
-                "artifact": written.primary,
-                "files": hash_files(tmp, written.files),
-                "io": {"inputs": [t.__dict__ for t in spec.inputs], "outputs": [t.__dict__ for t in spec.outputs]},
-                "preprocess": {
-                    "input_size": list(spec.input_size),
-                    "mean": spec.mean,
-                    "std": spec.std,
-                    "color": spec.color,
-                    "resize": spec.resize,
-                },
-                "passes": pass_report,
-                "calibration": None,
-                "fidelity": fidelity,
-                "notes": notes + written.notes,
-                "extra": written.extra,
-            }
+        if source is None:
+            graphs = _export_graphs(request, fmt, selection, specs, tmp, work, say)
+        else:
+            graphs = _export_int8(request, fmt, selection, specs, source, tmp, work, say)
         import shutil
 
         shutil.rmtree(work)
@@ -233,10 +254,191 @@ def export_bundle(request: ExportRequest, progress: Progress | None = None) -> B
             "batch": str(request.batch),
             "standin": any(g["standin"] for g in graphs.values()),
             "host": {"os": platform.system(), "machine": platform.machine(), "python": platform.python_version()},
+            "calibration": None if source is None else {**source.describe(), "method": request.method},
             "graphs": graphs,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default))
     return Bundle.load(out)
+
+
+def _entry(
+    spec: ModelSpec,
+    source: SourceGraph,
+    written: WriteResult,
+    tmp: Path,
+    precision: str,
+    pass_report: dict,
+    fidelity: dict,
+    notes: list[str],
+) -> dict:
+    """One graph's manifest entry (``calibration`` and ``int8`` are filled in by the INT8 path)."""
+    return {
+        "model": spec.name,
+        "source_sha256": source.sha256,
+        "standin": source.standin,
+        "precision": precision,
+        "artifact": written.primary,
+        "files": hash_files(tmp, written.files),
+        "io": {"inputs": [t.__dict__ for t in spec.inputs], "outputs": [t.__dict__ for t in spec.outputs]},
+        "preprocess": {
+            "input_size": list(spec.input_size),
+            "mean": spec.mean,
+            "std": spec.std,
+            "color": spec.color,
+            "resize": spec.resize,
+        },
+        "passes": pass_report,
+        "calibration": None,
+        "fidelity": fidelity,
+        "notes": notes + written.notes,
+        "extra": written.extra,
+    }
+
+
+def _export_graphs(
+    request: ExportRequest,
+    fmt: Format,
+    selection: ModeSelection,
+    specs: dict[str, ModelSpec],
+    tmp: Path,
+    work: Path,
+    say: Progress,
+) -> dict[str, dict]:
+    """FP32 / FP16: passes, artifact, fidelity on the packaged frames, per graph."""
+    images = frames.load_images()
+    graphs: dict[str, dict] = {}
+    references: dict[str, onnx.ModelProto] = {}
+    for role, spec in specs.items():
+        say(f"{role}: source graph {spec.name}")
+        source = resolve_graph(spec, weights=request.weights, models_dir=request.models_dir)
+        name = frames.input_name(onnx.load(str(source.path), load_external_data=False))
+        role_frames = frames.role_frames(spec, images, selection, references, name)
+        notes: list[str] = []
+        say(f"{role}: passes")
+        fp32, target, pass_report = _prepare(source, request.precision, fmt, role_frames.first_feeds(), notes)
+        references[role] = fp32
+        say(f"{role}: writing {fmt.backend} {request.precision} artifact")
+        written = _write_artifact(fmt, target, fp32, tmp, work, spec, request.precision, request.batch)
+        say(f"{role}: fidelity vs FP32")
+        fidelity = _fidelity(fmt, request, tmp / written.primary, spec, fp32, role_frames)
+        graphs[role] = _entry(spec, source, written, tmp, request.precision, pass_report, fidelity, notes)
+    return graphs
+
+
+def _export_int8(
+    request: ExportRequest,
+    fmt: Format,
+    selection: ModeSelection,
+    specs: dict[str, ModelSpec],
+    calib: calibration.CalibrationSource,
+    tmp: Path,
+    work: Path,
+    say: Progress,
+) -> dict[str, dict]:
+    """INT8: FP32 graphs, pipeline-aware calibration feeds, then quantize + gate + retry per graph."""
+    from ..backends import get_backend
+
+    wanted = set(specs)
+    needed = [
+        r
+        for r in ("detector", "pose", "lifter")
+        if r in wanted or (r == "detector" and wanted - {"detector"}) or (r == "pose" and "lifter" in wanted)
+    ]
+    sources, inputs, role_frames, pass_reports, notes = {}, {}, {}, {}, {}
+    for role in needed:
+        spec = selection.graphs()[role]
+        say(f"{role}: source graph {spec.name}")
+        sources[role] = resolve_graph(spec, weights=request.weights, models_dir=request.models_dir)
+        name = frames.input_name(onnx.load(str(sources[role].path), load_external_data=False))
+        inputs[role] = calibration.GraphInput(spec, name)
+
+    # The source graphs' FP32 detector and pose (the passes keep them equal) make the feeds: calibration
+    # from the calibration frames, the gate's from the held-out frames, both the way the pipeline does.
+    say(f"calibration: {calib.samples} samples through the FP32 graphs ({', '.join(specs)})")
+    ort = get_backend("onnxruntime")
+    sessions = {role: ort.load(sources[role].path) for role in ("detector", "pose") if role in needed}
+    try:
+        runners = {role: session.run for role, session in sessions.items()}
+        gate_images = calib.gate_images()
+        for role in specs:
+            role_frames[role] = calibration.gate_frames(gate_images, inputs, runners, role)
+        stream = calibration.pipeline_feeds(calib, inputs, runners, tuple(specs))
+        feeds = calibration.spool(stream, {role: work / "calibration" / role for role in specs})
+    finally:
+        for session in sessions.values():
+            session.close()
+
+    references: dict[str, onnx.ModelProto] = {}
+    paths: dict[str, Path] = {}
+    for role in specs:
+        say(f"{role}: passes")
+        notes[role] = []
+        references[role], _, pass_reports[role] = _prepare(
+            sources[role], "fp32", fmt, role_frames[role].first_feeds(), notes[role]
+        )
+        paths[role] = work / f"{role}.fp32.onnx"
+        onnx.save(references[role], str(paths[role]))
+
+    graphs: dict[str, dict] = {}
+    for role, spec in specs.items():
+        say(f"{role}: INT8 ({fmt.backend}, {request.method} calibration, gate on held-out frames)")
+        (work / role).mkdir()
+        first = role_frames[role].first_feeds()
+        job = int8.Int8Job(
+            backend=fmt.backend,
+            spec=spec,
+            fp32=paths[role],
+            feeds=feeds[role],
+            method=request.method,
+            rounds=request.int8_rounds,
+            work=work / role,
+            batch=request.batch,
+            timing_feed=first if role == "detector" else passes.batched(first, 6),
+        )
+
+        def gate(artifact: Path, spec: ModelSpec = spec, role: str = role) -> dict:
+            return _fidelity(fmt, request, artifact, spec, references[role], role_frames[role], "int8")
+
+        calibration_entry = {
+            **calib.describe(),
+            "method": request.method,
+            "data_sha256": feeds[role].sha256,
+            "feeds": len(feeds[role]),
+        }
+        try:
+            result = int8.build(job, gate)
+        except GateFailedError as exc:
+            if request.fallback != "fp16":
+                raise
+            say(f"{role}: INT8 failed the gate; falling back to FP16")
+            report = exc.report
+            report.kept = "fp16 (fallback: INT8 failed the gate)"
+            target = references[role]
+            if fmt.fp16_onnx:
+                target = _lower_fp16(
+                    references[role], spec, role_frames[role].first_feeds(), notes[role], pass_reports[role]
+                )
+            written = _write_artifact(fmt, target, references[role], tmp, work, spec, "fp16", request.batch)
+            fidelity = _fidelity(fmt, request, tmp / written.primary, spec, references[role], role_frames[role], "fp16")
+            entry = _entry(spec, sources[role], written, tmp, "fp16", pass_reports[role], fidelity, notes[role])
+        else:
+            report = result.report
+            result.move_into(tmp)
+            calibration_entry["scheme"] = result.scheme.to_dict()
+            entry = _entry(
+                spec,
+                sources[role],
+                result.written,
+                tmp,
+                "int8",
+                pass_reports[role],
+                report.final.fidelity,
+                notes[role] + result.notes,
+            )
+        entry["calibration"] = calibration_entry
+        entry["int8"] = report.to_dict()
+        graphs[role] = entry
+    return graphs
 
 
 def _json_default(value: object) -> object:

@@ -7,16 +7,20 @@ Metrics per role, on held-out real frames (``frames.py``):
 - detector: recall of the reference boxes at IoU 0.5 and their mean IoU;
 - lifter: mean per-joint position error of the root-relative output, in the lifter's units x 1000 (mm when
   the output is in metres).
-The gate (``check``) compares these with thresholds; defaults below, overridable per export.
+The gate (``check``) compares these with thresholds; defaults below, overridable per export
+(``ExportRequest.thresholds``, CLI ``--gate NAME=VALUE``). ``gate_with_retry`` runs the gate in rounds:
+when an INT8 attempt fails, the caller's plan keeps more nodes in float, up to a bounded number of rounds;
+``GateReport`` is what the manifest and the CLI table show.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
+from ..errors import ExportError, InvalidOptionError, suggest
 from .passes import compare
 
 ROOT_KEYPOINT = 19
@@ -34,6 +38,23 @@ class Thresholds:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def with_overrides(self, items: Sequence[str]) -> Thresholds:
+        """Apply ``NAME=VALUE`` overrides (CLI ``--gate``), e.g. ``pose_p95_px=6``."""
+        names = [f.name for f in fields(self)]
+        changes = {}
+        for item in items:
+            name, sep, value = item.partition("=")
+            name = name.strip().replace("-", "_")
+            if not sep or name not in names:
+                raise InvalidOptionError(
+                    f"--gate: '{item}' is not NAME=VALUE with NAME one of {', '.join(names)}{suggest(name, names)}"
+                )
+            try:
+                changes[name] = float(value)
+            except ValueError:
+                raise InvalidOptionError(f"--gate: '{item}': '{value}' is not a number") from None
+        return replace(self, **changes)
 
 
 def _simcc_decode(simcc_x: np.ndarray, simcc_y: np.ndarray, split_ratio: float = 2.0) -> np.ndarray:
@@ -129,3 +150,88 @@ def check(role: str, metrics: Mapping[str, float], thresholds: Thresholds = Thre
     elif role == "lifter" and metrics["mpjpe_mm"] > thresholds.lifter_mpjpe_mm:
         failures.append(f"lifter MPJPE {metrics['mpjpe_mm']:.2f} mm > {thresholds.lifter_mpjpe_mm}")
     return failures
+
+
+# ------------------------------------------------------------------------------------- gate with retry
+
+
+@dataclass
+class Attempt:
+    """One gate round: what was kept in float, the kept candidate's fidelity, and per-candidate details."""
+
+    excluded: list[str]
+    fidelity: dict  # metrics of the chosen candidate, with "gate" (passed, failures, thresholds)
+    candidates: dict = field(default_factory=dict)  # name -> {passed, failures, latency_ms, ...}
+    chosen: str | None = None
+    payload: object = None  # what the caller keeps from this round (the artifact); not reported
+
+    @property
+    def passed(self) -> bool:
+        gate = self.fidelity.get("gate")
+        return bool(gate and gate["passed"]) or not self.fidelity.get("measured", True)
+
+    def to_dict(self, index: int) -> dict:
+        gate = self.fidelity.get("gate") or {}
+        return {
+            "round": index,
+            "excluded": len(self.excluded),
+            "passed": self.passed,
+            "failures": gate.get("failures", []),
+            "chosen": self.chosen,
+            "candidates": self.candidates,
+        }
+
+
+@dataclass
+class GateReport:
+    """All rounds of one graph's gate; ``kept`` says what went into the bundle."""
+
+    rounds: list[Attempt]
+    ranking: list[dict] = field(default_factory=list)  # sensitivity ranking behind the exclusions
+    kept: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.rounds) and self.rounds[-1].passed
+
+    @property
+    def final(self) -> Attempt:
+        return self.rounds[-1]
+
+    def to_dict(self) -> dict:
+        return {
+            "rounds": [a.to_dict(i + 1) for i, a in enumerate(self.rounds)],
+            "excluded": self.final.excluded if self.passed else [],
+            "kept": self.kept,
+            "sensitivity": self.ranking,
+        }
+
+
+class GateFailedError(ExportError):
+    """The INT8 gate failed in every round; carries the report so the CLI can print its table."""
+
+    def __init__(self, role: str, report: GateReport) -> None:
+        failures = "; ".join(report.final.fidelity.get("gate", {}).get("failures", [])) or "see the report"
+        super().__init__(
+            f"{role}: INT8 fails the fidelity gate after {len(report.rounds)} round(s) ({failures}); "
+            "use --fallback fp16, more representative --calib data, or loosen --gate"
+        )
+        self.role, self.report = role, report
+
+
+def gate_with_retry(
+    attempt: Callable[[list[str]], Attempt],
+    plan: Callable[[Attempt], tuple[list[list[str]], list[dict]]],
+    rounds: int,
+) -> GateReport:
+    """Round 1 quantizes everything; if it fails, ``plan(first)`` gives cumulative exclusion lists (and the
+    ranking behind them) for up to ``rounds`` more rounds; stops at the first round that passes."""
+    report = GateReport([attempt([])])
+    if report.passed or rounds <= 0:
+        return report
+    exclusions, report.ranking = plan(report.rounds[0])
+    for excluded in exclusions[:rounds]:
+        report.rounds.append(attempt(excluded))
+        if report.passed:
+            break
+    return report

@@ -230,13 +230,22 @@ class Pipeline:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_bundle(
-        cls, path: str | Path, backend: str = "auto", *, device: str | None = None, **options: Any
+        cls,
+        path: str | Path,
+        backend: str = "auto",
+        *,
+        device: str | None = None,
+        threads: int | None = None,
+        **options: Any,
     ) -> Pipeline:
-        """Load a bundle (hashes verified). ``backend`` must be "auto" or the bundle's own backend."""
+        """Load a bundle (hashes verified). ``backend`` must be "auto" or the bundle's own backend.
+
+        ``threads`` caps each session's CPU threads (e.g. one per Ray actor CPU); None lets the runtime decide.
+        """
         opts = PipelineOptions.build(**options)
         loaded = _Loaded()
         with loaded.closing_on_error():
-            _load_bundle_roles(loaded, path, backend, _roles(opts), device)
+            _load_bundle_roles(loaded, path, backend, _roles(opts), device, threads)
             return cls._from_loaded(loaded, opts)
 
     @classmethod
@@ -250,6 +259,7 @@ class Pipeline:
         weights: str = "auto",
         *,
         device: str | None = None,
+        threads: int | None = None,
         **options: Any,
     ) -> Pipeline:
         """Export (once, cached under ``cache_subdir("bundles")``) and load the graphs of a mode.
@@ -276,7 +286,7 @@ class Pipeline:
                 export_roles = ROLES if backend != "auto" else tuple(group_roles)
                 path = cached_bundle(selection, mode, detector, model_version, group_backend, group_precision,
                                      weights, export_roles)  # fmt: skip
-                _load_bundle_roles(loaded, path, group_backend, group_roles, device)
+                _load_bundle_roles(loaded, path, group_backend, group_roles, device, threads)
             return cls._from_loaded(loaded, opts)
 
     @classmethod
@@ -533,7 +543,12 @@ def _decode_yolox(
 
 
 def _load_bundle_roles(
-    loaded: _Loaded, path: str | Path, backend: str, roles: Iterable[str], device: str | None
+    loaded: _Loaded,
+    path: str | Path,
+    backend: str,
+    roles: Iterable[str],
+    device: str | None,
+    threads: int | None = None,
 ) -> None:
     from .. import backends
     from ..export.bundle import Bundle
@@ -548,9 +563,11 @@ def _load_bundle_roles(
     runtime = backends.get_backend(bundle.backend)
     runtime.require()
     bundle.check_runtime(runtime.availability().version)
-    options: dict[str, Any] = {"precision": bundle.precision}
+    options: dict[str, Any] = {}
     if device:
         options["device"] = device
+    if threads:
+        options["threads"] = threads
     for role in roles:
         if role not in bundle.roles:
             if role == "detector":
@@ -558,7 +575,9 @@ def _load_bundle_roles(
             raise BundleError(f"{bundle.path}: no '{role}' graph (has {', '.join(bundle.roles)}); needed for {role}")
         graph = bundle.graph(role)
         loaded.graphs[role] = GraphInfo.from_manifest(graph)
-        loaded.sessions[role] = backends.load(bundle.artifact(role), backend=bundle.backend, **options)
+        loaded.sessions[role] = backends.load(
+            bundle.artifact(role), backend=bundle.backend, precision=bundle.precision_of(role), **options
+        )
         log.info("%s: %s from %s", role, loaded.sessions[role], bundle.path)
 
 

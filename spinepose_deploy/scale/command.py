@@ -1,0 +1,62 @@
+"""``spinepose-deploy infer SOURCE --ray``: the CLI's options -> ``infer_on_ray`` -> a few lines of report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+
+from .._console import STANDIN_BANNER, err_console, out_console
+from ..errors import InvalidOptionError
+from .ray_infer import infer_on_ray
+from .worker import PipelineSpec
+
+SHOWN_FAILURES = 10
+
+
+def ray_infer_command(
+    source: str,
+    address: str | None,
+    *,
+    bundle: Path | None,
+    zoo: dict[str, str | None],
+    backend: str | None,
+    options: dict[str, Any],
+    spine_only: bool,
+    json_out: Path | None,
+    vis: Path | None,
+    show: bool,
+) -> int:
+    """Run ``infer`` on Ray; returns the exit code (0 all done, 1 some input failed, 130 interrupted).
+
+    ``zoo`` maps the zoo options as spelled on the command line (``--mode`` ...) to their values.
+    """
+    if show:
+        raise InvalidOptionError("--show: not available with --ray (the workers have no screen)")
+    if bundle is not None:
+        given = [name for name, value in zoo.items() if value is not None]
+        if given:
+            raise InvalidOptionError(f"{given[0]}: not allowed with --bundle (the bundle fixes it)")
+    fields = {name.removeprefix("--").replace("-", "_"): value for name, value in zoo.items()}
+    spec = PipelineSpec(bundle=str(bundle) if bundle else None, backend=backend or "auto", options=options, **fields)
+    summary = infer_on_ray(source, pipeline=spec, out_json=json_out, out_vis=vis, spine_only=spine_only,
+                           address=address)  # fmt: skip
+    if summary.standin:
+        err_console.print(STANDIN_BANNER)
+    for outcome in summary.failed[:SHOWN_FAILURES]:
+        err_console.print(f"[red]failed[/] {escape(outcome.name)}: {escape(outcome.error or '')}", highlight=False)
+    if len(summary.failed) > SHOWN_FAILURES:
+        err_console.print(f"... and {len(summary.failed) - SHOWN_FAILURES} more failures (see the summary)")
+    where = "; ".join(summary.pipelines) or "no workers needed"
+    out_console.print(
+        f"{len(summary.done)} done, {len(summary.skipped)} skipped, {len(summary.failed)} failed: "
+        f"{summary.frames} frames, {summary.fps:.1f} fps on {summary.actors} Ray actors ({escape(where)})"
+        + (" [yellow]STAND-IN[/]" if summary.standin else "")
+        + (f" [yellow]interrupted[/], {summary.pending} pending: rerun to resume" if summary.interrupted else ""),
+        highlight=False,
+    )
+    out_console.print(f"summary: {escape(str(summary.path))}", highlight=False)
+    if summary.interrupted:
+        return 130
+    return 1 if summary.failed else 0

@@ -1,0 +1,108 @@
+"""Resume bookkeeping: one completion marker per input, written last, and the run summary.
+
+Everything lives in a hidden ``.spinepose-ray/`` folder inside the output folder (``--json`` else
+``--vis``), so tools that glob ``*.json`` in the output see only OpenPose files:
+
+    out/.spinepose-ray/markers/<name>.done.json     one per finished input, written after its outputs
+    out/.spinepose-ray/markers/<name>.failed.json   one per input that failed with an error
+    out/.spinepose-ray/summary.json                 the last run's done / skipped / failed lists
+
+An input counts as complete when its marker exists, was made from the same input file (size, mtime)
+and the same settings (pipeline, options, output folders: the ``fingerprint``), and every output it
+lists is still there with its recorded size. A failed marker with the current fingerprint means the same
+file failed the same way before: it is not tried again unless asked (``retry_failed``) or the file changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .._atomic import write_text
+from ..pipeline.infer import OutputPlan
+from ..pipeline.io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, InputSource
+
+STATE_DIR = ".spinepose-ray"
+MARKER_VERSION = 1
+
+
+def state_dir(plan: OutputPlan) -> Path:
+    """The bookkeeping folder for ``plan``'s outputs (next to a single output file)."""
+    out = plan.json_out if plan.json_out is not None else plan.vis_out
+    if out is None:
+        raise ValueError("state_dir: the plan writes nothing")
+    is_file = out.suffix.lower() in (".json", *IMAGE_SUFFIXES, *VIDEO_SUFFIXES)
+    return (out.parent if is_file else out) / STATE_DIR
+
+
+def marker_path(state: Path, source: InputSource) -> Path:
+    return state / "markers" / f"{source.name}.done.json"
+
+
+def failed_path(marker: Path) -> Path:
+    return marker.with_name(marker.name.removesuffix(".done.json") + ".failed.json")
+
+
+def fingerprint(source: InputSource, settings: Mapping[str, Any]) -> str:
+    """Digest of the input file's identity (path, size, mtime) and the run's settings."""
+    try:
+        stat = os.stat(source.path)
+        identity = [stat.st_size, stat.st_mtime_ns]
+    except OSError:
+        identity = None  # a missing file never matches a marker
+    blob = json.dumps({"source": str(source.path), "file": identity, "settings": settings}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def write_marker(path: Path, record: Mapping[str, Any], outputs: Iterable[Path]) -> Path:
+    """Write the marker atomically, with each output's size, after all outputs exist."""
+    listed = [{"path": str(p), "bytes": os.path.getsize(p)} for p in outputs]
+    data = {"version": MARKER_VERSION, **record, "outputs": listed, "finished": _now()}
+    return write_text(path, json.dumps(data, indent=1))
+
+
+def write_failure(marker: Path, record: Mapping[str, Any]) -> Path:
+    data = {"version": MARKER_VERSION, **record, "finished": _now()}
+    return write_text(failed_path(marker), json.dumps(data, indent=1))
+
+
+def completed(path: Path, expected: str) -> dict | None:
+    """The marker's record when the input is complete for fingerprint ``expected``, else None."""
+    data = _read(path, expected)
+    if data is None:
+        return None
+    for item in data.get("outputs") or []:
+        try:
+            if os.path.getsize(item["path"]) != item["bytes"]:
+                return None
+        except (OSError, KeyError, TypeError):
+            return None
+    return data
+
+
+def failed_before(marker: Path, expected: str) -> dict | None:
+    """The failure record when this input failed before with fingerprint ``expected``, else None."""
+    return _read(failed_path(marker), expected)
+
+
+def _read(path: Path, expected: str) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("version") != MARKER_VERSION or data.get("fingerprint") != expected:
+        return None
+    return data
+
+
+def write_summary(path: Path, summary: Mapping[str, Any]) -> Path:
+    return write_text(path, json.dumps(summary, indent=1))
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

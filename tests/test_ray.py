@@ -1,0 +1,243 @@
+"""``infer --ray``: a local 2-CPU Ray instance gives the single-machine outputs, survives a killed worker,
+skips finished inputs on a rerun and reports bad files; without ray the CLI says how to install it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from spinepose_deploy.cli import main
+from spinepose_deploy.errors import BackendUnavailableError, InputFileError, InvalidOptionError
+from spinepose_deploy.paths import package_data_dir
+from spinepose_deploy.scale.ray_infer import RAY_MISSING
+from spinepose_deploy.scale.sources import resolve_sources
+from spinepose_deploy.scale.worker import PipelineSpec
+
+DATA = package_data_dir()
+OPTIONS = {"lift": True}  # 3D and the world frame: the most state a video carries across frames
+
+
+def _image(src: str, path: Path, size: int = 416) -> Path:
+    cv2.imwrite(str(path), cv2.resize(cv2.imread(str(DATA / src)), (size, size)))
+    return path
+
+
+def _video(path: Path, count: int = 8, size: tuple[int, int] = (320, 320)) -> Path:
+    image = cv2.resize(cv2.imread(str(DATA / "astronaut.jpg")), size[::-1])
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, size[::-1])
+    for i in range(count):
+        writer.write(np.roll(image, 4 * i, axis=1))
+    writer.release()
+    return path
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    """Relative path -> bytes of every output (the resume bookkeeping folder left out)."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".spinepose-ray" not in p.parts
+    }
+
+
+# ---------------------------------------------------------------- fast: no Ray needed
+
+
+def test_sources_from_a_glob_a_list_file_and_a_folder(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "y").mkdir()
+    for folder in ("x", "y"):
+        (tmp_path / folder / "clip.avi").write_bytes(b"")
+    (tmp_path / "x" / "clip.jpg").write_bytes(b"")
+    (tmp_path / "x" / "notes.txt").write_text("not media")
+    found = resolve_sources(str(tmp_path / "**" / "*"))
+    names = sorted(s.name for s in found.spec.sources)
+    assert names == ["clip.jpg", "x_clip.avi", "y_clip.avi"]  # shared stems, then shared names, disambiguated
+    assert all(s.path.is_absolute() for s in found.spec.sources) and found.spec.kind == "folder"
+    listing = tmp_path / "files.txt"
+    listing.write_text("# two files and a stranger\nx/clip.jpg\n\ny/clip.avi\nx/notes.txt\n")
+    found = resolve_sources(listing)
+    assert [(s.kind, s.name) for s in found.spec.sources] == [("image", "clip.jpg"), ("video", "clip.avi")]
+    assert len(found.rejected) == 1 and "notes.txt" in found.rejected[0][1]
+    assert [s.name for s in resolve_sources(tmp_path / "x").spec.sources] == ["clip.avi", "clip.jpg"]
+    with pytest.raises(InputFileError, match="matches no images or videos"):
+        resolve_sources(str(tmp_path / "*.png"))
+    with pytest.raises(InputFileError, match="webcam cannot run on Ray"):
+        resolve_sources("0")
+
+
+def test_pipeline_spec_refuses_zoo_options_with_a_bundle(tmp_path):
+    with pytest.raises(InvalidOptionError, match="mode: not allowed with a bundle"):
+        PipelineSpec(bundle=str(tmp_path), mode="large")
+    with pytest.raises(InvalidOptionError, match="unknown"):
+        PipelineSpec(options={"lfit": True})
+
+
+def test_without_ray_the_cli_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    from spinepose_deploy.scale import infer_on_ray
+
+    with pytest.raises(BackendUnavailableError) as info:
+        infer_on_ray(tmp_path, out_json=tmp_path / "out")
+    assert str(info.value) == RAY_MISSING
+    assert main(["infer", str(tmp_path), "--ray", "--json", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {RAY_MISSING}"  # one line, the [ray] extra not eaten as markup
+
+
+# ---------------------------------------------------------------- on a local Ray instance
+
+
+@pytest.fixture(scope="module")
+def local_ray(session_cache):
+    """A 2-CPU local Ray (workers inherit SPINEPOSE_DEPLOY_CACHE from this process)."""
+    ray = pytest.importorskip("ray")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="warning", log_to_driver=False)
+    yield ray
+    if started:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def bundle(standin_paths):
+    from spinepose_deploy.pipeline.pipeline import cached_bundle
+    from spinepose_deploy.zoo.specs import resolve_mode
+
+    selection = resolve_mode("small", "yolox", "v2")
+    roles = ("detector", "pose", "lifter")
+    return cached_bundle(selection, "small", "yolox", "v2", "onnxruntime", "fp32", "standin", roles)
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    """Two images, an 8-frame video and a corrupt image."""
+    folder = tmp_path_factory.mktemp("mixed")
+    _image("astronaut.jpg", folder / "a.jpg")
+    _image("grace_hopper.jpg", folder / "b.png")
+    _video(folder / "c.avi")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 this is not a JPEG")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def reference(mixed, bundle, tmp_path_factory):
+    """The single-machine ``infer`` outputs for the good files (same names: a folder input)."""
+    from spinepose_deploy.pipeline.infer import OutputPlan, run_infer
+    from spinepose_deploy.pipeline.io import resolve_input
+    from spinepose_deploy.pipeline.pipeline import Pipeline
+
+    root = tmp_path_factory.mktemp("reference")
+    clean = root / "in"
+    shutil.copytree(mixed, clean, ignore=shutil.ignore_patterns("broken.*"))
+    plan = OutputPlan(resolve_input(clean), root / "json", root / "vis")
+    with Pipeline.from_bundle(bundle, **OPTIONS) as pipeline:
+        run_infer(pipeline, plan)
+    return {"json": _files(root / "json"), "vis": _files(root / "vis")}
+
+
+def _check_outputs(out: Path, reference: dict) -> None:
+    for kind in ("json", "vis"):
+        got = _files(out / kind)
+        assert sorted(got) == sorted(reference[kind])
+        different = [name for name in got if got[name] != reference[kind][name]]
+        assert not different, f"{kind} outputs differ from the single-machine run: {different}"
+
+
+@pytest.fixture(scope="module")
+def first_run(local_ray, mixed, bundle, tmp_path_factory):
+    from spinepose_deploy.scale import infer_on_ray
+
+    out = tmp_path_factory.mktemp("ray-out")
+    spec = PipelineSpec(bundle=str(bundle), options=OPTIONS)
+    summary = infer_on_ray(mixed, pipeline=spec, out_json=out / "json", out_vis=out / "vis", progress=False)
+    return out, spec, summary
+
+
+def test_mixed_folder_matches_the_single_machine_run(first_run, reference):
+    out, _, summary = first_run
+    assert [o.name for o in summary.done] == ["a", "b", "c"]
+    assert [(o.name, o.frames) for o in summary.done if o.kind == "video"] == [("c", 8)]
+    (failed,) = summary.failed
+    assert failed.name == "broken" and "not a readable image" in failed.error
+    assert summary.actors == 2 and summary.frames == 10
+    _check_outputs(out, reference)
+    written = json.loads((out / "json" / ".spinepose-ray" / "summary.json").read_text())
+    assert written["counts"] == {"done": 3, "skipped": 0, "failed": 1}
+    assert written["failed"][0]["error"] == failed.error and "\n" not in failed.error
+    marker = json.loads((out / "json" / ".spinepose-ray" / "markers" / "c.done.json").read_text())
+    assert marker["frames"] == 8 and len(marker["outputs"]) == 9  # 8 frame JSONs + the overlay video
+
+
+def test_a_second_run_does_no_work(first_run, mixed, bundle, capsys):
+    out, _, _ = first_run
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name != "summary.json"}
+    # the CLI spells every option out; the first run gave only lift: the same settings, so nothing to do
+    argv = ["infer", str(mixed), "--bundle", str(bundle), "--lift", "--json", str(out / "json"),
+            "--vis", str(out / "vis"), "--ray"]  # fmt: skip
+    assert main(argv) == 1  # 1: an input failed (in the first run; not retried, the file is unchanged)
+    assert "0 done, 3 skipped, 1 failed" in capsys.readouterr().out
+    after = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name != "summary.json"}
+    assert after == before
+    summary = json.loads((out / "json" / ".spinepose-ray" / "summary.json").read_text())
+    assert summary["actors"] == 0 and summary["done"] == []  # no worker was even started
+    assert sorted(o["name"] for o in summary["skipped"]) == ["a", "b", "c"]
+    assert [(o["name"], o["previous"]) for o in summary["failed"]] == [("broken", True)]
+
+
+def test_a_worker_killed_mid_video_is_replaced_and_the_job_completes(local_ray, mixed, bundle, reference, tmp_path):
+    from spinepose_deploy.scale import infer_on_ray
+
+    class KillOnce:
+        """Builds the pipeline; its first ``track`` SIGKILLs the worker process at frame 3 (once per test)."""
+
+        def __init__(self, spec, flag):
+            self.spec, self.flag = spec, flag
+
+        def __call__(self):
+            import os
+            import signal
+
+            pipeline, flag = self.spec.build(), self.flag
+            original = pipeline.track
+
+            def track(frames, *args, **kwargs):
+                for index, result in enumerate(original(frames, *args, **kwargs)):
+                    if index == 3 and not flag.exists():
+                        flag.touch()
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    yield result
+
+            pipeline.track = track
+            return pipeline
+
+    flag = tmp_path / "killed"
+    factory = KillOnce(PipelineSpec(bundle=str(bundle), options=OPTIONS), flag)
+    out = tmp_path / "out"
+    summary = infer_on_ray(mixed, pipeline=factory, out_json=out / "json", out_vis=out / "vis", progress=False)
+    assert flag.exists() and summary.worker_restarts == 1 and summary.retries == 1
+    assert [(o.name, o.attempts) for o in summary.done] == [("a", 1), ("b", 1), ("c", 2)]
+    assert [o.name for o in summary.failed] == ["broken"]
+    _check_outputs(out, reference)
+    assert not [p for p in (out / "vis").iterdir() if p.name.startswith(".")]  # no temporaries left in place
+
+
+def test_a_bundle_shipped_through_the_object_store_gives_the_same_outputs(local_ray, mixed, bundle, reference,
+                                                                           session_cache, tmp_path):  # fmt: skip
+    from spinepose_deploy.scale import infer_on_ray
+
+    out = tmp_path / "out"
+    spec = PipelineSpec(bundle=str(bundle), options=OPTIONS)
+    images = [mixed / "a.jpg", mixed / "b.png"]
+    summary = infer_on_ray(images, pipeline=spec, out_json=out, ship_bundle=True, num_actors=1, progress=False)
+    assert [o.name for o in summary.done] == ["a", "b"] and not summary.failed
+    assert _files(out) == {name: data for name, data in reference["json"].items() if "/" not in name}
+    (unpacked,) = [p for p in (session_cache / "ray-bundles").iterdir() if p.is_dir()]
+    assert (unpacked / "manifest.json").read_bytes() == (Path(bundle) / "manifest.json").read_bytes()
