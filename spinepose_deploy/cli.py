@@ -172,7 +172,7 @@ def doctor(as_json: JsonFlag = False) -> None:
 def export(
     backend: Annotated[str, typer.Option(help="onnxruntime | openvino | coreml | tensorrt")],
     out: Annotated[Path, typer.Option(help="Bundle directory to write (must be new or empty unless --force).")],
-    precision: Annotated[str, typer.Option(help="fp32 | fp16 (int8: see --calib)")] = "fp32",
+    precision: Annotated[str, typer.Option(help="fp32 | fp16 | int8 (see --calib)")] = "fp32",
     mode: Annotated[str, typer.Option(help="small | medium | large | xlarge")] = "small",
     detector: Annotated[str, typer.Option(help="yolox | rfdetr")] = "yolox",
     model_version: Annotated[str, typer.Option("--model-version", help="v2 (latest) | v1")] = "v2",
@@ -186,12 +186,27 @@ def export(
     force: Annotated[
         bool, typer.Option(help="Replace an existing non-empty --out (only once the new bundle is complete).")
     ] = False,
+    calib: Annotated[
+        Path | None, typer.Option(help="INT8 calibration: a folder of images or a video (default: calib_data/).")
+    ] = None,
+    calib_method: Annotated[str | None, typer.Option(help="INT8: minmax (default) | entropy | percentile")] = None,
+    calib_samples: Annotated[
+        int | None, typer.Option(help="INT8: calibration samples (frames; augmented when fewer). Default 64.")
+    ] = None,
+    fallback: Annotated[
+        str, typer.Option(help="INT8: none (stop with a report) | fp16 (keep FP16 for graphs failing the gate)")
+    ] = "none",
+    gate: Annotated[
+        list[str] | None,
+        typer.Option(help="Fidelity gate threshold NAME=VALUE (repeatable), e.g. pose_p95_px=6."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Export a mode's detector, pose and lifter graphs as a verified bundle for one backend and precision."""
     from ._console import steps
     from .export.base import BatchRange
     from .export.exporter import ExportRequest, export_bundle
+    from .export.fidelity import GateFailedError, Thresholds
 
     request = ExportRequest(
         backend=backend,
@@ -204,21 +219,35 @@ def export(
         weights=weights,
         models_dir=models_dir,
         force=force,
+        thresholds=Thresholds().with_overrides(gate or []),
+        calib=calib,
+        calib_method=calib_method,
+        calib_samples=calib_samples,
+        fallback=fallback,
     )
     request.validate()
-    with steps(enabled=not as_json) as progress:
-        task = progress.add_task("export", total=12)
+    try:
+        with steps(enabled=not as_json) as progress:
+            task = progress.add_task("export", total=12)
 
-        def advance(message: str) -> None:
-            progress.update(task, description=message, advance=1)
+            def advance(message: str) -> None:
+                if message.startswith("calibration data: "):  # which data was used: always said
+                    err_console.print(escape(message), highlight=False)
+                progress.update(task, description=message, advance=1)
 
-        bundle = export_bundle(request, progress=advance)
-        progress.update(task, completed=12, description="done")
+            bundle = export_bundle(request, progress=advance)
+            progress.update(task, completed=12, description="done")
+    except GateFailedError as exc:  # the report first, then main() prints the one-line error
+        err_console.print(_int8_table({exc.role: exc.report.to_dict()}))
+        raise
     if as_json:
         _print_json(bundle.manifest)
         return
     if bundle.standin:
         err_console.print(STANDIN_BANNER)
+    reports = {role: bundle.graph(role)["int8"] for role in bundle.roles if bundle.graph(role).get("int8")}
+    if reports:
+        out_console.print(_int8_table(reports))
     table = Table(title=f"{bundle.path}  ({bundle.backend} {bundle.precision})")
     for column in ("graph", "model", "artifact", "size MB", "fidelity vs FP32", "gate"):
         table.add_column(column, overflow="fold")
@@ -257,6 +286,241 @@ def _gate_text(fidelity: dict) -> str:
     return "[green]pass[/]" if gate["passed"] else "[red]fail[/]: " + "; ".join(gate["failures"])
 
 
+def _int8_table(reports: dict[str, dict]) -> Table:
+    """INT8 gate rounds per graph: what was kept float, each candidate's result and latency, what was kept."""
+    table = Table(title="INT8 fidelity gate (held-out frames)")
+    for column in ("graph", "round", "kept float", "candidates", "result"):
+        table.add_column(column, overflow="fold")
+    for role, report in reports.items():
+        for entry in report["rounds"]:
+            cells = []
+            for name, cand in entry["candidates"].items():
+                latency = f", {cand['latency_ms']:.1f} ms" if "latency_ms" in cand else ""
+                verdict = "pass" if cand["passed"] else "; ".join(cand["failures"])
+                cells.append(f"{name}: {verdict}{latency}")
+            last = entry is report["rounds"][-1]
+            result = ("[green]pass[/]" if entry["passed"] else "[red]fail[/]") + (
+                f" -> {escape(report['kept'])}" if last and report.get("kept") else ""
+            )
+            table.add_row(role, str(entry["round"]), f"{entry['excluded']} nodes", escape("\n".join(cells)), result)
+    return table
+
+
+# -- infer -----------------------------------------------------------------------------------------
+@app.command()
+def infer(
+    input: Annotated[str, typer.Argument(help="An image, a folder of images/videos, a video file, or a webcam index.")],
+    bundle: Annotated[Path | None, typer.Option(help="Bundle directory from 'spinepose-deploy export'.")] = None,
+    mode: Annotated[str | None, typer.Option(help="small | medium | large | xlarge (default small)")] = None,
+    detector: Annotated[str | None, typer.Option(help="yolox | rfdetr (default yolox)")] = None,
+    model_version: Annotated[str | None, typer.Option("--model-version", help="v2 (default) | v1")] = None,
+    backend: Annotated[
+        str | None, typer.Option(help="onnxruntime (default) | openvino | coreml | tensorrt | auto")
+    ] = None,
+    precision: Annotated[str | None, typer.Option(help="fp32 (default) | fp16")] = None,
+    weights: Annotated[str | None, typer.Option(help="auto (default) | real | standin")] = None,
+    lift: Annotated[bool, typer.Option(help="Lift to 3D (camera space; world space for video/images).")] = False,
+    spine_only: Annotated[bool, typer.Option(help="Keep only the 9 spine keypoints in JSON and overlays.")] = False,
+    max_people: Annotated[int | None, typer.Option(help="At most N people per frame (highest scores).")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="OpenPose JSON: a .json file for one image, else a folder.")
+    ] = None,
+    vis: Annotated[Path | None, typer.Option(help="Overlay: an image/video file, or a folder.")] = None,
+    show: Annotated[bool, typer.Option(help="Show overlays in a window (q quits).")] = False,
+    fov: Annotated[float, typer.Option(help="Diagonal field of view in degrees, for lifting.")] = 84.0,
+    subject_height: Annotated[float, typer.Option(help="Height of person 0 in metres (metric scale).")] = 1.84,
+    smooth: Annotated[bool, typer.Option(help="One-Euro smoothing of video keypoints.")] = True,
+    ray: Annotated[
+        bool, typer.Option("--ray", help="Run on Ray (INPUT may be a glob or a list file too); resumable: docs/ray.md.")
+    ] = False,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray address (implies --ray); default: RAY_ADDRESS, else a local instance.")
+    ] = None,
+) -> None:
+    """Run pose estimation on an image, folder, video or webcam; write OpenPose JSON and overlays."""
+    if ray or ray_address is not None:  # scale-out: spinepose_deploy/scale (backend defaults to auto per node)
+        from .scale.command import ray_infer_command
+
+        raise typer.Exit(ray_infer_command(
+            input, ray_address, bundle=bundle, backend=backend, spine_only=spine_only, json_out=json_out, vis=vis,
+            show=show, zoo={"--mode": mode, "--detector": detector, "--model-version": model_version,
+                            "--precision": precision, "--weights": weights},
+            options=dict(lift=lift, max_people=max_people, fov=fov, subject_height=subject_height, smoothing=smooth),
+        ))  # fmt: skip
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .errors import InvalidOptionError
+    from .pipeline.infer import OutputPlan, check_show, run_infer
+    from .pipeline.io import resolve_input
+    from .pipeline.pipeline import Pipeline
+
+    plan = OutputPlan(resolve_input(input), json_out, vis)  # input and output checks before any model loads
+    if show:
+        check_show()
+    zoo = {"--mode": mode, "--detector": detector, "--model-version": model_version, "--precision": precision,
+           "--weights": weights}  # fmt: skip
+    options = dict(lift=lift, max_people=max_people, fov=fov, subject_height=subject_height, smoothing=smooth)
+    if bundle is not None:
+        given = [name for name, value in zoo.items() if value is not None]
+        if given:
+            raise InvalidOptionError(f"{given[0]}: not allowed with --bundle (the bundle fixes it)")
+        pipeline = Pipeline.from_bundle(bundle, backend=backend or "auto", **options)
+    else:
+        pipeline = Pipeline.from_zoo(
+            mode=mode or "small",
+            detector=detector or "yolox",
+            model_version=model_version or "v2",
+            backend=backend or "onnxruntime",
+            precision=precision,
+            weights=weights or "auto",
+            **options,
+        )
+    if pipeline.standin:
+        err_console.print(STANDIN_BANNER)
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[fps]:.1f} fps"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    )
+    images = sum(source.kind == "image" for source in plan.spec.sources)
+    tasks: dict[str, list] = {}  # bar name -> [task id, start time, frames done]
+    current: list[str] = []
+
+    def start(name: str, total: int | None) -> None:
+        key = "images" if images > 1 and total == 1 else name  # the images of a folder share one bar
+        if key not in tasks:
+            label = f"{images} images" if key == "images" else escape(name)
+            count = images if key == "images" else total
+            tasks[key] = [progress.add_task(label, total=count, fps=0.0), time.perf_counter(), 0]
+        current[:] = [key]
+
+    def step() -> None:
+        task = tasks[current[0]]
+        task[2] += 1
+        progress.update(task[0], advance=1, fps=task[2] / max(time.perf_counter() - task[1], 1e-9))
+
+    with pipeline, progress:
+        summary = run_infer(pipeline, plan, spine_only=spine_only, show=show, progress=(start, step))
+    where = ", ".join(pipeline.describe().values())
+    out_console.print(
+        f"{summary.frames} frames, {summary.people} people, {summary.fps:.1f} fps, "
+        f"{len(summary.files)} files written ({escape(where)})"
+        + (" [yellow]STAND-IN[/]" if summary.standin else "")
+        + (" (stopped early)" if summary.stopped else ""),
+        highlight=False,
+    )
+
+
+# -- bench -----------------------------------------------------------------------------------------
+def _csv(option: str, text: str | None, cast: type = str) -> tuple | None:
+    """``a,b,c`` -> tuple (None stays None); a bad item names the option."""
+    if text is None:
+        return None
+    from .errors import InvalidOptionError
+
+    try:
+        return tuple(cast(item.strip()) for item in text.split(",") if item.strip())
+    except ValueError:
+        raise InvalidOptionError(f"{option}: '{text}' is not a comma-separated list of {cast.__name__}") from None
+
+
+@app.command()
+def bench(
+    bundles: Annotated[
+        list[Path] | None, typer.Argument(help="Bundles to bench (default: export the mode for every backend here).")
+    ] = None,
+    mode: Annotated[str, typer.Option(help="small | medium | large | xlarge")] = "small",
+    detector: Annotated[str, typer.Option(help="yolox | rfdetr")] = "yolox",
+    model_version: Annotated[str, typer.Option("--model-version", help="v2 (latest) | v1")] = "v2",
+    backends: Annotated[str | None, typer.Option(help="Comma list (default: every backend this host runs).")] = None,
+    precisions: Annotated[
+        str | None, typer.Option(help="Comma list: fp32,fp16,int8 (default: all; int8 only when already exported).")
+    ] = None,
+    batch: Annotated[
+        str | None, typer.Option(help="Pose/lifter batch sizes, e.g. 1,4,8 (default: 1 and --people).")
+    ] = None,
+    people: Annotated[int, typer.Option(help="People per frame for the pipeline rows and the auto-selection.")] = 6,
+    duration: Annotated[
+        float, typer.Option(help="Seconds timed per graph, batch and config (p99 needs >= 2 s to mean much).")
+    ] = 0.25,
+    weights: Annotated[str, typer.Option(help="auto (cached real weights, else stand-ins) | real | standin")] = "auto",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results (with host info) here.")] = None,
+    chart: Annotated[Path | None, typer.Option(help="Write a PNG chart here (needs the 'chart' extra).")] = None,
+) -> None:
+    """Time every backend x precision this host runs, per graph and end to end, and store the fastest that passes."""
+    import time
+
+    from rich.console import Console
+
+    from ._console import steps
+    from .bench import report, runner
+    from .bench.host import describe, fingerprint
+
+    start = time.perf_counter()
+    request = runner.BenchRequest(
+        bundles=tuple(bundles or ()), mode=mode, detector=detector, model_version=model_version,
+        backends=_csv("--backends", backends), precisions=_csv("--precisions", precisions),
+        batches=_csv("--batch", batch, int), people=people, duration_s=duration, weights=weights,
+    )  # fmt: skip
+    request.validate()
+    if chart is not None:
+        report.check_chart_available()
+    # a log or pipe gets the whole table unfolded (rich would fold it at 80 columns)
+    console = out_console if out_console.is_terminal else Console(width=170)
+    host = fingerprint()
+    title = f"bench: {'bundles' if bundles else f'{mode} mode ({detector}, {model_version})'}, {people} people"
+    console.print(f"[bold]{escape(title)}[/]\nhost: {escape(describe(host))}", highlight=False)
+    standin = runner.uses_standins(request)
+    if standin:
+        console.print(STANDIN_BANNER)
+    rows: list = []
+    try:
+        with steps() as progress:
+            task = progress.add_task("planning", total=None)
+
+            def say(message: str) -> None:
+                progress.update(task, description=f"{escape(message)} ({len(rows)} rows)")
+
+            result = runner.run_bench(request, on_row=rows.append, progress=say)
+    except KeyboardInterrupt:
+        console.print(report.bench_table(rows, title=f"{title} (interrupted)"))
+        err_console.print(f"[yellow]interrupted[/]: {len(rows)} rows finished; no JSON or chart written")
+        raise typer.Exit(130) from None
+    console.print(report.bench_table(result.rows, title=title))
+    for label, reason in result.skipped:
+        console.print(f"[dim]skipped {escape(label)}: {escape(reason)}[/]", highlight=False)
+    for role, document in result.selection.items():
+        best = document["choices"][0]
+        console.print(
+            f"auto-select {role}: [bold]{best['backend']} {best['precision']}[/] "
+            f"({best['latency_ms']:.2f} ms at batch {best['batch']})",
+            highlight=False,
+        )
+    document = report.to_json(result, request)
+    document["wall_s"] = round(time.perf_counter() - start, 2)
+    versus = document["auto_vs_best"]
+    if versus:
+        console.print(
+            f"auto-selected pipeline: {versus['auto_p50_ms']:.1f} ms/frame, {versus['ratio']:.2f}x the fastest "
+            f"single configuration ({escape(versus['best'])}, {versus['best_p50_ms']:.1f} ms)",
+            highlight=False,
+        )
+    if json_out is not None:
+        report.write_json(json_out, document)
+        console.print(f"JSON: {json_out}")
+    if chart is not None:
+        report.write_chart(result.rows, chart, title=f"{title}; {host.get('cpu')}" + (" (STAND-IN)" if standin else ""))
+        console.print(f"chart: {chart}")
+    phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in result.phases.items())
+    console.print(f"bench took {document['wall_s']:.0f} s ({phases})", highlight=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: our errors become one line on stderr (exit 2 for user errors)."""
     try:
@@ -264,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # typer/click standalone mode always exits
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except SpinePoseDeployError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True, markup=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True, markup=True)
         return exc.exit_code
     return 0
 
