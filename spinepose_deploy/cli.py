@@ -507,10 +507,12 @@ def bench(
     versus = document["auto_vs_best"]
     if versus:
         console.print(
-            f"auto-selected pipeline: {versus['auto_p50_ms']:.1f} ms/frame, {versus['ratio']:.2f}x the fastest "
+            f"per-graph mix pipeline: {versus['auto_p50_ms']:.1f} ms/frame, {versus['ratio']:.2f}x the fastest "
             f"single configuration ({escape(versus['best'])}, {versus['best_p50_ms']:.1f} ms)",
             highlight=False,
         )
+    for note in result.notes:
+        console.print(f"auto-select: {escape(note)}", highlight=False)
     if json_out is not None:
         report.write_json(json_out, document)
         console.print(f"JSON: {json_out}")

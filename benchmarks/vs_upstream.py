@@ -1,0 +1,217 @@
+"""This toolkit vs upstream SpinePose 2.1.0 on the same stand-in graphs, image and boxes, in one process.
+
+    python benchmarks/vs_upstream.py [--people 6] [--rounds 15] [--json results.json]
+
+Upstream (``pip install spinepose==2.1.0``; it does not touch torch) is pointed at the local stand-in ONNX
+files by a subclass that replaces its MODE / LIFTING_MODEL_CONFIG, so nothing is downloaded. Both sides
+get the astronaut photo and the same ``--people`` boxes tiled over it (``bench.measure.tiled_boxes``).
+
+Measurements (every configuration takes turns, round robin, ``--rounds`` times after a warm-up, so a
+busy machine's load falls on all alike; the tables show medians):
+  pose graph, N crops   ours: ONE batched Session.run of the N crops (ONNX Runtime FP32 bundle);
+                        upstream: its per-crop loop, one session.run per crop in a new thread pool
+                        (``concurrent_forloop``, as ``BasePoseSolution.estimate`` does)
+  pose stage, N people  crop + infer + decode: ours ``Pipeline.estimate``; upstream
+                        ``BasePoseSolution.estimate`` (per-crop preprocess/run/postprocess, threads)
+  end to end, N people  detector + pose + lifter per frame (the detector runs, its boxes are replaced by
+                        the N given ones on both sides): ours strict FP32 ONNX Runtime, ours
+                        ``backend="auto"`` (the bench's stored selection; probed if there is none),
+                        upstream ``SpinePoseEstimator(enable_lifting=True)``
+Ratios are upstream time / our time (higher is better for us), for the wall clock and for the CPU time
+of the process (all threads): on a shared machine the wall clock favours the side running more threads
+(upstream: a thread per crop), CPU time says what a frame costs. Graphs are stand-ins: speed is real,
+keypoints are not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+UPSTREAM_VERSION = "2.1.0"
+TARGETS = {"pose graph": 4.0, "end to end auto": 3.0, "end to end fp32": 1.3}  # from issue 7
+
+
+def upstream_estimator(paths: dict[str, Path]):
+    """SpinePoseEstimator (small, YOLOX, lifting) over local files: MODE/LIFTING config replaced."""
+    from spinepose import SpinePoseEstimator
+
+    mode = {
+        "det_yolox": str(paths["detector"]),
+        "det_yolox_input_size": (416, 416),
+        "det_rfdetr": "",
+        "det_rfdetr_input_size": (384, 384),
+        "pose": str(paths["pose"]),
+        "pose_input_size": (192, 256),
+    }
+    lifter = {"onnx_model": str(paths["lifter"]), "model_input_size": (37, 2), "mean": (0.0, 0.0), "std": (1.0, 1.0)}
+    local = type("LocalSpinePose", (SpinePoseEstimator,), {"MODE": {"small": mode}, "LIFTING_MODEL_CONFIG": lifter})
+    return local(mode="small", detector="yolox", enable_lifting=True)
+
+
+def upstream_pose_graph(estimator, image: np.ndarray, boxes: np.ndarray) -> Callable[[], object]:
+    """Upstream's per-crop loop on the graph alone: its crops made once, one run per crop in a thread pool."""
+    from spinepose.tools.utils.multithreading import concurrent_forloop
+
+    model = estimator.pose_model
+    crops = [model.preprocess(image, box)[0] for box in boxes]
+    return lambda: concurrent_forloop(model.inference, crops)
+
+
+def alternate(
+    calls: dict[str, Callable[[], object]], rounds: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Round robin: wall-clock seconds (``perf_counter``) and CPU seconds of the whole process, all threads
+    (``process_time``), per call. On a shared machine the wall clock favours whoever runs more threads (it
+    takes a larger share of the cores); CPU seconds say how much work a frame costs."""
+    wall: dict[str, list[float]] = {name: [] for name in calls}
+    spent: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            cpu_start, start = time.process_time(), time.perf_counter()
+            call()
+            wall[name].append(time.perf_counter() - start)
+            spent[name].append(time.process_time() - cpu_start)
+    return wall, spent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=15, help="timed turns per configuration")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    try:
+        from importlib.metadata import version
+
+        found = version("spinepose")
+    except Exception:
+        found = None
+    if found != UPSTREAM_VERSION:
+        print(f"needs spinepose {UPSTREAM_VERSION} (found {found}): pip install spinepose=={UPSTREAM_VERSION}")
+        return 2
+
+    from spinepose.tools.base_solution import BasePoseSolution
+
+    from spinepose_deploy import __version__
+    from spinepose_deploy.bench import measure
+    from spinepose_deploy.bench.host import describe, fingerprint
+    from spinepose_deploy.pipeline import pose as pose_ops
+    from spinepose_deploy.pipeline.pipeline import Pipeline
+    from spinepose_deploy.zoo.source import resolve_graph
+    from spinepose_deploy.zoo.specs import resolve_mode
+
+    selection = resolve_mode("small", "yolox", "v2")
+    sources = {role: resolve_graph(spec, weights="auto") for role, spec in selection.graphs().items()}
+    if not all(s.standin for s in sources.values()):
+        print("note: real weights are cached; this comparison is meant for stand-ins (weights='auto' used)")
+    paths = {role: s.path for role, s in sources.items()}
+    image = measure.bench_image()
+    boxes = measure.tiled_boxes(image.shape[:2], args.people)
+
+    upstream = upstream_estimator(paths)
+    strict = Pipeline.from_zoo(mode="small", backend="onnxruntime", precision="fp32", lift=True)
+    auto = Pipeline.from_zoo(mode="small", backend="auto", lift=True)
+    pose_session = strict.sessions["pose"]
+    info = strict.graphs["pose"]
+    batch, _, _ = pose_ops.crop_batch(image, boxes, info.input_hw, info.mean, info.std, info.color)
+    feed = {pose_session.inputs[0].name: batch}
+
+    def frame(pipe: Pipeline) -> Callable[[], object]:
+        return lambda: (pipe.detect(image), pipe(image, boxes))
+
+    def upstream_frame() -> object:
+        upstream.detect(image)  # its boxes are replaced by the given ones, as on our side
+        return upstream(image, bboxes=boxes)
+
+    groups: dict[str, dict[str, Callable[[], object]]] = {
+        "pose graph": {
+            "ours (one batched run)": lambda: pose_session.run(feed),
+            "upstream (per-crop loop)": upstream_pose_graph(upstream, image, boxes),
+        },
+        "pose stage": {
+            "ours": lambda: strict.estimate(image, boxes),
+            "upstream": lambda: BasePoseSolution.estimate(upstream, image, boxes),
+        },
+        "end to end": {
+            "ours fp32": frame(strict),
+            "ours auto": frame(auto),
+            "upstream": upstream_frame,
+        },
+    }
+    people = {"ours": len(strict(image, boxes)), "upstream": len(upstream(image, bboxes=boxes)[0])}
+    if len(set(people.values())) != 1 or people["ours"] != args.people:
+        print(f"people per frame differ: {people}")
+        return 1
+
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    results: dict[str, dict[str, float]] = {}
+    cpu: dict[str, dict[str, float]] = {}
+    for group, calls in groups.items():
+        for call in calls.values():  # warm-up: sessions, arenas, thread pools
+            call()
+            call()
+        wall, spent = alternate(calls, args.rounds)
+        results[group] = {name: statistics.median(times) * 1000.0 for name, times in wall.items()}
+        cpu[group] = {name: statistics.median(times) * 1000.0 for name, times in spent.items()}
+    load_after = os.getloadavg() if hasattr(os, "getloadavg") else None
+
+    host = fingerprint()
+    ratios = {
+        "pose graph": results["pose graph"]["upstream (per-crop loop)"]
+        / results["pose graph"]["ours (one batched run)"],
+        "pose stage": results["pose stage"]["upstream"] / results["pose stage"]["ours"],
+        "end to end auto": results["end to end"]["upstream"] / results["end to end"]["ours auto"],
+        "end to end fp32": results["end to end"]["upstream"] / results["end to end"]["ours fp32"],
+    }
+    date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"\nvs upstream SpinePose {UPSTREAM_VERSION}, small mode, {args.people} people, {args.rounds} rounds, {date}")
+    print(f"host: {describe(host)}")
+    if load_before:
+        print(f"load average (1 min) before/after: {load_before[0]:.1f} / {load_after[0]:.1f}")
+    print(f"ours auto: {', '.join(auto.describe().values())}")
+    print("STAND-IN graphs: speed figures are real, keypoints mean nothing.\n")
+    print(f"| {'measurement':38} | {'wall ms':>8} | {'per s':>6} | {'CPU ms':>8} |")
+    print(f"|{'-' * 40}|{'-' * 10}|{'-' * 8}|{'-' * 10}|")
+    for group, values in results.items():
+        for name, ms in values.items():
+            print(f"| {group + ': ' + name:38} | {ms:8.1f} | {1000.0 / ms:6.2f} | {cpu[group][name]:8.1f} |")
+    print()
+    cpu_ratios = {
+        "pose graph": cpu["pose graph"]["upstream (per-crop loop)"] / cpu["pose graph"]["ours (one batched run)"],
+        "pose stage": cpu["pose stage"]["upstream"] / cpu["pose stage"]["ours"],
+        "end to end auto": cpu["end to end"]["upstream"] / cpu["end to end"]["ours auto"],
+        "end to end fp32": cpu["end to end"]["upstream"] / cpu["end to end"]["ours fp32"],
+    }
+    for name, ratio in ratios.items():
+        target = TARGETS.get(name)
+        verdict = "" if target is None else (f"  target >= {target}x: " + ("met" if ratio >= target else "NOT met"))
+        print(f"{name:16} {ratio:5.2f}x upstream's speed (wall), {cpu_ratios[name]:5.2f}x less CPU time{verdict}")
+    if args.json:
+        document = {
+            "date": date, "tool_version": __version__, "upstream": UPSTREAM_VERSION, "people": args.people,
+            "rounds": args.rounds, "host": host, "load_avg": [load_before, load_after], "median_ms": results,
+            "median_cpu_ms": cpu, "ratios": ratios, "cpu_ratios": cpu_ratios, "auto": auto.describe(),
+            "standin": True,
+        }  # fmt: skip
+        args.json.write_text(json.dumps(document, indent=2) + "\n")
+    for pipe in (strict, auto):
+        pipe.close()
+    upstream.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
