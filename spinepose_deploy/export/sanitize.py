@@ -224,6 +224,17 @@ def resolve_identities(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
+def _skip_pre_top_k(name: str, producers: dict[str, onnx.NodeProto]) -> str:
+    """The data input of a ``Gather`` whose indices come from a ``TopK`` (through reshapes); else ``name``."""
+    node = producers.get(name)
+    if node is None or node.op_type != "Gather":
+        return name
+    source, steps = producers.get(node.input[1]), 0
+    while source is not None and source.op_type in ("Reshape", "Squeeze", "Unsqueeze", "Flatten", "Cast") and steps < 4:
+        source, steps = producers.get(source.input[0]), steps + 1
+    return node.input[0] if source is not None and source.op_type == "TopK" else name
+
+
 def strip_nms(model: onnx.ModelProto) -> onnx.ModelProto:
     """Cut a detector graph before its ``NonMaxSuppression``; expose what fed it as ``boxes`` and ``scores``.
 
@@ -253,6 +264,9 @@ def strip_nms(model: onnx.ModelProto) -> onnx.ModelProto:
         transposed = _unique(graph, "scores_bac")
         graph.node.append(helper.make_node("Transpose", [scores_src], [transposed], perm=[0, 2, 1]))
         scores_src = transposed
+    # mmdeploy-style graphs keep only the pre-top-k best anchors before NMS; expose every anchor instead:
+    # a traced TopK can order ties differently from ONNX Runtime, and the host filters by score anyway.
+    boxes_src, scores_src = _skip_pre_top_k(boxes_src, producers), _skip_pre_top_k(scores_src, producers)
     types = {v.name: v for v in [*graph.value_info, *graph.input, *graph.output]}
     outputs = []
     for new, src in (("boxes", boxes_src), ("scores", scores_src)):
