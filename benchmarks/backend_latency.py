@@ -36,7 +36,8 @@ def main() -> None:
                     times.append((time.perf_counter() - start) * 1e3)
                 p90 = float(np.percentile(times, 90))
                 print(
-                    f"| {backend} {session.device} {session.precision} | {batch} | {statistics.median(times):.1f} | {p90:.1f} |",
+                    f"| {backend} {session.device} {session.precision} | {batch} "
+                    f"| {statistics.median(times):.1f} | {p90:.1f} |",
                     flush=True,
                 )
 

@@ -200,7 +200,8 @@ class Backend(abc.ABC):
             raise InputFileError(f"{path}: no such file (expected a {self.name} artifact: {', '.join(self.suffixes)})")
         if self.suffixes and not any(path.name.lower().endswith(s) for s in self.suffixes):
             raise ModelLoadError(
-                f"{path}: '{path.suffix or path.name}' is not a {self.name} artifact (expected {', '.join(self.suffixes)})"
+                f"{path}: '{path.suffix or path.name}' is not a {self.name} artifact "
+                f"(expected {', '.join(self.suffixes)})"
             )
         if not self.validates_without_runtime:
             self.require()
@@ -221,4 +222,7 @@ class Backend(abc.ABC):
             raise BackendUnavailableError(f"backend '{self.name}' is not available: {status.reason}")
 
     def missing_library_reason(self) -> str:
-        return f"{self.library} is required for backend '{self.name}'. Install: pip install 'spinepose-deploy[{self.extra}]'"
+        return (
+            f"{self.library} is required for backend '{self.name}'. "
+            f"Install: pip install 'spinepose-deploy[{self.extra}]'"
+        )

@@ -140,7 +140,8 @@ class OnnxRuntimeBackend(Backend):
         missing = [d for d in wanted if PROVIDERS[d] not in available]
         if missing and not allow_fallback:
             raise InvalidOptionError(
-                f"onnxruntime device '{device}': provider {PROVIDERS[device]} not in this build; available: {sorted(available)}"
+                f"onnxruntime device '{device}': provider {PROVIDERS[device]} not in this build; "
+                f"available: {sorted(available)}"
             )
         chosen = [d for d in wanted if d not in missing] or ["cpu"]
         if "cpu" not in chosen:

@@ -126,15 +126,16 @@ class Bundle:
                 built = self.graph(role)["extra"].get("engine_key", {})
                 if built != here:
                     raise BundleError(
-                        f"{self.artifact(role)}: engine built for {built.get('gpu')} (sm {built.get('compute_capability')}) "
+                        f"{self.artifact(role)}: engine built for {built.get('gpu')} "
+                        f"(sm {built.get('compute_capability')}) "
                         f"with TensorRT {built.get('tensorrt')}; this host has {here['gpu']} (sm "
                         f"{here['compute_capability']}) with TensorRT {here['tensorrt']}. Rebuild it here: "
                         "spinepose-deploy export --backend tensorrt ..."
                     )
             return
-        if self.backend in ("openvino", "onnxruntime") and made_with and installed_version:
-            if _version_tuple(made_with) > _version_tuple(installed_version):
-                raise BundleError(
-                    f"{self.path}: exported with {self.backend} {made_with}, newer than the installed "
-                    f"{installed_version}; upgrade {self.backend} or re-export with this version"
-                )
+        newer = made_with and installed_version and _version_tuple(made_with) > _version_tuple(installed_version)
+        if self.backend in ("openvino", "onnxruntime") and newer:
+            raise BundleError(
+                f"{self.path}: exported with {self.backend} {made_with}, newer than the installed "
+                f"{installed_version}; upgrade {self.backend} or re-export with this version"
+            )
