@@ -1,0 +1,101 @@
+"""Accuracy against ground truth: PCK and per-keypoint error (2D), MPJPE (3D), AP50 (boxes). Pure numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..pipeline.skeleton import ROOT_ID
+
+
+def box_size(boxes: np.ndarray) -> np.ndarray:
+    """Longer side ``max(w, h)`` of boxes ``(N, 4)`` xyxy -> ``(N,)``."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+
+
+def normalised_error(pred: np.ndarray, gt: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Keypoint distance ``(N, K)`` as a fraction of each person's box size (``max(w, h)``)."""
+    dist = np.linalg.norm(np.asarray(pred, np.float64) - np.asarray(gt, np.float64), axis=-1)
+    return dist / np.maximum(box_size(boxes), 1e-9)[:, None]
+
+
+def pck(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, boxes: np.ndarray, alpha: float = 0.05) -> dict:
+    """PCK@``alpha`` over visible keypoints, normalised by box size.
+
+    Args:
+        pred, gt: ``(N, K, 2)`` pixels. visible: ``(N, K)`` bool (only these count). boxes: ``(N, 4)`` xyxy.
+
+    Returns:
+        ``{"pck", "mean_error", "per_keypoint_pck" (K,), "per_keypoint_error" (K,), "keypoints", "people"}``;
+        errors are fractions of box size, per-keypoint entries are NaN for a keypoint never visible.
+    """
+    vis = np.asarray(visible, bool)
+    err = normalised_error(pred, gt, boxes)
+    hit = err <= alpha
+    counts = vis.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_pck = np.where(counts > 0, (hit & vis).sum(axis=0) / counts, np.nan)
+        per_err = np.where(counts > 0, np.where(vis, err, 0.0).sum(axis=0) / counts, np.nan)
+    total = int(vis.sum())
+    return {
+        "pck": float(hit[vis].mean()) if total else float("nan"),
+        "mean_error": float(err[vis].mean()) if total else float("nan"),
+        "per_keypoint_pck": per_pck,
+        "per_keypoint_error": per_err,
+        "keypoints": total,
+        "people": int(len(vis)),
+    }
+
+
+def mpjpe(pred: np.ndarray, gt: np.ndarray, root: int | None = ROOT_ID) -> float:
+    """Mean per-joint position error in mm of ``(N, K, 3)`` poses in metres, both made relative to ``root``."""
+    pred = np.asarray(pred, np.float64)
+    gt = np.asarray(gt, np.float64)
+    if root is not None:
+        pred = pred - pred[:, root : root + 1]
+        gt = gt - gt[:, root : root + 1]
+    return float(np.linalg.norm(pred - gt, axis=-1).mean() * 1000.0)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    from ..export.fidelity import box_iou
+
+    return box_iou(np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4))
+
+
+def ap50(pred_boxes: list[np.ndarray], pred_scores: list[np.ndarray], gt_boxes: list[np.ndarray],
+         iou: float = 0.5) -> float:
+    """Average precision at IoU ``iou`` over frames (all-point interpolated, as VOC 2010+ / COCO AP50).
+
+    Each list has one entry per frame: predicted ``(M, 4)`` boxes with ``(M,)`` scores, ground truth ``(G, 4)``.
+    Predictions are matched greedily by score to the unmatched ground-truth box of highest IoU.
+    """
+    records = []  # (score, true positive)
+    total = 0
+    for boxes, scores, gts in zip(pred_boxes, pred_scores, gt_boxes, strict=True):
+        gts = np.asarray(gts).reshape(-1, 4)
+        total += len(gts)
+        order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
+        taken = np.zeros(len(gts), bool)
+        overlaps = _iou(np.asarray(boxes).reshape(-1, 4)[order], gts)
+        for rank, i in enumerate(order):
+            ok = False
+            if len(gts):
+                cand = np.where(taken, -1.0, overlaps[rank])
+                j = int(np.argmax(cand))
+                if cand[j] >= iou:
+                    taken[j] = ok = True
+            records.append((float(np.asarray(scores)[i]), ok))
+    if total == 0:
+        return float("nan")
+    if not records:
+        return 0.0
+    records.sort(key=lambda r: -r[0])
+    tp = np.cumsum([r[1] for r in records])
+    fp = np.cumsum([not r[1] for r in records])
+    recall = tp / total
+    precision = tp / np.maximum(tp + fp, 1)
+    # precision envelope, then area under the step curve
+    envelope = np.maximum.accumulate(precision[::-1])[::-1]
+    steps = np.diff(np.concatenate([[0.0], recall]))
+    return float(np.sum(steps * envelope))
