@@ -1,4 +1,4 @@
-"""Accuracy of a pose or lifter graph on held-out synthetic scenes, through any ``run(feeds) -> outputs``.
+"""Accuracy of a detector, pose or lifter graph on held-out synthetic scenes, through any ``run(feeds) -> outputs``.
 
 ``run`` is a Session's ``run`` (any backend), an ONNX Runtime call or a torch wrapper: the feed protocol is
 ``dict[str, np.ndarray]``. Pose crops come from ground-truth boxes (the detector is not part of this
@@ -17,6 +17,7 @@ from ..pipeline.skeleton import NUM_KEYPOINTS
 from . import metrics
 from .dataset import PersonSet
 from .dataset import people as gather_people
+from .dataset import usable as dataset_usable
 from .render import Scene
 
 Run = Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
@@ -78,3 +79,35 @@ def evaluate_lifter(run: Run, persons: PersonSet, input_name: str | None = None,
         "people": int(len(persons)),
         "prediction": np.asarray(pred),
     }
+
+
+Detect = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def evaluate_detector(predict: Detect, scenes: list[Scene], host_threshold: float = 0.3) -> dict:
+    """Box AP50 and recall at the pipeline's score threshold of ``predict(image_bgr) -> (boxes, scores)``.
+
+    Ground truth is the usable people (as for the pose metrics: box side >= 32 px, >= 8 visible keypoints);
+    a prediction that best matches an unusable figure (tiny, or hidden behind others) counts neither way.
+    """
+    preds, confs, truths = [], [], []
+    found = total = 0
+    for scene in scenes:
+        boxes, scores = (np.asarray(a, np.float32) for a in predict(scene.image))
+        boxes = boxes.reshape(-1, 4)
+        usable = dataset_usable(scene)
+        gt, ignored = scene.boxes[usable], scene.boxes[~usable]
+        if len(ignored) and len(boxes):
+            to_ignored = metrics._iou(boxes, ignored).max(axis=1)
+            to_gt = metrics._iou(boxes, gt).max(axis=1) if len(gt) else np.zeros(len(boxes))
+            keep = ~((to_ignored >= 0.5) & (to_ignored > to_gt))
+            boxes, scores = boxes[keep], scores[keep]
+        preds.append(boxes)
+        confs.append(scores)
+        truths.append(gt)
+        strong = boxes[scores > host_threshold]
+        total += len(gt)
+        if len(gt) and len(strong):
+            found += int((metrics._iou(gt, strong).max(axis=1) >= 0.5).sum())
+    return {"ap50": metrics.ap50(preds, confs, truths), f"recall_at_{host_threshold:g}": found / max(total, 1),
+            "people": total, "scenes": len(scenes)}
