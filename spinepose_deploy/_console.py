@@ -12,8 +12,8 @@ err_console = Console(stderr=True)
 out_console = Console()
 
 STANDIN_BANNER = (
-    "[bold yellow]STAND-IN[/] graphs (architecture-faithful, seeded weights): speed figures are real, "
-    "keypoints mean nothing."
+    "[bold yellow]STAND-IN[/] graphs (architecture-faithful; seeded weights, or trained on synthetic figures): "
+    "speed figures are real, keypoints are not SpinePose's."
 )
 
 

@@ -127,5 +127,5 @@ def draw_result(image: np.ndarray, result: PoseResult, *, spine_only: bool = Fal
         side = draw_panel(points, scores, size, world=result.keypoints_3d_world is not None)
         canvas = np.concatenate([canvas, side], axis=1)
     if result.standin:
-        _label(canvas, "STAND-IN (keypoints mean nothing)", (8, 8), (255, 255, 255), (0, 0, 200))
+        _label(canvas, "STAND-IN weights (not SpinePose)", (8, 8), (255, 255, 255), (0, 0, 200))
     return canvas

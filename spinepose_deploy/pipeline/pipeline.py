@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import inspect
 import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping
@@ -271,22 +270,16 @@ class Pipeline:
         opts = PipelineOptions.build(**options)
         selection = resolve_mode(mode, detector, model_version)
         roles = _roles(opts)
-        if backend == "auto":
-            plan = {role: pair for role, pair in _auto_plan(selection, weights).items() if role in roles}
-            plan = {role: (b, precision or p) for role, (b, p) in plan.items()}
-        else:
-            plan = {role: (backend, precision or "fp32") for role in roles}
-        groups: dict[tuple[str, str], list[str]] = {}
-        for role in roles:
-            groups.setdefault(plan.get(role, ("onnxruntime", precision or "fp32")), []).append(role)
         loaded = _Loaded()
         with loaded.closing_on_error():
-            for (group_backend, group_precision), group_roles in groups.items():
-                # a named backend exports all three graphs, so lifting on/off share one cached bundle
-                export_roles = ROLES if backend != "auto" else tuple(group_roles)
-                path = cached_bundle(selection, mode, detector, model_version, group_backend, group_precision,
-                                     weights, export_roles)  # fmt: skip
-                _load_bundle_roles(loaded, path, group_backend, group_roles, device, threads)
+            if backend == "auto":
+                _load_auto(loaded, selection, (mode, detector, model_version), weights, roles, precision, device,
+                           threads)  # fmt: skip
+                return cls._from_loaded(loaded, opts)
+            # a named backend exports all three graphs, so lifting on/off share one cached bundle
+            path = cached_bundle(selection, mode, detector, model_version, backend, precision or "fp32", weights,
+                                 ROLES)  # fmt: skip
+            _load_bundle_roles(loaded, path, backend, roles, device, threads)
             return cls._from_loaded(loaded, opts)
 
     @classmethod
@@ -581,16 +574,51 @@ def _load_bundle_roles(
         log.info("%s: %s from %s", role, loaded.sessions[role], bundle.path)
 
 
-def _auto_plan(selection: ModeSelection, weights: str) -> dict[str, tuple[str, str]]:
-    """role -> (backend, precision) measured fastest here (bench.select); ORT fp32 when not available."""
-    try:
-        from ..bench.select import auto_configuration
-    except ImportError as exc:
-        log.warning("backend auto: no bench selection available (%s); using onnxruntime fp32", exc)
-        return {role: ("onnxruntime", "fp32") for role in ROLES}
-    if "weights" in inspect.signature(auto_configuration).parameters:
-        return dict(auto_configuration(selection, weights=weights))
-    return dict(auto_configuration(selection))
+def _load_auto(
+    loaded: _Loaded,
+    selection: ModeSelection,
+    names: tuple[str, str, str],
+    weights: str,
+    roles: Iterable[str],
+    precision: str | None,
+    device: str | None,
+    threads: int | None,
+) -> None:
+    """Each role from the bench's ranking for this host (stored, else probed), best first; a configuration
+    that fails to export or load is a warning and the next-best is tried (``bench.select.load_with_fallback``).
+
+    Bundles are the bench's own cache entries (same keys and grouping), so a configuration the bench measured
+    is loaded, not exported again.
+    """
+    from ..backends import get_backend
+    from ..bench.runner import PER_ROLE_PRECISIONS
+    from ..bench.select import Choice, load_with_fallback, ranked_configurations
+    from ..errors import BackendUnavailableError
+
+    mode, detector, model_version = names
+    ranked = ranked_configurations(selection, weights=weights)
+    for role in roles:
+        choices = list(ranked.get(role) or [])
+        if precision:  # a given precision overrides the measured one; keep the backends' order
+            per_backend: dict[str, Choice] = {}
+            for choice in choices:
+                per_backend.setdefault(choice.backend, replace(choice, precision=precision))
+            choices = list(per_backend.values())
+        fallback = Choice(role, "", "", "onnxruntime", precision or "fp32", "cpu", float("nan"), 1)
+        if not any(c.pair == fallback.pair for c in choices):
+            choices.append(fallback)
+
+        def load(choice: Choice, role: str = role) -> None:
+            status = get_backend(choice.backend).availability()
+            if not status.ok:
+                raise BackendUnavailableError(f"{choice.backend}: {status.reason}")
+            group = (role,) if choice.precision in PER_ROLE_PRECISIONS else ROLES
+            path = cached_bundle(selection, mode, detector, model_version, choice.backend, choice.precision,
+                                 weights, group)  # fmt: skip
+            _load_bundle_roles(loaded, path, choice.backend, [role], device or choice.device, threads)
+
+        _, choice = load_with_fallback(choices, load, role=role)
+        log.info("backend auto: %s on %s", role, choice.label)
 
 
 def bundle_key(
