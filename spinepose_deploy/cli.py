@@ -179,7 +179,13 @@ def export(
     batch: Annotated[
         str, typer.Option(help="Pose/lifter batch range MIN:OPT:MAX (TensorRT profile, Core ML range).")
     ] = "1:4:16",
-    weights: Annotated[str, typer.Option(help="auto (cached real weights, else stand-ins) | real | standin")] = "auto",
+    weights: Annotated[
+        str,
+        typer.Option(
+            help="auto (cached real weights, else stand-ins) | real | standin | trained (the packaged stand-ins "
+            "trained on the synthetic world, random stand-ins for the others)"
+        ),
+    ] = "auto",
     models_dir: Annotated[
         Path | None, typer.Option(help="Folder with local ONNX files that override downloads.")
     ] = None,
@@ -187,7 +193,11 @@ def export(
         bool, typer.Option(help="Replace an existing non-empty --out (only once the new bundle is complete).")
     ] = False,
     calib: Annotated[
-        Path | None, typer.Option(help="INT8 calibration: a folder of images or a video (default: calib_data/).")
+        str | None,
+        typer.Option(
+            help="INT8 calibration: a folder of images (person boxes from an optional boxes.json), a video, or "
+            "synth[:N] (N rendered scenes; the gate then also scores against ground truth). Default: calib_data/."
+        ),
     ] = None,
     calib_method: Annotated[str | None, typer.Option(help="INT8: minmax (default) | entropy | percentile")] = None,
     calib_samples: Annotated[
@@ -276,7 +286,16 @@ def _fidelity_text(fidelity: dict) -> str:
     if "mpjpe_mm" in fidelity:
         parts.append(f"MPJPE {fidelity['mpjpe_mm']:.2f} mm")
     parts.append(f"max|d| {max(fidelity['max_abs'].values(), default=0):.2g}")
+    if fidelity.get("accuracy"):  # vs ground truth (synthetic gate scenes)
+        parts.append(_accuracy_text(fidelity["accuracy"]))
     return "; ".join(parts)
+
+
+def _accuracy_text(accuracy: dict) -> str:
+    from .export.fidelity import accuracy_text
+
+    basis = "truth decides the gate" if accuracy.get("decides") else "FP32 has no skill there: FP32-relative gate"
+    return f"vs ground truth {accuracy_text(accuracy)}, {basis}"
 
 
 def _gate_text(fidelity: dict) -> str:
@@ -297,6 +316,8 @@ def _int8_table(reports: dict[str, dict]) -> Table:
             for name, cand in entry["candidates"].items():
                 latency = f", {cand['latency_ms']:.1f} ms" if "latency_ms" in cand else ""
                 verdict = "pass" if cand["passed"] else "; ".join(cand["failures"])
+                if cand.get("accuracy"):
+                    verdict += f" ({_accuracy_text(cand['accuracy'])})"
                 cells.append(f"{name}: {verdict}{latency}")
             last = entry is report["rounds"][-1]
             result = ("[green]pass[/]" if entry["passed"] else "[red]fail[/]") + (
@@ -318,7 +339,9 @@ def infer(
         str | None, typer.Option(help="onnxruntime (default) | openvino | coreml | tensorrt | auto")
     ] = None,
     precision: Annotated[str | None, typer.Option(help="fp32 (default) | fp16")] = None,
-    weights: Annotated[str | None, typer.Option(help="auto (default) | real | standin")] = None,
+    weights: Annotated[
+        str | None, typer.Option(help="auto (default) | real | standin | trained (stand-ins trained on 'synth' scenes)")
+    ] = None,
     lift: Annotated[bool, typer.Option(help="Lift to 3D (camera space; world space for video/images).")] = False,
     spine_only: Annotated[bool, typer.Option(help="Keep only the 9 spine keypoints in JSON and overlays.")] = False,
     max_people: Annotated[int | None, typer.Option(help="At most N people per frame (highest scores).")] = None,
@@ -449,7 +472,16 @@ def bench(
     duration: Annotated[
         float, typer.Option(help="Seconds timed per graph, batch and config (p99 needs >= 2 s to mean much).")
     ] = 0.25,
-    weights: Annotated[str, typer.Option(help="auto (cached real weights, else stand-ins) | real | standin")] = "auto",
+    weights: Annotated[
+        str,
+        typer.Option(help="auto (cached real weights, else stand-ins) | real | standin | trained (stand-ins trained "
+                     "on the synthetic world where the package has them)"),
+    ] = "auto",
+    accuracy: Annotated[
+        int,
+        typer.Option(help="Also score each graph against ground truth on the first N held-out synthetic scenes "
+                     "(AP50, PCK@0.05, MPJPE; e.g. 20, ~2 s per config). 0: off."),
+    ] = 0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results (with host info) here.")] = None,
     chart: Annotated[Path | None, typer.Option(help="Write a PNG chart here (needs the 'chart' extra).")] = None,
 ) -> None:
@@ -466,7 +498,7 @@ def bench(
     request = runner.BenchRequest(
         bundles=tuple(bundles or ()), mode=mode, detector=detector, model_version=model_version,
         backends=_csv("--backends", backends), precisions=_csv("--precisions", precisions),
-        batches=_csv("--batch", batch, int), people=people, duration_s=duration, weights=weights,
+        batches=_csv("--batch", batch, int), people=people, duration_s=duration, weights=weights, accuracy=accuracy,
     )  # fmt: skip
     request.validate()
     if chart is not None:
@@ -479,6 +511,8 @@ def bench(
     standin = runner.uses_standins(request)
     if standin:
         console.print(STANDIN_BANNER)
+    if accuracy:
+        console.print(_accuracy_header(runner.weights_kinds(request), accuracy), highlight=False)
     rows: list = []
     try:
         with steps() as progress:
@@ -513,6 +547,8 @@ def bench(
         )
     for note in result.notes:
         console.print(f"auto-select: {escape(note)}", highlight=False)
+    if result.accuracy and result.accuracy["note"]:
+        console.print(f"[yellow]accuracy[/]: {escape(result.accuracy['note'])}", highlight=False)
     if json_out is not None:
         report.write_json(json_out, document)
         console.print(f"JSON: {json_out}")
@@ -521,6 +557,35 @@ def bench(
         console.print(f"chart: {chart}")
     phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in result.phases.items())
     console.print(f"bench took {document['wall_s']:.0f} s ({phases})", highlight=False)
+
+
+def _accuracy_header(kinds: dict[str, str], scenes: int) -> str:
+    """One line: what the accuracy column is measured on, and whether it means anything."""
+    trained = [role for role, kind in kinds.items() if kind == "trained"]
+    real = [role for role, kind in kinds.items() if kind == "real"]
+    random = [role for role, kind in kinds.items() if kind == "random"]
+    parts = [f"{', '.join(roles)} {label}" for roles, label in (
+        (trained, "trained stand-ins (meaningful on these scenes)"), (real, "real weights"),
+        (random, "[yellow]random stand-ins: no skill, accuracy not measured[/]")) if roles]  # fmt: skip
+    return f"accuracy vs ground truth on the first {scenes} held-out synthetic scenes: " + "; ".join(parts)
+
+
+# -- synth -----------------------------------------------------------------------------------------
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Argument(help="Folder for scene_SEED.png + scene_SEED.json (ground truth).")],
+    count: Annotated[int, typer.Option(min=1, help="How many scenes.")] = 4,
+    seed: Annotated[int, typer.Option(help="First seed (from 1000000: the held-out evaluation set).")] = 1_000_000,
+) -> None:
+    """Render synthetic scenes with ground truth (boxes, 2D/3D keypoints, intrinsics) to try 'infer --weights trained'.
+
+    The figures come from spinepose_deploy.synth, the world the packaged trained stand-ins learned on.
+    """
+    from .synth.files import write_scenes
+
+    paths = write_scenes(out, range(seed, seed + count))
+    out_console.print(f"wrote {len(paths)} scenes to {out} (PNG + ground-truth JSON); try: spinepose-deploy infer "
+                      f"{paths[0]} --weights trained --lift --vis overlay.jpg", soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,8 @@
 The stand-ins have random weights that amplify any perturbation (input noise at 40 dB SNR moves the pose
 stand-in's SimCC argmax for half the keypoints; 60 dB already costs the detector stand-in a box), so INT8
 cannot meet the default gate on them: bundle tests either loosen the gate to what a stand-in reaches or use
-``fallback="fp16"``. The gate itself is shown failing and recovering on a purpose-built graph.
+``fallback="fp16"``. The gate itself is shown failing and recovering on a purpose-built graph. Graphs with
+skill, gated on ground truth (the trained stand-ins, ``--calib synth``): ``test_int8_synth.py``.
 """
 
 from __future__ import annotations

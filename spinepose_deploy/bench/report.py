@@ -2,13 +2,19 @@
 
 JSON (``SCHEMA``)::
 
-    {schema, tool_version, created, wall_s, phases_s: {export, measure}, standin,
+    {schema, tool_version, created, wall_s, phases_s: {export, load, [accuracy,] measure}, standin,
      host: {cpu, flags, cores_logical, cores_physical, ram_gb, os, python, libraries, accelerators, key},
-     settings: {mode, detector, model_version, batches, people, duration_s, bundles},
+     settings: {mode, detector, model_version, batches, people, duration_s, bundles, weights, accuracy_scenes},
      rows: [{graph, model, backend, device, precision, batch, status, reason, load_s, first_ms, p50_ms,
-             p90_ms, p99_ms, mean_ms, runs, items_per_s, rss_mb, executed, fidelity, notes, bundle, standin}],
+             p90_ms, p99_ms, mean_ms, runs, items_per_s, rss_mb, executed, fidelity, accuracy, notes, bundle,
+             standin}],
      skipped: [{config, reason}], selection: {role: {backend, precision, device, latency_ms, batch, model}},
-     auto_vs_best: {auto_p50_ms, best, best_p50_ms, ratio} | null, notes: [str]}
+     auto_vs_best: {auto_p50_ms, best, best_p50_ms, ratio} | null, notes: [str],
+     accuracy: {scenes, people, weights: {role: real | trained | random}, note} | null}
+
+A row's ``accuracy`` (``bench --accuracy N``, else null) is measured against the ground truth of the first N
+held-out synthetic scenes: ``{metric: ap50 | pck@0.05 | mpjpe_mm, value, scenes, people, weights, ...}``
+(``accuracy.py``); ``fidelity`` is the bundle's deviation from its FP32 reference.
 
 Rows with graph ``pipeline`` are whole frames (``items_per_s`` is frames per second, ``batch`` the number
 of people); the one with backend ``auto`` is the auto-selected mix, its per-graph choice in ``notes``.
@@ -27,6 +33,7 @@ from rich.table import Table
 
 from .._atomic import atomic_path, write_text
 from ..errors import InvalidOptionError
+from . import accuracy as acc
 from .runner import EXPORT, FAILED, FAILED_FIDELITY, PIPELINE, RAN, BenchRequest, BenchResult, BenchRow
 
 SCHEMA = "spinepose-deploy-bench/1"
@@ -75,11 +82,14 @@ def _sorted(rows: Sequence[BenchRow]) -> list[BenchRow]:
 
 
 def bench_table(rows: Sequence[BenchRow], title: str = "spinepose-deploy bench") -> Table:
-    """One line per graph x config x batch (status in colour, reason when it failed)."""
+    """One line per graph x config x batch (status in colour, reason when it failed); an accuracy column
+    when any row was scored against ground truth (``--accuracy``)."""
     table = Table(title=title, show_lines=False)
-    for column, justify in (("graph", "left"), ("config", "left"), ("batch", "right"), ("status", "left"),
-                            ("load s", "right"), ("first ms", "right"), ("p50 / p90 / p99 ms", "right"),
-                            ("items/s", "right"), ("ΔRSS MB", "right"), ("fidelity vs FP32", "left")):  # fmt: skip
+    scored = any(row.accuracy for row in rows)
+    columns = [("graph", "left"), ("config", "left"), ("batch", "right"), ("status", "left"), ("load s", "right"),
+               ("first ms", "right"), ("p50 / p90 / p99 ms", "right"), ("items/s", "right"), ("ΔRSS MB", "right"),
+               ("fidelity vs FP32", "left")] + ([("accuracy vs truth", "left")] if scored else [])  # fmt: skip
+    for column, justify in columns:
         table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
     previous = None
     for row in _sorted(rows):
@@ -101,8 +111,16 @@ def bench_table(rows: Sequence[BenchRow], title: str = "spinepose-deploy bench")
             "-" if row.items_per_s is None else f"{row.items_per_s:.1f}{unit}",
             "-" if row.rss_mb is None else f"{row.rss_mb:.0f}",
             escape(fidelity_text(row.fidelity)) if row.graph != PIPELINE else "-",
+            *([accuracy_text(row.accuracy)] if scored else []),
         )
     return table
+
+
+def accuracy_text(accuracy: dict | None) -> str:
+    """The row's accuracy vs ground truth, or why it has none."""
+    if accuracy and accuracy.get("value") is None:
+        return escape(f"not measured: {accuracy.get('error', '')}")
+    return escape(acc.text(accuracy))
 
 
 def auto_vs_best(rows: Sequence[BenchRow]) -> tuple[BenchRow, BenchRow] | None:
@@ -139,12 +157,15 @@ def to_json(result: BenchResult, request: BenchRequest) -> dict[str, Any]:
             "people": request.people,
             "duration_s": request.duration_s,
             "bundles": [str(p) for p in request.bundles],
+            "weights": request.weights,
+            "accuracy_scenes": request.accuracy,
         },
         "rows": [row.to_dict() for row in _sorted(result.rows)],
         "skipped": [{"config": label, "reason": reason} for label, reason in result.skipped],
         "selection": selection,
         "auto_vs_best": _auto_vs_best_json(result.rows),
         "notes": list(result.notes),
+        "accuracy": result.accuracy,
     }
 
 

@@ -19,6 +19,11 @@ fidelity`` (measured, but the bundle's gate vs FP32 failed: never auto-selected)
 load or first run failed; the reason is kept). The selection (``select.py``: per graph, then checked
 against the measured pipelines, ``prefer_end_to_end``) is stored for this host.
 
+With ``accuracy`` (``bench --accuracy N``), once every config is loaded, each graph whose weights mean
+something (real, or trained on the synthetic world) is scored against ground truth on the first N held-out
+synthetic scenes through its own Session (``accuracy.py``); the number goes on each of its rows, next to
+the bundle's FP32-relative fidelity.
+
 ``run_bench`` hands each finished row to ``on_row`` at once, so an interrupted run (Ctrl-C propagates)
 still has every finished row; nothing is written until the end.
 """
@@ -37,6 +42,7 @@ import numpy as np
 
 from ..errors import InvalidOptionError, SpinePoseDeployError, check_choice
 from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE
+from . import accuracy as acc
 from . import measure
 
 log = logging.getLogger(__name__)
@@ -73,6 +79,7 @@ class BenchRequest:
     weights: str = "auto"
     end_to_end: bool = True
     roles: tuple[str, ...] = ROLES
+    accuracy: int = 0  # held-out synthetic scenes to score each graph on (0: no accuracy)
 
     @property
     def batch_list(self) -> tuple[int, ...]:
@@ -96,6 +103,8 @@ class BenchRequest:
             raise InvalidOptionError(f"--duration: {self.duration_s} s, expected > 0")
         if self.warmup < 1:
             raise InvalidOptionError(f"--warmup: {self.warmup}, expected >= 1")
+        if self.accuracy < 0:
+            raise InvalidOptionError(f"--accuracy: {self.accuracy}, expected a number of scenes >= 0 (0: off)")
         if self.bundles and (self.backends or self.precisions):
             raise InvalidOptionError("--backends/--precisions: not used with BUNDLE paths (a bundle has one of each)")
         seen: dict[tuple[str, str], Path] = {}
@@ -150,6 +159,7 @@ class BenchRow:
     rss_mb: float | None = None
     executed: str = ""  # the precision the runtime reports it computed in
     fidelity: dict | None = None
+    accuracy: dict | None = None  # vs ground truth on synthetic scenes (``accuracy.measure``), with --accuracy
     notes: list[str] = field(default_factory=list)
     bundle: str | None = None
     standin: bool = False
@@ -182,6 +192,7 @@ class BenchResult:
     wall_s: float
     phases: dict[str, float] = field(default_factory=dict)  # seconds spent exporting and measuring
     notes: list[str] = field(default_factory=list)  # decisions the reader should see (end-to-end override)
+    accuracy: dict | None = None  # with --accuracy: {scenes, people, weights: {role: kind}, note}
 
 
 # ------------------------------------------------------------------ plan
@@ -198,6 +209,29 @@ def uses_standins(request: BenchRequest) -> bool:
     selection = resolve_mode(request.mode, request.detector, request.model_version)
     graphs = selection.graphs()
     return any(resolve_graph(graphs[role], weights=request.weights).standin for role in request.roles)
+
+
+def weights_kinds(request: BenchRequest) -> dict[str, str]:
+    """Per role, whose weights the bench runs: ``real``, ``trained`` (synthetic world) or ``random``
+    (``accuracy.weights_kind``); with several bundles, the least meaningful kind of a role wins."""
+    from ..export.bundle import Bundle
+    from ..zoo.source import resolve_graph
+    from ..zoo.specs import resolve_mode
+
+    kinds: dict[str, str] = {}
+    if request.bundles:
+        for path in request.bundles:
+            bundle = Bundle.load(path, verify=False)
+            for role in [r for r in request.roles if r in bundle.roles]:
+                g = bundle.graph(role)
+                kind = acc.weights_kind(g["model"], bool(g.get("standin")), g.get("source_sha256"))
+                kinds[role] = acc.weakest(kinds.get(role, acc.REAL), kind)
+        return kinds
+    graphs = resolve_mode(request.mode, request.detector, request.model_version).graphs()
+    for role in request.roles:
+        source = resolve_graph(graphs[role], weights=request.weights)
+        kinds[role] = acc.weights_kind(source.spec.name, source.standin, source.sha256)
+    return kinds
 
 
 def plan(request: BenchRequest) -> list[PlanItem]:
@@ -330,6 +364,8 @@ class _Graph:
     opened: measure.Opened
     info: Any  # pipeline.GraphInfo
     row: BenchRow
+    entry: dict = field(default_factory=dict)  # the bundle manifest's entry for this graph
+    batch_range: tuple[int, int] | None = None  # the artifact's (min, max) batch, pose and lifter
 
 
 def open_bundle(
@@ -373,8 +409,52 @@ def open_bundle(
         status, reason = _fidelity_status(row.fidelity)
         notes = row.notes + [n for n in session.notes if n not in row.notes]
         row = replace(row, status=status, reason=reason, load_s=opened.load_s, executed=session.precision, notes=notes)
-        graphs[role] = _Graph(opened, info, row)
+        graphs[role] = _Graph(opened, info, row, graph, _batch_range(bundle.manifest, role))
     return graphs
+
+
+def _batch_range(manifest: dict, role: str) -> tuple[int, int] | None:
+    """(min, max) batch the bundle's pose/lifter artifacts accept (the detector always runs one frame)."""
+    from ..export.base import BatchRange
+
+    if role == "detector" or not manifest.get("batch"):
+        return None
+    try:
+        batch = BatchRange.parse(str(manifest["batch"]))
+    except SpinePoseDeployError:  # an unreadable range: run unbatched, the Session will say if that fails
+        return None
+    return batch.min, batch.max
+
+
+# ------------------------------------------------------------------ accuracy vs ground truth
+
+
+def score_accuracy(loaded: dict[Config, dict[str, _Graph]], request: BenchRequest, say: Progress) -> dict[str, Any]:
+    """Score every loaded graph with meaningful weights on ``request.accuracy`` held-out scenes; the result
+    goes into each graph's row template (so onto all its batch rows). Returns the run's accuracy summary."""
+    truth = acc.GroundTruth.heldout(request.accuracy)
+    kinds: dict[str, str] = {}
+    for config, graphs in loaded.items():
+        for role, graph in graphs.items():
+            kind = acc.weights_kind(graph.row.model, graph.row.standin, graph.entry.get("source_sha256"))
+            kinds[role] = acc.weakest(kinds.get(role, acc.REAL), kind)
+            if not acc.meaningful(kind):
+                continue
+            say(f"{config.label}: {role} accuracy on {request.accuracy} synthetic scenes")
+            try:
+                result = acc.measure(role, graph.opened.session, graph.info, truth, graph.batch_range)
+            except Exception as exc:  # accuracy is extra: a graph that cannot be scored keeps its timing rows
+                log.warning("%s %s: accuracy not measured: %s", config.label, role, one_line(exc))
+                result = {"metric": acc.METRIC[role], "value": None, "error": one_line(exc)}
+            graph.row = replace(graph.row, accuracy={**result, "weights": kind})
+    random = [role for role in ROLES if kinds.get(role) == acc.RANDOM]
+    note = ""
+    if random:
+        note = (
+            f"accuracy not measured for {', '.join(random)}: random stand-in weights have no skill, so the numbers "
+            "would mean nothing (--weights trained uses the stand-ins trained on the synthetic world)"
+        )
+    return {"scenes": len(truth.scenes), "people": len(truth.persons), "weights": kinds, "note": note}
 
 
 # ------------------------------------------------------------------ timing, all configs taking turns
@@ -504,6 +584,7 @@ def run_bench(
     loaded: dict[Config, dict[str, _Graph]] = {}
     ranked: dict[str, list[Any]] = {}
     notes: list[str] = []
+    accuracy: dict[str, Any] | None = None
     try:
         for item in [i for i in items if not i.skip]:
             config = item.config
@@ -523,6 +604,10 @@ def run_bench(
                 began = time.perf_counter()
                 loaded.setdefault(config, {}).update(open_bundle(path, config, request, image, emit))
                 phases["load"] += time.perf_counter() - began
+        if request.accuracy:
+            began = time.perf_counter()
+            accuracy = score_accuracy(loaded, request, say)
+            phases["accuracy"] = time.perf_counter() - began
         began = time.perf_counter()
         for role in request.roles:
             for batch in (1,) if role == "detector" else request.batch_list:
@@ -559,4 +644,4 @@ def run_bench(
         measured.setdefault(row.graph, set()).add((row.backend, row.precision, row.device))
     selection = select.store(ranked, host, measured=measured) if ranked else {}
     wall = time.perf_counter() - start
-    return BenchResult(rows, skipped, selection, host, any(r.standin for r in rows), wall, phases, notes)
+    return BenchResult(rows, skipped, selection, host, any(r.standin for r in rows), wall, phases, notes, accuracy)

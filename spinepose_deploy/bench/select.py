@@ -11,7 +11,8 @@ Storage: one JSON file per host and graph in ``cache_subdir("selection")``, name
 (``host.host_key``) and the graph's source sha256, written atomically. A graph's choice therefore
 survives a change of the other graphs and is re-measured when the host's runtimes or the weights change.
 
-``auto_configuration(selection)`` is what ``Pipeline.from_zoo(backend="auto")`` calls: stored choices,
+``ranked_configurations(selection)`` is what ``Pipeline.from_zoo(backend="auto")`` walks (best first,
+with ``load_with_fallback``; ``auto_configuration`` gives just the best pair per role): stored choices,
 else a probe within ``budget_s``: the source ONNX on each available backend that reads ONNX (FP32, so it
 passes by construction) and bundles already in the cache whose gate passed; the result is cached.
 """

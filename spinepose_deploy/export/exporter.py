@@ -81,7 +81,7 @@ class ExportRequest:
     roles: tuple[str, ...] = ("detector", "pose", "lifter")
     thresholds: Thresholds = field(default_factory=Thresholds)
     # INT8 only (None: the default; set with another precision it is an error, never silently ignored)
-    calib: Path | None = None  # folder of images or a video; None: frames.default_image_dir()
+    calib: Path | str | None = None  # images folder, video, or "synth[:N]"; None: frames.default_image_dir()
     calib_method: str | None = None  # minmax (default) | entropy | percentile
     calib_samples: int | None = None  # default calibration.DEFAULT_SAMPLES
     fallback: str = "none"  # "fp16": a graph failing the INT8 gate is exported in FP16 instead
@@ -207,6 +207,7 @@ def _fidelity(
     finally:
         session.close()
     metrics = measure(spec.role.value, ref_out, got_out, role_frames.decode_boxes(ref_out, got_out))
+    metrics.update(role_frames.accuracy())  # vs ground truth, when the frames have it (synthetic scenes)
     metrics["frames"] = role_frames.count
     metrics["measured_on"] = f"{fmt.backend} {session.device} {session.precision}"
     failures = check(spec.role.value, metrics, request.thresholds)
@@ -330,7 +331,7 @@ def _export_int8(
     fmt: Format,
     selection: ModeSelection,
     specs: dict[str, ModelSpec],
-    calib: calibration.CalibrationSource,
+    calib: calibration.Source,
     tmp: Path,
     work: Path,
     say: Progress,
@@ -359,9 +360,8 @@ def _export_int8(
     sessions = {role: ort.load(sources[role].path) for role in ("detector", "pose") if role in needed}
     try:
         runners = {role: session.run for role, session in sessions.items()}
-        gate_images = calib.gate_images()
-        for role in specs:
-            role_frames[role] = calibration.gate_frames(gate_images, inputs, runners, role)
+        for role in specs:  # images, with given boxes / ground truth where the source has them
+            role_frames[role] = calibration.gate_frames(calib.gate_shots(role), inputs, runners, role)
         stream = calibration.pipeline_feeds(calib, inputs, runners, tuple(specs))
         feeds = calibration.spool(stream, {role: work / "calibration" / role for role in specs})
     finally:

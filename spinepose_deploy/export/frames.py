@@ -4,6 +4,10 @@ Detector feeds are the letterboxed / stretched frames; pose feeds are all person
 one batch (fixed boxes around the person plus jittered ones, so the check does not depend on what a
 stand-in detector finds); lifter feeds are the FP32 pose graph's keypoints on those crops, normalised
 with intrinsics from the image size (all points kept visible, so every input value is exercised).
+
+Frames may carry ground truth (``FrameTruth``, from synthetic scenes: ``calibration.SynthSource``); then
+``RoleFrames.accuracy`` scores the reference and the candidate outputs of the last ``run`` against it:
+pose PCK@0.05 of box size, lifter MPJPE, detector AP50 (``synth.metrics``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from ..paths import package_data_dir, repo_calib_dir
 from ..pipeline import detector as det
 from ..pipeline import lifter as lift
 from ..pipeline import pose as pose_ops
+from ..pipeline.skeleton import ROOT_ID
 from ..zoo.specs import Family, ModelSpec, ModeSelection
 from . import passes
 
@@ -57,14 +62,30 @@ def _flip_variants(images: list[np.ndarray]) -> list[np.ndarray]:
     return [v for img in images for v in (img, cv2.flip(img, 1))]
 
 
+@dataclass(frozen=True)
+class FrameTruth:
+    """Ground truth of one frame's people, and the pose crops made of them (to map keypoints back)."""
+
+    boxes: np.ndarray  # (N, 4) xyxy pixels
+    keypoints: np.ndarray  # (N, 37, 2) pixels
+    visible: np.ndarray  # (N, 37) bool
+    keypoints_3d: np.ndarray  # (N, 37, 3) camera space, metres
+    intrinsics: np.ndarray  # (3, 3)
+    centers: np.ndarray | None = None  # (N, 2) of the pose crops (pipeline.pose.crop_batch)
+    scales: np.ndarray | None = None
+
+
 @dataclass
 class RoleFrames:
-    """Feeds for one graph and what is needed to decode its outputs."""
+    """Feeds for one graph and what is needed to decode its outputs (and score them, with ``truth``)."""
 
     spec: ModelSpec
     feeds: list[Feed]
     meta: list = field(default_factory=list)  # YOLOX ratio / RF-DETR image size per frame
     outputs: tuple[list[dict], list[dict]] = field(default_factory=lambda: ([], []))
+    # per frame, or empty (no ground truth); pose / lifter feeds hold those frames' people in the same order
+    truth: list[FrameTruth] = field(default_factory=list)
+    _reference: list[dict] | None = field(default=None, repr=False)
 
     @property
     def count(self) -> int:
@@ -74,8 +95,13 @@ class RoleFrames:
         return self.feeds[0]
 
     def run(self, reference: Runner, candidate: Runner) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """Run every feed through both; return outputs merged over frames (or the first frame's when ragged)."""
-        refs, gots = [reference(f) for f in self.feeds], [candidate(f) for f in self.feeds]
+        """Run every feed through both; return outputs merged over frames (or the first frame's when ragged).
+
+        The reference is the FP32 graph, the same for the life of these frames (every candidate and round of
+        one graph's gate): it runs once, and later runs reuse its outputs."""
+        if self._reference is None:
+            self._reference = [reference(f) for f in self.feeds]
+        refs, gots = self._reference, [candidate(f) for f in self.feeds]
         self.outputs = (refs, gots)
         return _merge(refs), _merge(gots)
 
@@ -88,9 +114,72 @@ class RoleFrames:
         )
 
     def _boxes(self, outputs: dict[str, np.ndarray], meta: object) -> np.ndarray:
+        return self._detections(outputs, meta)[0]
+
+    def _detections(self, outputs: dict[str, np.ndarray], meta: object) -> tuple[np.ndarray, np.ndarray]:
         if self.spec.family is Family.YOLOX:
-            return det.decode_yolox(outputs["dets"], meta)[0]
-        return det.decode_rfdetr(outputs["dets"], outputs["labels"], meta)[0]
+            return det.decode_yolox(outputs["dets"], meta)
+        return det.decode_rfdetr(outputs["dets"], outputs["labels"], meta)
+
+    def accuracy(self) -> dict:
+        """``{"accuracy": ...}`` of the last ``run``'s reference and candidate vs the ground truth ({} without)."""
+        if not self.truth or not self.outputs[0]:
+            return {}
+        from ..synth import metrics
+        from .fidelity import accuracy_entry, ratio_se
+
+        role = self.spec.role.value
+        truth = self.truth
+        if role == "pose":
+            gt, vis = np.concatenate([t.keypoints for t in truth]), np.concatenate([t.visible for t in truth])
+            boxes = np.concatenate([t.boxes for t in truth])
+            hits = [(metrics.normalised_error(self._keypoints(side), gt, boxes) <= 0.05) & vis for side in self.outputs]
+            total = vis.sum()
+            change = (hits[1].sum(axis=1) - hits[0].sum(axis=1)).astype(np.float64)  # per person, in keypoints
+            pcks = [h.sum() / total for h in hits]
+            entry = accuracy_entry(
+                role, *pcks, se=ratio_se(change, vis.sum(axis=1)), people=len(gt), keypoints=int(total)
+            )
+            return {"accuracy": entry}
+        if role == "lifter":
+            gt = np.concatenate([t.keypoints_3d for t in truth])
+            preds = [np.concatenate([next(iter(out.values())) for out in side]) for side in self.outputs]
+            rel = gt - gt[:, ROOT_ID : ROOT_ID + 1]
+            mean_pose = metrics.mpjpe(np.broadcast_to(rel.mean(axis=0), rel.shape), rel)
+            errors = [_person_mpjpe(pred, rel) for pred in preds]
+            change = errors[1] - errors[0]
+            entry = accuracy_entry(
+                role,
+                float(errors[0].mean()),
+                float(errors[1].mean()),
+                se=ratio_se(change, np.ones_like(change)),
+                people=len(gt),
+                mean_pose_mm=round(mean_pose, 1),
+            )
+            return {"accuracy": entry}
+        if role == "detector":  # AP has no per-frame decomposition: no standard error
+            gt = [t.boxes for t in truth]
+            aps = []
+            for side in self.outputs:
+                found = [self._detections(out, meta) for out, meta in zip(side, self.meta, strict=True)]
+                aps.append(metrics.ap50([b for b, _ in found], [s for _, s in found], gt))
+            return {"accuracy": accuracy_entry(role, *aps, people=sum(len(g) for g in gt))}
+        return {}
+
+    def _keypoints(self, outputs: list[dict]) -> np.ndarray:
+        """Decoded pose keypoints of every person of every frame, in image pixels (N, K, 2)."""
+        merged = _merge(outputs)
+        local, _ = pose_ops.decode_simcc(merged["simcc_x"], merged["simcc_y"])
+        centers = np.concatenate([t.centers for t in self.truth])
+        scales = np.concatenate([t.scales for t in self.truth])
+        return pose_ops.crop_to_image(local, centers, scales, self.spec.input_size)
+
+
+def _person_mpjpe(pred: np.ndarray, rel_truth: np.ndarray) -> np.ndarray:
+    """Root-relative MPJPE per person, mm: predictions (N, K, 3) metres vs root-relative truth."""
+    pred = np.asarray(pred, np.float64)
+    pred = pred - pred[:, ROOT_ID : ROOT_ID + 1]
+    return np.linalg.norm(pred - rel_truth, axis=-1).mean(axis=1) * 1000.0
 
 
 def _merge(outputs: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

@@ -154,6 +154,8 @@ def _summary(fidelity: dict) -> dict:
     gate = fidelity.get("gate") or {}
     out = {"passed": gate.get("passed", not fidelity.get("measured", True)), "failures": gate.get("failures", [])}
     out.update({k: round(float(fidelity[k]), 4) for k in SUMMARY_KEYS if k in fidelity})
+    if fidelity.get("accuracy"):  # vs ground truth (synthetic gate frames)
+        out["accuracy"] = {k: fidelity["accuracy"][k] for k in ("metric", "fp32", "candidate", "decides")}
     if not fidelity.get("measured", True):
         out["not_measured"] = fidelity.get("reason", "")
     return out

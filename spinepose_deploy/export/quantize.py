@@ -183,7 +183,9 @@ def calibrate(model: Path, feeds: FeedFiles, method: str, scheme: Scheme, cache:
             extra_options=options,
         )
         for chunk in feeds.chunks(CHUNK):
-            calibrator.collect_data(chunk)
+            # one item per run: the histogram collectors stack each tensor over runs, and the pose / lifter
+            # feeds hold as many people as their frame (ragged batches)
+            calibrator.collect_data(_SingleItems(chunk))
         save_tensors_data(calibrator.compute_data(), cache)
     return cache
 
@@ -201,18 +203,15 @@ def quantize_qdq(
     """Write a QDQ graph of ``model`` to ``out`` (nodes in ``exclude`` stay float)."""
     quantization = _ort_quant()
     qtype = quantization.QuantType
-    options = {
-        "ActivationSymmetric": scheme.symmetric_activations,
-        "WeightSymmetric": True,
-        "CalibMaxIntermediateOutputs": CHUNK,
-    }
+    # no CalibMaxIntermediateOutputs: the MinMaxCalibrater of ORT 1.32 drops (never merges) the outputs it flushes
+    options = {"ActivationSymmetric": scheme.symmetric_activations, "WeightSymmetric": True}
     kwargs = {"calibration_cache_path": str(cache)} if cache is not None else {}
     feeds.rewind()
     try:
         quantization.quantize_static(
             str(model),
             str(out),
-            None if cache is not None else feeds,
+            None if cache is not None else _SingleItems(feeds),
             quant_format=quantization.QuantFormat.QDQ,
             per_channel=True,
             reduce_range=scheme.reduce_range,
@@ -407,19 +406,31 @@ def nncf_openvino(model: Path, feeds: FeedFiles, out_dir: Path, stem: str, exclu
 
 
 class _SingleItems:
-    """The feeds one batch item at a time (NNCF wants one input shape), re-iterable and streamed from disk."""
+    """The feeds one batch item at a time (NNCF and ORT's histogram calibrators want one input shape),
+    re-iterable and streamed from disk; also a ``CalibrationDataReader`` by duck typing."""
 
     def __init__(self, feeds: FeedFiles) -> None:
         self.feeds = feeds
-        self.count = sum(len(next(iter(feed.values()))) for feed in feeds)
+        self._count: int | None = None
+        self._iter = None
 
     def __len__(self) -> int:
-        return self.count
+        if self._count is None:
+            self._count = sum(len(next(iter(feed.values()))) for feed in self.feeds)
+        return self._count
 
     def __iter__(self):
         for feed in self.feeds:
             for i in range(len(next(iter(feed.values())))):
                 yield {name: value[i : i + 1] for name, value in feed.items()}
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self._iter is None:
+            self._iter = iter(self)
+        return next(self._iter, None)
+
+    def rewind(self) -> None:
+        self._iter = None
 
 
 # --------------------------------------------------------------------------------------- Core ML

@@ -4,20 +4,31 @@
 - ``auto`` (default): a local file or models dir if given, else real weights already in the cache, else a
   stand-in — never a network request, so nothing hangs on an offline machine; ``models fetch`` downloads.
 - ``real``: local/cached/downloaded real weights, or an error saying why.
-- ``standin``: always the architecture-faithful stand-in.
+- ``standin``: always the architecture-faithful stand-in (random weights).
+- ``trained``: the stand-ins trained on the synthetic world that ship with the package (``data/trained/``,
+  see its MODEL_CARD.md; restored from their packed form into the cache by ``standins.trained``) where one
+  exists for the spec, else the random stand-in. Always labelled stand-in.
+
+Whatever the source, a graph whose metadata says ``standin=true`` is reported as a stand-in (a trained
+stand-in in a models dir is not the released weights). Packaged trained graphs are not hash-pinned in the
+user cache: pins catch a download or a models-dir file that changed behind the user's back, whereas these
+change only with the package itself (whose installer verifies its RECORD hashes; the restored file is named
+after the packed file's sha256), and a pin would refuse them after every upgrade. They are contract-checked,
+and the sha256 of the restored graph is recorded in the bundle manifest.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from ..errors import OfflineError, check_choice
 from .specs import ModelSpec
 
 log = logging.getLogger(__name__)
-WEIGHTS = ("auto", "real", "standin")
+WEIGHTS = ("auto", "real", "standin", "trained")
 
 
 @dataclass(frozen=True)
@@ -28,6 +39,19 @@ class SourceGraph:
     sha256: str
 
 
+def _is_standin(path: Path) -> bool:
+    stat = Path(path).stat()
+    return _standin_metadata(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=64)
+def _standin_metadata(path: str, size: int, mtime_ns: int) -> bool:
+    """``is_standin`` once per file version (it parses the whole graph; resolve_graph runs often)."""
+    from .standins import is_standin
+
+    return is_standin(path)
+
+
 def resolve_graph(
     spec: ModelSpec, *, weights: str = "auto", local: Path | None = None, models_dir: Path | None = None
 ) -> SourceGraph:
@@ -36,11 +60,21 @@ def resolve_graph(
     from .standins import build_standin
 
     check_choice("--weights", weights, WEIGHTS)
-    if weights != "standin":
+    if weights == "trained":
+        from .standins import trained
+
+        path = trained.trained_graph(spec)
+        if path is not None:
+            from .contract import check_model_contract, load_graph
+
+            check_model_contract(load_graph(path), spec, label=str(path))
+            return SourceGraph(spec, path, True, fetch.sha256_file(path))
+        log.info("no trained stand-in for %s in %s; using the random stand-in", spec.name, trained.trained_dir())
+    elif weights != "standin":
         try:
             offline = weights == "auto"
             path = fetch.fetch_model(spec, local=local, models_dir=models_dir, offline=offline)
-            return SourceGraph(spec, path, False, fetch.sha256_file(path))
+            return SourceGraph(spec, path, _is_standin(path), fetch.sha256_file(path))
         except OfflineError:
             if weights == "real":
                 raise
