@@ -196,7 +196,8 @@ def export(
         str | None,
         typer.Option(
             help="INT8 calibration: a folder of images (person boxes from an optional boxes.json), a video, or "
-            "synth[:N] (N rendered scenes; the gate then also scores against ground truth). Default: calib_data/."
+            "synth[:N] (N rendered scenes; the gate then also scores against ground truth). "
+            "Default: calib_data/ (synth with --weights trained)."
         ),
     ] = None,
     calib_method: Annotated[str | None, typer.Option(help="INT8: minmax (default) | entropy | percentile")] = None,

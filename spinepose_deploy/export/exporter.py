@@ -95,6 +95,14 @@ class ExportRequest:
     def samples(self) -> int:
         return calibration.DEFAULT_SAMPLES if self.calib_samples is None else self.calib_samples
 
+    @property
+    def calibration_input(self) -> Path | str | None:
+        """``calib``, else the default: rendered scenes for the synthetic-trained stand-ins (their world; the
+        gate can then judge against ground truth), the packaged photos otherwise."""
+        if self.calib is None and self.weights == "trained":
+            return calibration.SYNTH
+        return self.calib
+
     def validate(self) -> None:
         check_choice("--backend", self.backend, FORMATS)
         fmt = FORMATS[self.backend]
@@ -121,7 +129,7 @@ class ExportRequest:
         if self.int8_rounds < 0:
             raise InvalidOptionError(f"int8_rounds: {self.int8_rounds}; expected 0 or more retry rounds")
         if self.precision == "int8":  # bad calibration data is an option error: refused before any work
-            calibration.open_source(self.calib, self.samples, warn=False)
+            calibration.open_source(self.calibration_input, self.samples, warn=False)
         out = Path(self.out)
         if out.exists() and not out.is_dir():
             raise InvalidOptionError(f"--out: {out} exists and is a file; give a directory")
@@ -223,7 +231,8 @@ def export_bundle(request: ExportRequest, progress: Progress | None = None) -> B
     selection = resolve_mode(request.mode, request.detector, request.model_version)
     specs = {role: spec for role, spec in selection.graphs().items() if role in request.roles}
     # INT8: the calibration data is checked before any work, so bad data leaves no bundle directory behind
-    source = calibration.open_source(request.calib, request.samples) if request.precision == "int8" else None
+    quantizing = request.precision == "int8"
+    source = calibration.open_source(request.calibration_input, request.samples) if quantizing else None
     if source is not None:
         say(source.summary())
     from ..backends import get_backend

@@ -42,10 +42,17 @@ ACCURACY_METRIC = {"pose": "pck@0.05", "detector": "ap50", "lifter": "mpjpe_mm"}
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Fidelity gate defaults: tight enough that keypoints stay put, loose enough for FP16/INT8 rounding."""
+    """Fidelity gate defaults: tight enough that keypoints stay put, loose enough for FP16/INT8 rounding.
 
-    pose_argmax_agreement: float = 0.90
-    pose_p95_px: float = 4.0
+    Pose is judged by decoded keypoint distance in crop pixels (256x192 crop; a person's box side is about
+    205 px there, so PCK@0.05's radius is ~10 px): median <= 1.5 px, p95 <= 6 px. Exact SimCC-bin agreement
+    is reported but not required by default: on a trained graph INT8 moved 92 % of peaks by a bin or two
+    (p95 5.4 px) while PCK@0.05 changed by 0.005, so requiring 0.9 agreement rejected every INT8 pose graph.
+    """
+
+    pose_argmax_agreement: float = 0.0
+    pose_median_px: float = 1.5
+    pose_p95_px: float = 6.0
     detector_recall: float = 0.90
     detector_iou: float = 0.85
     lifter_mpjpe_mm: float = 10.0
@@ -226,6 +233,8 @@ def check(role: str, metrics: Mapping[str, float], thresholds: Thresholds = Thre
             failures.append(
                 f"SimCC argmax agreement {metrics['argmax_agreement']:.3f} < {thresholds.pose_argmax_agreement}"
             )
+        if metrics["kpt_px_median"] > thresholds.pose_median_px:
+            failures.append(f"keypoint median {metrics['kpt_px_median']:.2f} px > {thresholds.pose_median_px}")
         if metrics["kpt_px_p95"] > thresholds.pose_p95_px:
             failures.append(f"keypoint p95 {metrics['kpt_px_p95']:.2f} px > {thresholds.pose_p95_px}")
     elif role == "detector" and "box_recall" in metrics:
