@@ -19,13 +19,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import io
 import logging
 import math
 import re
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +97,27 @@ SCHEMES = {
     "coreml": Scheme("coreml", "fp16", False, False),  # weights only here (activations need macOS)
 }
 BACKEND_SCHEME = {"onnxruntime": "cpu", "openvino": "cpu", "tensorrt": "tensorrt", "coreml": "coreml"}
+
+
+@contextlib.contextmanager
+def _quiet_libraries() -> Iterator[None]:
+    """Keep NNCF's INFO lines and progress bars and the quantizer's per-weight root-logger warnings off the
+    user's terminal: the export prints its own progress and report. Errors still raise."""
+    root = logging.getLogger()
+    nncf_logger = logging.getLogger("nncf")
+    saved = root.level, nncf_logger.level, [(h, h.level) for h in nncf_logger.handlers]
+    root.setLevel(max(root.level, logging.ERROR))
+    nncf_logger.setLevel(logging.WARNING)
+    for handler, _ in saved[2]:
+        handler.setLevel(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # NNCF's rich progress bars write to stdout
+            yield
+    finally:
+        root.setLevel(saved[0])
+        nncf_logger.setLevel(saved[1])
+        for handler, level in saved[2]:
+            handler.setLevel(level)
 
 
 def _ort_quant():
@@ -208,20 +231,21 @@ def quantize_qdq(
     kwargs = {"calibration_cache_path": str(cache)} if cache is not None else {}
     feeds.rewind()
     try:
-        quantization.quantize_static(
-            str(model),
-            str(out),
-            None if cache is not None else _SingleItems(feeds),
-            quant_format=quantization.QuantFormat.QDQ,
-            per_channel=True,
-            reduce_range=scheme.reduce_range,
-            activation_type=qtype.QInt8 if scheme.activations == "s8" else qtype.QUInt8,
-            weight_type=qtype.QInt8,
-            nodes_to_exclude=list(exclude),
-            calibrate_method=_method(method),
-            extra_options=options,
-            **kwargs,
-        )
+        with _quiet_libraries():
+            quantization.quantize_static(
+                str(model),
+                str(out),
+                None if cache is not None else _SingleItems(feeds),
+                quant_format=quantization.QuantFormat.QDQ,
+                per_channel=True,
+                reduce_range=scheme.reduce_range,
+                activation_type=qtype.QInt8 if scheme.activations == "s8" else qtype.QUInt8,
+                weight_type=qtype.QInt8,
+                nodes_to_exclude=list(exclude),
+                calibrate_method=_method(method),
+                extra_options=options,
+                **kwargs,
+            )
     except (ValueError, RuntimeError, KeyError) as exc:
         raise ExportError(
             f"{model.name}: onnxruntime quantize_static failed: {str(exc).splitlines()[0][:300]}"
@@ -379,16 +403,17 @@ def nncf_openvino(model: Path, feeds: FeedFiles, out_dir: Path, stem: str, exclu
     pattern = "^(?:" + "|".join(re.escape(name) for name in exclude) + ")(?:/.*)?$"
     ignored = nncf.IgnoredScope(patterns=[pattern], validate=False) if exclude else None
     try:
-        quantized = nncf.quantize(
-            ov_model,
-            nncf.Dataset(items),
-            preset=nncf.QuantizationPreset.MIXED,
-            subset_size=len(items),
-            ignored_scope=ignored,
-            # 7-bit weights everywhere, not only in the first layer: without VNNI the int8 multiply-add
-            # saturates (the same reason as reduce_range in the CPU QDQ scheme)
-            advanced_parameters=AdvancedQuantizationParameters(overflow_fix=OverflowFix.ENABLE),
-        )
+        with _quiet_libraries():
+            quantized = nncf.quantize(
+                ov_model,
+                nncf.Dataset(items),
+                preset=nncf.QuantizationPreset.MIXED,
+                subset_size=len(items),
+                ignored_scope=ignored,
+                # 7-bit weights everywhere, not only in the first layer: without VNNI the int8 multiply-add
+                # saturates (the same reason as reduce_range in the CPU QDQ scheme)
+                advanced_parameters=AdvancedQuantizationParameters(overflow_fix=OverflowFix.ENABLE),
+            )
     except Exception as exc:  # NNCF raises its own error types and RuntimeErrors from OpenVINO
         raise ExportError(f"{model.name}: nncf.quantize failed: {type(exc).__name__}: {str(exc)[:300]}") from exc
     out_dir.mkdir(parents=True, exist_ok=True)
