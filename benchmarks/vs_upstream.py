@@ -7,7 +7,8 @@ files by a subclass that replaces its MODE / LIFTING_MODEL_CONFIG, so nothing is
 get the astronaut photo and the same ``--people`` boxes tiled over it (``bench.measure.tiled_boxes``).
 
 Measurements (every configuration takes turns, round robin, ``--rounds`` times after a warm-up, so a
-busy machine's load falls on all alike; the tables show medians):
+busy machine's load falls on all alike, with a ``SETTLE_S`` pause before each call so ONNX Runtime threads
+still spinning from the previous call do not tax the next; the tables show medians):
   pose graph, N crops   ours: ONE batched Session.run of the N crops (ONNX Runtime FP32 bundle, and the
                         pose graph of ``backend="auto"``: the bench's pick, INT8 included once measured);
                         upstream: its per-crop loop, one session.run per crop in a new thread pool
@@ -40,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 UPSTREAM_VERSION = "2.1.0"
+SETTLE_S = 0.1  # idle pause before each timed call
 # from issue 7; the pose-graph target applies to the toolkit's best (auto) configuration, shown next to FP32
 TARGETS = {"pose graph auto": 4.0, "end to end auto": 3.0, "end to end fp32": 1.3}
 
@@ -80,6 +82,9 @@ def alternate(
     spent: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(rounds):
         for name, call in calls.items():
+            # ONNX Runtime's worker threads spin-wait after a run (upstream's sessions keep the default);
+            # without a pause they tax whichever call comes next on a 2-core machine
+            time.sleep(SETTLE_S)
             cpu_start, start = time.process_time(), time.perf_counter()
             call()
             wall[name].append(time.perf_counter() - start)
