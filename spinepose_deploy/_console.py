@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-err_console = Console(stderr=True)
-out_console = Console()
+err_console = Console(stderr=True, emoji=False)  # ":abc:" in a user value is text, not an emoji code
+out_console = Console(emoji=False)
 
 STANDIN_BANNER = (
     "[bold yellow]STAND-IN[/] graphs (architecture-faithful; seeded weights, or trained on synthetic figures): "

@@ -505,7 +505,7 @@ def bench(
     if chart is not None:
         report.check_chart_available()
     # a log or pipe gets the whole table unfolded (rich would fold it at 80 columns)
-    console = out_console if out_console.is_terminal else Console(width=170)
+    console = out_console if out_console.is_terminal else Console(width=170, emoji=False)
     host = fingerprint()
     title = f"bench: {'bundles' if bundles else f'{mode} mode ({detector}, {model_version})'}, {people} people"
     console.print(f"[bold]{escape(title)}[/]\nhost: {escape(describe(host))}", highlight=False)

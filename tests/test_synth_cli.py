@@ -48,3 +48,11 @@ def test_infer_with_trained_standins_finds_the_figures(tmp_path):
         box = np.asarray(person["box_xyxy"], np.float32)[None]
         best = max(metrics.pck(p[None], gt, visible, box)["pck"] for p in predicted)
         assert best > 0.7
+
+
+def test_a_colon_in_a_user_value_is_printed_as_typed(tmp_path, capsys):
+    # rich would render ":abc:" style codes as emoji; the error must quote the value exactly
+    assert main(["export", "--backend", "onnxruntime", "--precision", "int8", "--calib", "synth:abc:",
+                 "--out", str(tmp_path / "b")]) == 2
+    assert "--calib synth:abc:" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
