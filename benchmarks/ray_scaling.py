@@ -105,11 +105,9 @@ def main() -> None:
 
     import ray
 
-    from spinepose_deploy.pipeline.pipeline import cached_bundle
-    from spinepose_deploy.zoo.specs import resolve_mode
+    from spinepose_deploy.pipeline.bundle_cache import BundleRecipe
 
-    bundle = cached_bundle(resolve_mode("small", "yolox", "v2"), "small", "yolox", "v2", "onnxruntime", "fp32",
-                           "standin", ("detector", "pose", "lifter"))  # fmt: skip
+    bundle = BundleRecipe("onnxruntime", "fp32", "standin").cached()
     work = Path(tempfile.mkdtemp(prefix="ray-scaling-"))
     folder = work / "in"
     folder.mkdir()

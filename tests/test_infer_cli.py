@@ -11,8 +11,7 @@ import pytest
 
 from spinepose_deploy.cli import main
 from spinepose_deploy.paths import package_data_dir
-from spinepose_deploy.pipeline.pipeline import cached_bundle
-from spinepose_deploy.zoo.specs import resolve_mode
+from spinepose_deploy.pipeline.bundle_cache import BundleRecipe
 
 ASTRONAUT = package_data_dir() / "astronaut.jpg"
 
@@ -20,10 +19,7 @@ ASTRONAUT = package_data_dir() / "astronaut.jpg"
 @pytest.fixture(scope="module")
 def bundle(standin_paths):
     """The small ORT fp32 stand-in bundle (the same cache entry ``from_zoo(weights="standin")`` uses)."""
-    selection = resolve_mode("small", "yolox", "v2")
-    return cached_bundle(
-        selection, "small", "yolox", "v2", "onnxruntime", "fp32", "standin", ("detector", "pose", "lifter")
-    )
+    return BundleRecipe("onnxruntime", "fp32", "standin").cached()
 
 
 def _video(path, count=5, size=(160, 192)):

@@ -15,9 +15,10 @@ from spinepose_deploy import Pipeline, PoseResult, backends
 from spinepose_deploy.errors import InputFileError, InvalidOptionError, UserError
 from spinepose_deploy.paths import package_data_dir
 from spinepose_deploy.pipeline import draw, io
-from spinepose_deploy.pipeline.pipeline import GraphInfo, cached_bundle
+from spinepose_deploy.pipeline.bundle_cache import BundleRecipe
+from spinepose_deploy.pipeline.pipeline import GraphInfo
 from spinepose_deploy.pipeline.skeleton import SPINE_IDS
-from spinepose_deploy.zoo.specs import get_spec, resolve_mode
+from spinepose_deploy.zoo.specs import get_spec
 
 K = 37
 BOXES = np.array([[60, 20, 470, 510], [200, 150, 330, 420], [10, 300, 160, 505], [300, 0, 511, 200]], np.float32)
@@ -285,12 +286,7 @@ def test_video_writer_is_atomic(tmp_path):
 
 @pytest.fixture(scope="module")
 def fp32_bundles(standin_paths):
-    selection = resolve_mode("small", "yolox", "v2")
-    roles = ("detector", "pose", "lifter")
-    return {
-        name: cached_bundle(selection, "small", "yolox", "v2", name, "fp32", "standin", roles)
-        for name in ("onnxruntime", "openvino")
-    }
+    return {name: BundleRecipe(name, "fp32", "standin").cached() for name in ("onnxruntime", "openvino")}
 
 
 @pytest.mark.slow
@@ -341,6 +337,7 @@ def test_from_bundle_refuses_another_backend(fp32_bundles):
 
 
 def test_from_zoo_refuses_a_bad_precision_before_building_anything(monkeypatch):
+    import spinepose_deploy.export.exporter  # noqa: F401  (imported unpatched: it binds resolve_graph at import)
     from spinepose_deploy.zoo import source
 
     monkeypatch.setattr(source, "resolve_graph", lambda *a, **k: pytest.fail("resolved a graph"))

@@ -108,12 +108,9 @@ def local_ray(session_cache):
 
 @pytest.fixture(scope="module")
 def bundle(standin_paths):
-    from spinepose_deploy.pipeline.pipeline import cached_bundle
-    from spinepose_deploy.zoo.specs import resolve_mode
+    from spinepose_deploy.pipeline.bundle_cache import BundleRecipe
 
-    selection = resolve_mode("small", "yolox", "v2")
-    roles = ("detector", "pose", "lifter")
-    return cached_bundle(selection, "small", "yolox", "v2", "onnxruntime", "fp32", "standin", roles)
+    return BundleRecipe("onnxruntime", "fp32", "standin").cached()
 
 
 @pytest.fixture(scope="module")

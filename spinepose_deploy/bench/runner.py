@@ -3,7 +3,7 @@
 Plan (``plan``): with bundle paths, those bundles; otherwise every (backend, precision, device) that
 ``backends.capabilities()`` says runs here, crossed with the exporter's precisions (``exporter.FORMATS``).
 FP16 on a device without FP16 still runs (the runtime computes in f32) and the row says so. Bundles are
-exported into the cache on first use (``pipeline.cached_bundle``, the same keys ``Pipeline.from_zoo``
+exported into the cache on first use (``pipeline.bundle_cache``, the same keys ``Pipeline.from_zoo``
 uses), except INT8 in the default run: its calibration takes minutes, so an uncached INT8 bundle is
 listed as skipped with the command that makes it (``--precisions int8`` exports it; later runs reuse it).
 INT8 is exported one bundle per graph, so a graph failing its INT8 gate (a failed export) leaves the
@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidOptionError, SpinePoseDeployError, check_choice
+from ..pipeline.bundle_cache import BundleRecipe
 from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE
 from . import accuracy as acc
 from . import measure
@@ -310,27 +311,19 @@ def _mark_slow(items: list[PlanItem], request: BenchRequest, skipped: list[PlanI
                 item.skip = why
 
 
-def _cached_path(request: BenchRequest, config: Config, roles: tuple[str, ...]) -> Path:
-    from ..paths import cache_subdir
-    from ..pipeline.pipeline import bundle_key
-    from ..zoo.specs import resolve_mode
+def _recipe(request: BenchRequest, config: Config, roles: tuple[str, ...]) -> BundleRecipe:
+    """The cache entry ``Pipeline.from_zoo`` uses for these graphs."""
+    return BundleRecipe(config.backend, config.precision, request.weights, roles, request.mode, request.detector,
+                        request.model_version)  # fmt: skip
 
-    selection = resolve_mode(request.mode, request.detector, request.model_version)
-    key = bundle_key(selection, request.mode, request.detector, request.model_version, config.backend,
-                     config.precision, request.weights, roles)  # fmt: skip
-    return cache_subdir("bundles") / key
+
+def _cached_path(request: BenchRequest, config: Config, roles: tuple[str, ...]) -> Path:
+    return _recipe(request, config, roles).path()
 
 
 def _bundle_for(request: BenchRequest, config: Config, roles: tuple[str, ...], path: Path | None) -> Path:
-    """The given or cached bundle, else exported into the cache (``pipeline.cached_bundle``'s keys)."""
-    if path is not None:
-        return path
-    from ..pipeline.pipeline import cached_bundle
-    from ..zoo.specs import resolve_mode
-
-    selection = resolve_mode(request.mode, request.detector, request.model_version)
-    return cached_bundle(selection, request.mode, request.detector, request.model_version, config.backend,
-                         config.precision, request.weights, roles)  # fmt: skip
+    """The given or cached bundle, else exported into the cache."""
+    return path if path is not None else _recipe(request, config, roles).cached()
 
 
 # ------------------------------------------------------------------ loading

@@ -16,8 +16,6 @@ independent of the previous one.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -32,6 +30,7 @@ from ..zoo.specs import Family, ModelSpec, ModeSelection, get_spec, resolve_mode
 from . import detector as det
 from . import lifter as lift_ops
 from . import pose as pose_ops
+from .bundle_cache import ROLES, BundleRecipe
 from .io import as_bgr
 from .result import PoseResult
 from .skeleton import NUM_KEYPOINTS
@@ -40,7 +39,6 @@ from .world import DEFAULT_WARMUP, WorldTransform
 
 log = logging.getLogger(__name__)
 
-ROLES = ("detector", "pose", "lifter")
 UPSTREAM_MAX_DETECTIONS = 10  # upstream PoseTracker's max_detections
 TRACK_LIFT_THR = 0.3  # upstream PoseTracker passes its IoU tracking_thr (0.3) as the lifting threshold
 
@@ -270,16 +268,14 @@ class Pipeline:
         opts = PipelineOptions.build(**options)
         selection = resolve_mode(mode, detector, model_version)
         roles = _roles(opts)
+        # a named backend exports all three graphs, so lifting on/off share one cached bundle
+        recipe = BundleRecipe(backend, precision or "fp32", weights, ROLES, mode, detector, model_version)
         loaded = _Loaded()
         with loaded.closing_on_error():
             if backend == "auto":
-                _load_auto(loaded, selection, (mode, detector, model_version), weights, roles, precision, device,
-                           threads)  # fmt: skip
+                _load_auto(loaded, selection, recipe, roles, precision, device, threads)
                 return cls._from_loaded(loaded, opts)
-            # a named backend exports all three graphs, so lifting on/off share one cached bundle
-            path = cached_bundle(selection, mode, detector, model_version, backend, precision or "fp32", weights,
-                                 ROLES)  # fmt: skip
-            _load_bundle_roles(loaded, path, backend, roles, device, threads)
+            _load_bundle_roles(loaded, recipe.cached(), backend, roles, device, threads)
             return cls._from_loaded(loaded, opts)
 
     @classmethod
@@ -577,8 +573,7 @@ def _load_bundle_roles(
 def _load_auto(
     loaded: _Loaded,
     selection: ModeSelection,
-    names: tuple[str, str, str],
-    weights: str,
+    recipe: BundleRecipe,
     roles: Iterable[str],
     precision: str | None,
     device: str | None,
@@ -595,8 +590,7 @@ def _load_auto(
     from ..bench.select import Choice, load_with_fallback, ranked_configurations
     from ..errors import BackendUnavailableError
 
-    mode, detector, model_version = names
-    ranked = ranked_configurations(selection, weights=weights)
+    ranked = ranked_configurations(selection, weights=recipe.weights)
     for role in roles:
         choices = list(ranked.get(role) or [])
         if precision:  # a given precision overrides the measured one; keep the backends' order
@@ -613,79 +607,11 @@ def _load_auto(
             if not status.ok:
                 raise BackendUnavailableError(f"{choice.backend}: {status.reason}")
             group = (role,) if choice.precision in PER_ROLE_PRECISIONS else ROLES
-            path = cached_bundle(selection, mode, detector, model_version, choice.backend, choice.precision,
-                                 weights, group)  # fmt: skip
+            path = replace(recipe, backend=choice.backend, precision=choice.precision, roles=group).cached()
             _load_bundle_roles(loaded, path, choice.backend, [role], device or choice.device, threads)
 
         _, choice = load_with_fallback(choices, load, role=role)
         log.info("backend auto: %s on %s", role, choice.label)
-
-
-def bundle_key(
-    selection: ModeSelection,
-    mode: str,
-    detector: str,
-    model_version: str,
-    backend: str,
-    precision: str,
-    weights: str,
-    roles: tuple[str, ...],
-) -> str:
-    """Cache directory name for these graphs exported this way (sources by sha256, tool and runtime versions)."""
-    from .. import __version__
-    from ..backends import get_backend
-    from ..zoo.source import resolve_graph
-
-    specs = selection.graphs()
-    sources = {role: resolve_graph(specs[role], weights=weights).sha256 for role in roles}
-    blob = json.dumps(
-        {
-            "mode": mode, "detector": detector, "version": model_version, "backend": backend,
-            "precision": precision, "weights": weights, "roles": list(roles), "sources": sources,
-            "tool": __version__, "runtime": get_backend(backend).availability().version,
-        },
-        sort_keys=True,
-    )  # fmt: skip
-    digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
-    return f"{mode}-{detector}-{model_version}-{backend}-{precision}-{digest}"
-
-
-def cached_bundle(
-    selection: ModeSelection,
-    mode: str,
-    detector: str,
-    model_version: str,
-    backend: str,
-    precision: str,
-    weights: str,
-    roles: tuple[str, ...],
-) -> Path:
-    """The bundle for these settings in the cache, exported on first use (one process at a time)."""
-    from filelock import FileLock
-
-    from ..errors import SpinePoseDeployError
-    from ..export.bundle import Bundle
-    from ..export.exporter import ExportRequest, export_bundle
-    from ..paths import cache_subdir
-
-    root = cache_subdir("bundles")
-    request = ExportRequest(
-        backend=backend, out=root / "pending", precision=precision, mode=mode, detector=detector,
-        model_version=model_version, weights=weights, force=True, roles=tuple(roles),
-    )  # fmt: skip
-    request.validate()  # a bad backend/precision is refused before any graph is resolved or built
-    path = root / bundle_key(selection, mode, detector, model_version, backend, precision, weights, roles)
-    request = replace(request, out=path)
-    with FileLock(str(path) + ".lock"):
-        if path.is_dir():
-            try:
-                Bundle.load(path)
-                return path
-            except SpinePoseDeployError as exc:  # damaged cache entry: export it again
-                log.warning("cached bundle %s unusable (%s); exporting again", path, exc)
-        log.info("exporting %s %s %s bundle to %s", mode, backend, precision, path)
-        export_bundle(request)
-    return path
 
 
 __all__ = ["GraphInfo", "Pipeline", "PipelineOptions", "PoseResult"]
