@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import hashlib
 import json
 import logging
@@ -68,6 +69,18 @@ def sha256_file(path: str | os.PathLike) -> str:
         for block in iter(lambda: f.read(_CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file, hashed once per version (size, mtime): to name and key files, not to verify a download
+    (pins use :func:`sha256_file`, which always reads)."""
+    info = os.stat(path)
+    return _sha256_of_version(os.fspath(path), info.st_size, info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=128)
+def _sha256_of_version(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_file(path)
 
 
 def cached_path(spec: ModelSpec) -> Path | None:

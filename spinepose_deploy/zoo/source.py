@@ -68,16 +68,16 @@ def resolve_graph(
             from .contract import check_model_contract, load_graph
 
             check_model_contract(load_graph(path), spec, label=str(path))
-            return SourceGraph(spec, path, True, fetch.sha256_file(path))
+            return SourceGraph(spec, path, True, fetch.file_sha256(path))
         log.info("no trained stand-in for %s in %s; using the random stand-in", spec.name, trained.trained_dir())
     elif weights != "standin":
         try:
             offline = weights == "auto"
             path = fetch.fetch_model(spec, local=local, models_dir=models_dir, offline=offline)
-            return SourceGraph(spec, path, _is_standin(path), fetch.sha256_file(path))
+            return SourceGraph(spec, path, _is_standin(path), fetch.file_sha256(path))
         except OfflineError:
             if weights == "real":
                 raise
             log.info("no real weights for %s in the cache; using the stand-in", spec.name)
     path = build_standin(spec)
-    return SourceGraph(spec, path, True, fetch.sha256_file(path))
+    return SourceGraph(spec, path, True, fetch.file_sha256(path))

@@ -9,7 +9,6 @@ match the graph's types), hence the suffix.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from onnx import TensorProto, numpy_helper
 from ..._atomic import atomic_path
 from ...errors import ContractError
 from ...paths import cache_subdir, package_data_dir
+from ..fetch import file_sha256
 from ..specs import ModelSpec, get_spec
 
 PACKED_SUFFIX = ".packed.onnx"
@@ -46,7 +46,7 @@ def trained_graph(name_or_spec: str | ModelSpec) -> Path | None:
     packed = packed_path(name_or_spec)
     if not packed.is_file():
         return None
-    digest = hashlib.sha256(packed.read_bytes()).hexdigest()
+    digest = file_sha256(packed)
     dest = cache_subdir("trained") / f"{packed.name[: -len(PACKED_SUFFIX)]}-{digest[:16]}.onnx"
     with FileLock(str(dest) + ".lock"):
         if not dest.is_file():
