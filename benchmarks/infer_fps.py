@@ -85,19 +85,12 @@ def ours(pipeline, video: Scene, detector: bool = True) -> Callable[[], int]:
 
 def upstream(paths: dict, video: Scene, lift: bool, detector: bool = True) -> Callable[[], int] | None:
     try:
-        from spinepose import PoseTracker, SpinePoseEstimator
+        from spinepose import PoseTracker
     except ImportError:
         return None
-    mode = {
-        "det_yolox": str(paths["yolox-tiny"]),
-        "det_yolox_input_size": (416, 416),
-        "det_rfdetr": "",
-        "det_rfdetr_input_size": (384, 384),
-        "pose": str(paths["pose-s-v2"]),
-        "pose_input_size": (192, 256),
-    }
-    lifter = {"onnx_model": str(paths["lifter"]), "model_input_size": (37, 2), "mean": (0.0, 0.0), "std": (1.0, 1.0)}
-    local = type("LocalSpinePose", (SpinePoseEstimator,), {"MODE": {"small": mode}, "LIFTING_MODEL_CONFIG": lifter})
+    from vs_upstream import local_estimator_class  # beside this script
+
+    local = local_estimator_class(paths["yolox-tiny"], paths["pose-s-v2"], paths["lifter"])
     tracker = PoseTracker(local, mode="small", detector="yolox", smoothing=True, enable_lifting=lift)
     real_detect = tracker.solution.detect
 

@@ -46,20 +46,25 @@ SETTLE_S = 0.1  # idle pause before each timed call
 TARGETS = {"pose graph auto": 4.0, "end to end auto": 3.0, "end to end fp32": 1.3}
 
 
-def upstream_estimator(paths: dict[str, Path]):
-    """SpinePoseEstimator (small, YOLOX, lifting) over local files: MODE/LIFTING config replaced."""
+def local_estimator_class(detector: Path, pose: Path, lifter: Path):
+    """SpinePoseEstimator whose small mode (YOLOX, lifting) reads these local files: MODE/LIFTING replaced."""
     from spinepose import SpinePoseEstimator
 
     mode = {
-        "det_yolox": str(paths["detector"]),
+        "det_yolox": str(detector),
         "det_yolox_input_size": (416, 416),
         "det_rfdetr": "",
         "det_rfdetr_input_size": (384, 384),
-        "pose": str(paths["pose"]),
+        "pose": str(pose),
         "pose_input_size": (192, 256),
     }
-    lifter = {"onnx_model": str(paths["lifter"]), "model_input_size": (37, 2), "mean": (0.0, 0.0), "std": (1.0, 1.0)}
-    local = type("LocalSpinePose", (SpinePoseEstimator,), {"MODE": {"small": mode}, "LIFTING_MODEL_CONFIG": lifter})
+    lifting = {"onnx_model": str(lifter), "model_input_size": (37, 2), "mean": (0.0, 0.0), "std": (1.0, 1.0)}
+    return type("LocalSpinePose", (SpinePoseEstimator,), {"MODE": {"small": mode}, "LIFTING_MODEL_CONFIG": lifting})
+
+
+def upstream_estimator(paths: dict[str, Path]):
+    """The local estimator (small, YOLOX, lifting) over the role -> path graphs."""
+    local = local_estimator_class(paths["detector"], paths["pose"], paths["lifter"])
     return local(mode="small", detector="yolox", enable_lifting=True)
 
 
