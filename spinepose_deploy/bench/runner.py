@@ -41,14 +41,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidOptionError, SpinePoseDeployError, check_choice
-from ..pipeline.bundle_cache import BundleRecipe
+from ..pipeline.bundle_cache import ROLES, BundleRecipe, bundle_roles
 from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE
 from . import accuracy as acc
 from . import measure
 
 log = logging.getLogger(__name__)
 
-ROLES = ("detector", "pose", "lifter")
 PIPELINE = "pipeline"
 EXPORT = "bundle"  # the graph of a row that says a whole bundle failed to export
 RAN, FAILED_FIDELITY, FAILED = "ran", "failed fidelity", "failed"
@@ -58,7 +57,6 @@ DEFAULT_PEOPLE = 6
 DEFAULT_DURATION = 0.25
 PIPELINE_MIN_RUNS = 5
 SLOW_PRECISIONS = ("int8",)  # calibration takes minutes: exported in the default run only when cached
-PER_ROLE_PRECISIONS = ("int8",)  # one bundle per graph: a graph failing its gate leaves the others usable
 
 Progress = Callable[[str], None]
 
@@ -279,9 +277,7 @@ def _devices(caps: Sequence[Any], backend: str, precision: str) -> list[str]:
 def _groups(request: BenchRequest, precision: str) -> dict[tuple[str, ...], Path | None]:
     """How a config's graphs are exported: one bundle of all roles, or (INT8) one bundle per role, so a
     graph failing its INT8 gate does not take the others with it."""
-    if precision in PER_ROLE_PRECISIONS:
-        return {(role,): None for role in request.roles}
-    return {ROLES: None}
+    return {bundle_roles(precision, role): None for role in request.roles}
 
 
 def _mark_slow(items: list[PlanItem], request: BenchRequest, skipped: list[PlanItem]) -> None:

@@ -14,6 +14,12 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 ROLES = ("detector", "pose", "lifter")
+PER_ROLE_PRECISIONS = ("int8",)  # one bundle per graph: a graph failing its gate leaves the others usable
+
+
+def bundle_roles(precision: str, role: str) -> tuple[str, ...]:
+    """The graphs exported together with ``role`` at ``precision``: all of the mode's, or (INT8) it alone."""
+    return (role,) if precision in PER_ROLE_PRECISIONS else ROLES
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from ..zoo.specs import Family, ModelSpec, ModeSelection, get_spec, resolve_mode
 from . import detector as det
 from . import lifter as lift_ops
 from . import pose as pose_ops
-from .bundle_cache import ROLES, BundleRecipe
+from .bundle_cache import ROLES, BundleRecipe, bundle_roles
 from .io import as_bgr
 from .result import PoseResult
 from .skeleton import NUM_KEYPOINTS
@@ -586,7 +586,6 @@ def _load_auto(
     is loaded, not exported again.
     """
     from ..backends import get_backend
-    from ..bench.runner import PER_ROLE_PRECISIONS
     from ..bench.select import Choice, load_with_fallback, ranked_configurations
     from ..errors import BackendUnavailableError
 
@@ -606,7 +605,7 @@ def _load_auto(
             status = get_backend(choice.backend).availability()
             if not status.ok:
                 raise BackendUnavailableError(f"{choice.backend}: {status.reason}")
-            group = (role,) if choice.precision in PER_ROLE_PRECISIONS else ROLES
+            group = bundle_roles(choice.precision, role)
             path = replace(recipe, backend=choice.backend, precision=choice.precision, roles=group).cached()
             _load_bundle_roles(loaded, path, choice.backend, [role], device or choice.device, threads)
 
