@@ -80,6 +80,10 @@ class Scheme:
     activations: str  # "u8" | "s8"
     symmetric_activations: bool
     reduce_range: bool  # 7-bit weights
+    # int32 DequantizeLinear on Conv/Gemm biases: ORT and OpenVINO fold it into their integer kernels, but
+    # TensorRT dequantizes only INT8/FP8/INT4 (onnx-tensorrt operators.md, DequantizeLinear) and would refuse
+    # the graph; it fuses float biases into the INT8 kernel itself
+    quantize_bias: bool = True
 
     def to_dict(self) -> dict:
         if self.name == "coreml":
@@ -88,12 +92,13 @@ class Scheme:
             "name": self.name,
             "activations": f"{'s8 symmetric' if self.symmetric_activations else self.activations + ' asymmetric'}",
             "weights": f"s8 symmetric per-channel{', 7-bit (reduce_range)' if self.reduce_range else ''}",
+            "bias": "int32 (quantized)" if self.quantize_bias else "float (not quantized)",
         }
 
 
 SCHEMES = {
     "cpu": Scheme("cpu", "u8", False, True),
-    "tensorrt": Scheme("tensorrt", "s8", True, False),
+    "tensorrt": Scheme("tensorrt", "s8", True, False, quantize_bias=False),
     "coreml": Scheme("coreml", "fp16", False, False),  # weights only here (activations need macOS)
 }
 BACKEND_SCHEME = {"onnxruntime": "cpu", "openvino": "cpu", "tensorrt": "tensorrt", "coreml": "coreml"}
@@ -227,7 +232,11 @@ def quantize_qdq(
     quantization = _ort_quant()
     qtype = quantization.QuantType
     # no CalibMaxIntermediateOutputs: the MinMaxCalibrater of ORT 1.32 drops (never merges) the outputs it flushes
-    options = {"ActivationSymmetric": scheme.symmetric_activations, "WeightSymmetric": True}
+    options = {
+        "ActivationSymmetric": scheme.symmetric_activations,
+        "WeightSymmetric": True,
+        "QuantizeBias": scheme.quantize_bias,
+    }
     kwargs = {"calibration_cache_path": str(cache)} if cache is not None else {}
     feeds.rewind()
     try:
