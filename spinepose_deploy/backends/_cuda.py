@@ -49,7 +49,7 @@ class DeviceBuffers:
 
     def get(self, name: str, nbytes: int) -> int:
         pointer, size = self._buffers.get(name, (0, 0))
-        if nbytes > size:
+        if nbytes > size or name not in self._buffers:  # a zero-byte output still gets a (1-byte) buffer
             if pointer:
                 call(self._rt.cudaFree(pointer), "cudaFree")
             pointer = call(self._rt.cudaMalloc(max(nbytes, 1)), "cudaMalloc")  # 256-byte aligned

@@ -36,17 +36,68 @@ NMS_TOPK_BOX_LIMIT = 5000  # INMSLayer::setTopKBoxLimit default and maximum on t
 QUANTIZED_TYPES = {TensorProto.INT8, TensorProto.FLOAT8E4M3FN, TensorProto.INT4}
 # "N" rows of the support matrix (TensorRT 10.x)
 UNSUPPORTED_OPS = frozenset(
-    "AffineGrid Bernoulli BitShift BitwiseAnd BitwiseNot BitwiseOr BitwiseXor BlackmanWindow Col2Im CenterCropPad "
-    "Compress ConcatFromSequence ConvInteger DFT Det DynamicQuantizeLinear HammingWindow HannWindow ImageDecoder "
-    "MatMulInteger MaxRoiPool MaxUnpool MelWeightMatrix Multinomial NegativeLogLikelihoodLoss Optional "
-    "OptionalGetElement OptionalHasElement QLinearConv QLinearMatMul RegexFullMatch STFT SequenceAt "
-    "SequenceConstruct SequenceEmpty SequenceErase SequenceInsert SequenceLength SequenceMap "
-    "SoftmaxCrossEntropyLoss SplitToSequence StringConcat StringNormalizer StringSplit TfIdfVectorizer "
-    "Unique".split()
+    [
+        "AffineGrid",
+        "Bernoulli",
+        "BitShift",
+        "BitwiseAnd",
+        "BitwiseNot",
+        "BitwiseOr",
+        "BitwiseXor",
+        "BlackmanWindow",
+        "Col2Im",
+        "CenterCropPad",
+        "Compress",
+        "ConcatFromSequence",
+        "ConvInteger",
+        "DFT",
+        "Det",
+        "DynamicQuantizeLinear",
+        "HammingWindow",
+        "HannWindow",
+        "ImageDecoder",
+        "MatMulInteger",
+        "MaxRoiPool",
+        "MaxUnpool",
+        "MelWeightMatrix",
+        "Multinomial",
+        "NegativeLogLikelihoodLoss",
+        "Optional",
+        "OptionalGetElement",
+        "OptionalHasElement",
+        "QLinearConv",
+        "QLinearMatMul",
+        "RegexFullMatch",
+        "STFT",
+        "SequenceAt",
+        "SequenceConstruct",
+        "SequenceEmpty",
+        "SequenceErase",
+        "SequenceInsert",
+        "SequenceLength",
+        "SequenceMap",
+        "SoftmaxCrossEntropyLoss",
+        "SplitToSequence",
+        "StringConcat",
+        "StringNormalizer",
+        "StringSplit",
+        "TfIdfVectorizer",
+        "Unique",
+    ]
 )
 REDUCE_OPS = frozenset(
-    "ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceMax ReduceMean ReduceMin ReduceProd ReduceSum "
-    "ReduceSumSquare".split()
+    [
+        "ReduceL1",
+        "ReduceL2",
+        "ReduceLogSum",
+        "ReduceLogSumExp",
+        "ReduceMax",
+        "ReduceMean",
+        "ReduceMin",
+        "ReduceProd",
+        "ReduceSum",
+        "ReduceSumSquare",
+    ]
 )
 DATA_DEPENDENT_OPS = frozenset({"NonMaxSuppression", "NonZero"})
 RESIZE_TRANSFORMS = {"half_pixel", "pytorch_half_pixel", "tf_half_pixel_for_nn", "asymmetric", "align_corners"}
@@ -128,9 +179,7 @@ class _Graph:
                 self.constants[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
         self.nodes = list(g.node)
         self.producer = {out: node for node in g.node for out in node.output}
-        self.types: dict[str, onnx.TypeProto] = {
-            v.name: v.type for v in [*g.input, *g.value_info, *g.output]
-        }
+        self.types: dict[str, onnx.TypeProto] = {v.name: v.type for v in [*g.input, *g.value_info, *g.output]}
         self.elem = {i.name: i.data_type for i in g.initializer}
         self.elem.update({n: t.tensor_type.elem_type for n, t in self.types.items() if t.HasField("tensor_type")})
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
@@ -254,15 +303,21 @@ def _check_node(graph: _Graph, node: onnx.NodeProto) -> Iterable[Finding]:
         boxes = graph.shape(node.input[0])
         if boxes and len(boxes) == 3 and boxes[1] and boxes[1] > NMS_TOPK_BOX_LIMIT:
             yield Finding(
-                "nms-boxes", label, op,
+                "nms-boxes",
+                label,
+                op,
                 f"{boxes[1]} candidate boxes; INMSLayer considers at most {NMS_TOPK_BOX_LIMIT} after the score "
-                "threshold (TopK box limit)", error=False,
+                "threshold (TopK box limit)",
+                error=False,
             )
     elif op in ("Slice",):
         yield from _need_constant(graph, node, 3, "axes")
-    elif op in ("Squeeze", "Unsqueeze") and graph.opset >= 13:
-        yield from _need_constant(graph, node, 1, "axes")
-    elif op in REDUCE_OPS and (graph.opset >= 18 or op == "ReduceSum" and graph.opset >= 13):
+    elif (
+        op in ("Squeeze", "Unsqueeze")
+        and graph.opset >= 13
+        or op in REDUCE_OPS
+        and (graph.opset >= 18 or op == "ReduceSum" and graph.opset >= 13)
+    ):
         yield from _need_constant(graph, node, 1, "axes")
     elif op == "Pad":
         yield from _need_constant(graph, node, 3, "axes")
@@ -280,8 +335,11 @@ def _check_node(graph: _Graph, node: onnx.NodeProto) -> Iterable[Finding]:
         yield Finding("layernorm-outputs", label, op, "only the first output Y is supported")
     if op in DATA_DEPENDENT_OPS:
         yield Finding(
-            "data-dependent", label, op,
-            "output shape depends on the data: the engine sizes it at run time (IOutputAllocator)", error=False,
+            "data-dependent",
+            label,
+            op,
+            "output shape depends on the data: the engine sizes it at run time (IOutputAllocator)",
+            error=False,
         )
 
 
@@ -291,7 +349,9 @@ def _check_qdq(graph: _Graph, node: onnx.NodeProto) -> Iterable[Finding]:
         kind = graph.elem.get(node.input[0])
         if kind is not None and kind not in QUANTIZED_TYPES:
             yield Finding(
-                "dq-type", label, op,
+                "dq-type",
+                label,
+                op,
                 f"input '{node.input[0]}' is {TensorProto.DataType.Name(kind)}; TensorRT dequantizes only "
                 "INT8, FP8 and INT4 (quantize without QuantizeBias for TensorRT)",
             )
@@ -320,7 +380,9 @@ def _check_topk(graph: _Graph, node: onnx.NodeProto) -> Iterable[Finding]:
             bound = shape[axis]
     if bound is None:
         yield Finding(
-            "topk-k", label, "TopK",
+            "topk-k",
+            label,
+            "TopK",
             f"K is computed at run time and not provably <= {MAX_TOPK}; TensorRT fails at run time above it",
             error=False,
         )
@@ -357,14 +419,19 @@ def _check_types(graph: _Graph) -> Iterable[Finding]:
             continue
         if array.dtype == np.int64 and array.size and (array.min() < INT32.min or array.max() > INT32.max):
             yield Finding(
-                "int64-range", name, "constant",
+                "int64-range",
+                name,
+                "constant",
                 "INT64 values outside INT32 range; TensorRT clamps them (fine for Slice ends, wrong elsewhere)",
                 error=False,
             )
     doubles = sorted(n for n, kind in graph.elem.items() if kind == TensorProto.DOUBLE)
     if doubles:
         yield Finding(
-            "float64", doubles[0], "tensor", f"{len(doubles)} FLOAT64 tensor(s); TensorRT casts them to FP32",
+            "float64",
+            doubles[0],
+            "tensor",
+            f"{len(doubles)} FLOAT64 tensor(s); TensorRT casts them to FP32",
             error=False,
         )
 
