@@ -129,6 +129,14 @@ class TensorRTSession(Session):
             self._keep = ()
 
 
+def _safe(probe: Any) -> Any:
+    """A probe's answer, or None when it fails (availability never raises)."""
+    try:
+        return probe()
+    except Exception:
+        return None
+
+
 class TensorRTBackend(Backend):
     name = "tensorrt"
     suffixes = (".engine", ".plan", ".onnx")
@@ -139,7 +147,7 @@ class TensorRTBackend(Backend):
         """Say every missing piece: the tensorrt package, cuda-python, an NVIDIA GPU. Never raises."""
         missing, version, count = [], None, 0
         if importlib.util.find_spec("tensorrt") is None:
-            missing.append("the tensorrt package (pip install 'spinepose-deploy[tensorrt]')")
+            missing.append("the tensorrt package (pip install 'spinepose-deploy[tensorrt-cu12]', or -cu13 for CUDA 13)")
         else:
             try:
                 import tensorrt as trt
@@ -152,9 +160,12 @@ class TensorRTBackend(Backend):
             if not count:
                 missing.append("an NVIDIA GPU (CUDA sees none)")
         except ImportError:
-            missing.append("cuda-python (pip install cuda-python), without which no GPU can be found")
+            missing.append("cuda-python (pip install 'spinepose-deploy[tensorrt-cu12]'), without which no GPU is found")
         except Exception as exc:
-            missing.append(f"an NVIDIA GPU with a working driver ({exc})")
+            mismatch = _safe(_cuda.driver_mismatch)
+            missing.append(mismatch or f"an NVIDIA GPU with a working driver ({exc})")
+        if not missing and (mismatch := _safe(_cuda.driver_mismatch)):
+            missing.append(f"CUDA packages that match the driver: {mismatch}")
         if missing:
             return Availability(False, "needs " + "; ".join(missing), version)
         return Availability(True, f"{count} GPU(s)", version)
