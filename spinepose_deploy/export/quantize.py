@@ -200,6 +200,7 @@ def calibrate(model: Path, feeds: FeedFiles, method: str, scheme: Scheme, cache:
 
     ops = sorted(set(QLinearOpsRegistry) | set(QDQRegistry))
     with tempfile.TemporaryDirectory(prefix="calib-") as tmp:
+        model = _without_tail(model, Path(tmp) / "head.onnx")
         # minmax ranges stay raw (the quantizer symmetrises them when the scheme says so); histograms of
         # |x| only suit symmetric activations
         options = {"symmetric": scheme.symmetric_activations and method != "minmax"}
@@ -216,6 +217,30 @@ def calibrate(model: Path, feeds: FeedFiles, method: str, scheme: Scheme, cache:
             calibrator.collect_data(_SingleItems(chunk))
         save_tensors_data(calibrator.compute_data(), cache)
     return cache
+
+
+def _without_tail(model: Path, out: Path) -> Path:
+    """``model`` cut before its float tail (``float_tail``), whose outputs are never quantized: a detector's
+    NMS outputs change size from frame to frame, and ORT's histogram collectors stack every calibrated
+    tensor over runs (with symmetric activations, TensorRT's scheme, percentile/entropy then crash)."""
+    tail = set(float_tail(model))
+    if not tail:
+        return model
+    cut = onnx.load(str(model))
+    kept = [node for node in cut.graph.node if node.name not in tail]
+    produced = {name for node in kept for name in node.output}
+    feeding = [name for node in cut.graph.node if node.name in tail for name in node.input if name in produced]
+    outputs = [o for o in cut.graph.output if o.name in produced]
+    # ORT's calibrators drop the model's own outputs from their ranges: what fed the tail stays intermediate
+    taps = [name for name in dict.fromkeys(feeding) if name not in {o.name for o in outputs}]
+    ends = [onnx.helper.make_node("Identity", [name], [f"{name}/calibration_tap"]) for name in taps]
+    del cut.graph.node[:]
+    cut.graph.node.extend(kept + ends)
+    del cut.graph.output[:]
+    cut.graph.output.extend(outputs)
+    cut.graph.output.extend(onnx.helper.make_empty_tensor_value_info(node.output[0]) for node in ends)
+    onnx.save(cut, str(out))
+    return out
 
 
 def quantize_qdq(
