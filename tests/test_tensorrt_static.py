@@ -23,7 +23,8 @@ from spinepose_deploy.export import calibration, passes, quantize
 from spinepose_deploy.export.base import BatchRange
 from spinepose_deploy.export.exporter import ExportRequest, export_bundle
 from spinepose_deploy.export.tensorrt import write_onnx
-from spinepose_deploy.zoo.specs import get_spec
+from spinepose_deploy.zoo.specs import get_spec, resolve_mode
+from spinepose_deploy.zoo.standins import build_standin
 from spinepose_deploy.zoo.standins.yolox import add_nms
 
 
@@ -199,19 +200,15 @@ def test_rule_violations_name_node_and_rule(model, expected):
     assert expected in report.first_error()
 
 
-def test_small_mode_graphs_pass_the_rules_in_fp16_and_int8(tmp_path, standin_paths):
-    """Every small-mode graph the TensorRT writer gets (YOLOX-tiny, RF-DETR-n, pose-s, lifter): FP16 and INT8."""
-    from spinepose_deploy.zoo.standins import build_standin
-
-    graphs = {**standin_paths, "rfdetr-n": build_standin("rfdetr-n")}
+def _rules_fp16_and_int8(graphs: dict[str, Path], tmp_path: Path) -> None:
+    """What the TensorRT exporter hands the parser, FP16 and INT8 (QDQ, TensorRT scheme), passes the rules."""
     rng = np.random.default_rng(0)
     for name, path in graphs.items():
         model, _ = tensorrt_rules.cap_topk(passes.simplify(onnx.load(str(path))))
         report = tensorrt_rules.check(passes.to_fp16(model), f"{name} fp16")
         assert report.ok, report.first_error()
         shape = [d.dim_value or 2 for d in model.graph.input[0].type.tensor_type.shape.dim]
-        dtype = np.float32
-        items = ({name: {model.graph.input[0].name: rng.uniform(0, 1, shape).astype(dtype)}} for _ in range(2))
+        items = ({name: {model.graph.input[0].name: rng.uniform(0, 1, shape).astype(np.float32)}} for _ in range(2))
         feeds = calibration.spool(items, {name: tmp_path / name})[name]
         onnx.save(model, str(tmp_path / f"{name}.onnx"))
         qdq = quantize.quantize_qdq(
@@ -225,9 +222,24 @@ def test_small_mode_graphs_pass_the_rules_in_fp16_and_int8(tmp_path, standin_pat
         report = tensorrt_rules.check(onnx.load(str(qdq)), f"{name} int8")
         assert report.ok, report.first_error()
         assert quantize.count_quantized(qdq)["dequantize_linear"] > 0
+
+
+def test_small_mode_graphs_pass_the_rules_in_fp16_and_int8(tmp_path, standin_paths):
+    """Every small-mode graph the TensorRT writer gets (YOLOX-tiny, RF-DETR-n, pose-s, lifter): FP16 and INT8."""
+    _rules_fp16_and_int8({**standin_paths, "rfdetr-n": build_standin("rfdetr-n")}, tmp_path)
     # the YOLOX NMS is recorded as a data-dependent output (the backend's output allocator sizes it)
     report = tensorrt_rules.check(onnx.load(str(standin_paths["yolox-tiny"])))
     assert [f.rule for f in report.notes if f.op == "NonMaxSuppression"] == ["data-dependent"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["medium", "large", "xlarge"])
+def test_other_modes_graphs_pass_the_rules_in_fp16_and_int8(tmp_path, mode):
+    names = set()
+    for detector in ("yolox", "rfdetr"):
+        selection = resolve_mode(mode, detector, "v1" if mode == "xlarge" else "v2")
+        names |= {spec.name for spec in selection.graphs().values()}
+    _rules_fp16_and_int8({name: build_standin(name) for name in sorted(names)}, tmp_path)
 
 
 def test_write_onnx_refuses_a_graph_tensorrt_cannot_parse_in_one_line(tmp_path):
