@@ -328,6 +328,17 @@ def test_onnx_only_bundle_on_a_host_without_tensorrt_says_what_is_missing(onnx_o
     _one_line(exc)
 
 
+def test_engine_export_without_tensorrt_is_refused_up_front_pointing_to_onnx_only(tmp_path):
+    if backends.get_backend("tensorrt").availability().ok:
+        pytest.skip("TensorRT runs here: engines are built (benchmarks/check_tensorrt.py)")
+    request = ExportRequest(backend="tensorrt", precision="fp16", out=tmp_path / "b", roles=("lifter",))
+    expected = r"--backend tensorrt: .*needs the tensorrt.*add --onnx-only"
+    with pytest.raises(BackendUnavailableError, match=expected) as exc:
+        export_bundle(request)
+    _one_line(exc)
+    assert not (tmp_path / "b").exists()
+
+
 def test_onnx_only_is_refused_for_other_backends(tmp_path, capsys):
     with pytest.raises(InvalidOptionError, match=r"--onnx-only: only for --backend tensorrt"):
         ExportRequest(backend="openvino", out=tmp_path / "b", onnx_only=True).validate()

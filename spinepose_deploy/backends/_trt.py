@@ -27,7 +27,8 @@ def tensorrt() -> Any:
     except ImportError:
         raise BackendUnavailableError(
             "tensorrt is required for backend 'tensorrt'. Install on a host with an NVIDIA GPU: "
-            "pip install 'spinepose-deploy[tensorrt-cu12]' (CUDA 12 driver) or '[tensorrt-cu13]' (CUDA 13)"
+            "pip install 'spinepose-deploy[tensorrt-cu12]' (CUDA 12 driver) or '[tensorrt-cu13]' (CUDA 13); "
+            "without a GPU, 'export --backend tensorrt --onnx-only' writes the graphs for the target to build"
         ) from None
     return trt
 

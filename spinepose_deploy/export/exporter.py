@@ -31,7 +31,7 @@ import onnx
 from .. import __version__
 from .._atomic import atomic_dir
 from ..backends import tensorrt_rules
-from ..errors import InvalidOptionError, UserError, check_choice
+from ..errors import BackendUnavailableError, InvalidOptionError, UserError, check_choice
 from ..zoo.source import SourceGraph, resolve_graph
 from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, ModelSpec, ModeSelection, Role, resolve_mode
 from . import calibration, frames, int8, passes, quantize
@@ -259,7 +259,13 @@ def export_bundle(request: ExportRequest, progress: Progress | None = None) -> B
         say(source.summary())
     from ..backends import get_backend
 
-    backend_version = get_backend(fmt.backend).availability().version
+    status = get_backend(fmt.backend).availability()
+    if fmt.backend == "tensorrt" and not request.onnx_only and not status.ok:  # before any work, not after
+        raise BackendUnavailableError(
+            f"--backend tensorrt: engines are built on the GPU that runs them, and this host {status.reason}; "
+            "add --onnx-only to write the exact graphs (and trtexec lines) for the GPU host to build"
+        )
+    backend_version = status.version
     out = Path(request.out)
     replace = out.exists()
     with atomic_dir(out, replace=replace) as tmp:
