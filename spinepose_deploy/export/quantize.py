@@ -211,11 +211,13 @@ def calibrate(model: Path, feeds: FeedFiles, method: str, scheme: Scheme, cache:
             calibrate_method=_method(method),
             extra_options=options,
         )
-        for chunk in feeds.chunks(CHUNK):
-            # one item per run: the histogram collectors stack each tensor over runs, and the pose / lifter
-            # feeds hold as many people as their frame (ragged batches)
-            calibrator.collect_data(_SingleItems(chunk))
-        save_tensors_data(calibrator.compute_data(), cache)
+        with _quiet_libraries():  # the histogram calibrators print progress lines to stdout
+            for chunk in feeds.chunks(CHUNK):
+                # one item per run: the histogram collectors stack each tensor over runs, and the pose / lifter
+                # feeds hold as many people as their frame (ragged batches)
+                calibrator.collect_data(_SingleItems(chunk))
+            data = calibrator.compute_data()
+        save_tensors_data(data, cache)
     return cache
 
 
