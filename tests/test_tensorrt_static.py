@@ -242,6 +242,22 @@ def test_other_modes_graphs_pass_the_rules_in_fp16_and_int8(tmp_path, mode):
     _rules_fp16_and_int8({name: build_standin(name) for name in sorted(names)}, tmp_path)
 
 
+def test_symmetric_histogram_calibration_of_a_detector_with_nms(tmp_path, standin_paths):
+    """TensorRT's scheme with percentile: the NMS outputs change size per frame and are not calibrated
+    (ORT's symmetric histogram collector stacked them and crashed)."""
+    from spinepose_deploy.export import frames
+    from spinepose_deploy.pipeline.detector import letterbox
+
+    model = standin_paths["yolox-tiny"]
+    raw = [{"input": letterbox(image, (416, 416))[0].transpose(2, 0, 1)[None].astype(np.float32)}
+           for image in frames.load_images(limit=4)]  # fmt: skip
+    counts = {passes.run_onnx(onnx.load(str(model)), feed)["dets"].shape[1] for feed in raw}
+    assert len(counts) > 1  # ragged NMS outputs, the case that crashed
+    feeds = calibration.spool(({"detector": f} for f in raw), {"detector": tmp_path / "calib"})["detector"]
+    cache = quantize.calibrate(model, feeds, "percentile", quantize.SCHEMES["tensorrt"], tmp_path / "ranges")
+    assert cache is not None and cache.exists()
+
+
 def test_write_onnx_refuses_a_graph_tensorrt_cannot_parse_in_one_line(tmp_path):
     bad = _single(
         "Unique",
