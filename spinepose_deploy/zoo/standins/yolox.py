@@ -11,10 +11,6 @@ A = 8400), ONNX ``NonMaxSuppression`` (score 0.05, IoU 0.5, 200 boxes per class)
 top-k of at most 100, and the outputs ``dets`` (1, K, 5) float32 and ``labels`` (1, K) int64. K may be 0.
 (The YOLOX test config's IoU 0.65 is what mmdet uses in Python; mmdeploy's exported graph uses 0.5. The
 host keeps only boxes above 0.3, as upstream SpinePose does.)
-TensorRT allows TopK K <= 3840, so the TensorRT exporter caps the 640-input pre top-k at 3840
-(``backends.tensorrt_rules.cap_topk``, outputs verified against the uncapped graph). mmdeploy's own export
-computes that K in the graph (its ``topk__dynamic`` rewriter: K = min(pre_top_k, A) from ``Shape``), which the
-rules check follows through Shape / Gather / Min, so the real end2end.onnx is capped the same way.
 
 Measured (1 class, FlopCounterMode, GFLOPs = 2 x MACs of conv/matmul, as YOLOX's own tool reports):
 tiny 5.03 M params / 6.36 GFLOPs at 416, m 25.28 M / 73.3 GFLOPs, x 99.00 M / 281.0 GFLOPs at 640;
