@@ -442,7 +442,9 @@ def cap_topk(model: onnx.ModelProto, limit: int = MAX_TOPK) -> tuple[onnx.ModelP
     A constant K above the limit is lowered; a run-time K that cannot be proven below it gets a ``Min`` with
     the limit in front. Only the TopKs that could break the rule change: for a detector's pre-NMS top-k
     (mmdeploy keeps 5000 of 8400 anchors at 640) this drops only the lowest-scoring candidates, which
-    the score threshold and NMS drop anyway; the exporter verifies outputs against the original.
+    the score threshold and NMS drop anyway; the exporter verifies outputs against the original. mmdeploy's own
+    export computes that K in the graph (its ``topk__dynamic`` rewriter: K = min(pre_top_k, A) via ``Shape``),
+    which ``_Graph.upper_bound`` follows through Shape / Gather / Min, so a real end2end.onnx is capped alike.
     """
     out = onnx.ModelProto()
     out.CopyFrom(model)
