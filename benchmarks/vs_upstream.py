@@ -122,7 +122,7 @@ def main() -> int:
     from spinepose_deploy import __version__
     from spinepose_deploy.bench import measure
     from spinepose_deploy.bench.host import describe, fingerprint
-    from spinepose_deploy.pipeline import pose as pose_ops
+    from spinepose_deploy.ops import pose as pose_ops
     from spinepose_deploy.pipeline.pipeline import Pipeline
     from spinepose_deploy.zoo.source import resolve_graph
     from spinepose_deploy.zoo.specs import resolve_mode

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ._version import __version__
 from .errors import SpinePoseDeployError
 
 if TYPE_CHECKING:
     from .pipeline.pipeline import Pipeline, PipelineOptions
     from .pipeline.result import PoseResult
 
-__version__ = "0.1.0"
 __all__ = ["Pipeline", "PipelineOptions", "PoseResult", "SpinePoseDeployError", "__version__"]
 
 # re-exported lazily: `import spinepose_deploy` (and every CLI start) stays free of OpenCV and numpy work

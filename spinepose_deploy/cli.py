@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from . import __version__
+from ._version import __version__
 from ._console import STANDIN_BANNER, err_console, out_console
 from .errors import SpinePoseDeployError
 

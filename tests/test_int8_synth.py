@@ -20,8 +20,8 @@ from spinepose_deploy.errors import InputFileError, InvalidOptionError
 from spinepose_deploy.export import calibration, fidelity
 from spinepose_deploy.export.exporter import ExportRequest, export_bundle
 from spinepose_deploy.export.fidelity import GateFailedError, Thresholds
-from spinepose_deploy.pipeline import pose as pose_ops
-from spinepose_deploy.pipeline.lifter import lifter_feed
+from spinepose_deploy.ops import pose as pose_ops
+from spinepose_deploy.ops.lifter import lifter_feed
 from spinepose_deploy.synth import dataset
 from spinepose_deploy.zoo import fetch, source
 from spinepose_deploy.zoo.specs import get_spec, resolve_mode

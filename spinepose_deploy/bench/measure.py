@@ -273,9 +273,9 @@ def graph_feed(role: str, graph: Any, input_name: str, batch: int, image: np.nda
     repeated to ``batch``. Pose: ``batch`` crops of tiled boxes. Lifter: normalised camera coordinates of
     keypoints spread over those boxes (an MLP's speed does not depend on the values).
     """
-    from ..pipeline import detector as det
-    from ..pipeline import lifter as lift_ops
-    from ..pipeline import pose as pose_ops
+    from ..ops import detector as det
+    from ..ops import lifter as lift_ops
+    from ..ops import pose as pose_ops
     from ..zoo.specs import Family
 
     boxes = tiled_boxes(image.shape[:2], batch)

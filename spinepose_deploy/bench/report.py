@@ -135,7 +135,7 @@ def auto_vs_best(rows: Sequence[BenchRow]) -> tuple[BenchRow, BenchRow] | None:
 
 def to_json(result: BenchResult, request: BenchRequest) -> dict[str, Any]:
     """The bench as one JSON-ready document (see the module docstring)."""
-    from .. import __version__
+    from .._version import __version__
 
     selection = {
         role: {k: doc["choices"][0][k] for k in ("backend", "precision", "device", "latency_ms", "batch", "model")}

@@ -3,7 +3,7 @@
 Plan (``plan``): with bundle paths, those bundles; otherwise every (backend, precision, device) that
 ``backends.capabilities()`` says runs here, crossed with the exporter's precisions (``exporter.FORMATS``).
 FP16 on a device without FP16 still runs (the runtime computes in f32) and the row says so. Bundles are
-exported into the cache on first use (``pipeline.bundle_cache``, the same keys ``Pipeline.from_zoo``
+exported into the cache on first use (``export.bundle_cache``, the same keys ``Pipeline.from_zoo``
 uses), except INT8 in the default run: its calibration takes minutes, so an uncached INT8 bundle is
 listed as skipped with the command that makes it (``--precisions int8`` exports it; later runs reuse it).
 INT8 is exported one bundle per graph, so a graph failing its INT8 gate (a failed export) leaves the
@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidOptionError, SpinePoseDeployError, check_choice
-from ..pipeline.bundle_cache import ROLES, BundleRecipe, bundle_roles
+from ..export.bundle_cache import ROLES, BundleRecipe, bundle_roles
 from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE
 from . import accuracy as acc
 from . import measure

@@ -43,9 +43,9 @@ import cv2
 import numpy as np
 
 from ..errors import InputFileError, InvalidOptionError
-from ..pipeline import detector as det
-from ..pipeline import lifter as lift
-from ..pipeline import pose as pose_ops
+from ..ops import detector as det
+from ..ops import lifter as lift
+from ..ops import pose as pose_ops
 from ..zoo.specs import Family, ModelSpec
 from . import frames
 

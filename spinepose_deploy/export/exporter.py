@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from .. import __version__
+from .._version import __version__
 from .._atomic import atomic_dir
 from ..errors import InvalidOptionError, UserError, check_choice
 from ..zoo.source import SourceGraph, resolve_graph

@@ -22,10 +22,10 @@ import onnx
 
 from ..errors import InputFileError
 from ..paths import package_data_dir, repo_calib_dir
-from ..pipeline import detector as det
-from ..pipeline import lifter as lift
-from ..pipeline import pose as pose_ops
-from ..pipeline.skeleton import ROOT_ID
+from ..ops import detector as det
+from ..ops import lifter as lift
+from ..ops import pose as pose_ops
+from ..ops.skeleton import ROOT_ID
 from ..zoo.specs import Family, ModelSpec, ModeSelection
 from . import passes
 
@@ -71,7 +71,7 @@ class FrameTruth:
     visible: np.ndarray  # (N, 37) bool
     keypoints_3d: np.ndarray  # (N, 37, 3) camera space, metres
     intrinsics: np.ndarray  # (3, 3)
-    centers: np.ndarray | None = None  # (N, 2) of the pose crops (pipeline.pose.crop_batch)
+    centers: np.ndarray | None = None  # (N, 2) of the pose crops (ops.pose.crop_batch)
     scales: np.ndarray | None = None
 
 

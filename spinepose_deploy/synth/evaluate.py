@@ -11,9 +11,9 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from ..pipeline.lifter import lifter_feed
-from ..pipeline.pose import POSE_MEAN, POSE_STD, crop_batch, crop_to_image, decode_simcc, validate_simcc
-from ..pipeline.skeleton import NUM_KEYPOINTS
+from ..ops.lifter import lifter_feed
+from ..ops.pose import POSE_MEAN, POSE_STD, crop_batch, crop_to_image, decode_simcc, validate_simcc
+from ..ops.skeleton import NUM_KEYPOINTS
 from . import metrics
 from .dataset import PersonSet
 from .dataset import people as gather_people
@@ -61,7 +61,7 @@ def evaluate_lifter(run: Run, persons: PersonSet, input_name: str | None = None,
                     keypoints: np.ndarray | None = None) -> dict:
     """MPJPE (mm, root-relative) of a lifter graph fed ground-truth 2D (or ``keypoints`` (N, 37, 2) pixels).
 
-    Invisible keypoints are zeroed as :func:`~spinepose_deploy.pipeline.lifter.lifter_feed` does. Also
+    Invisible keypoints are zeroed as :func:`~spinepose_deploy.ops.lifter.lifter_feed` does. Also
     reports the mean-pose baseline (the average root-relative pose of ``persons``).
     """
     pixels = persons.keypoints if keypoints is None else keypoints

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from ..paths import package_data_dir
-from ..pipeline.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS, SPINE_IDS
+from ..ops.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS, SPINE_IDS
 from . import skeleton as sk
 
 _K = KEYPOINT_INDEX

@@ -66,8 +66,8 @@ class BundleRecipe:
         from filelock import FileLock
 
         from ..errors import SpinePoseDeployError
-        from ..export.bundle import Bundle
-        from ..export.exporter import ExportRequest, export_bundle
+        from .bundle import Bundle
+        from .exporter import ExportRequest, export_bundle
 
         request = ExportRequest(
             backend=self.backend, out=Path("pending"), precision=self.precision, mode=self.mode,
