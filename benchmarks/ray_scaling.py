@@ -41,7 +41,7 @@ class ThreadsFactory:
         from spinepose_deploy import backends
         from spinepose_deploy.export.bundle import Bundle
         from spinepose_deploy.pipeline.pipeline import Pipeline
-from spinepose_deploy.stages import GraphInfo
+        from spinepose_deploy.stages import GraphInfo
 
         bundle = Bundle.load(self.bundle)
         sessions, graphs = {}, {}

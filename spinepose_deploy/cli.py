@@ -12,8 +12,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ._version import __version__
 from ._console import STANDIN_BANNER, err_console, out_console
+from ._version import __version__
 from .errors import SpinePoseDeployError
 
 app = typer.Typer(

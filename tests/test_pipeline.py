@@ -13,11 +13,11 @@ import pytest
 
 from spinepose_deploy import Pipeline, PoseResult, backends
 from spinepose_deploy.errors import InputFileError, InvalidOptionError, UserError
+from spinepose_deploy.export.bundle_cache import BundleRecipe
+from spinepose_deploy.ops.skeleton import SPINE_IDS
 from spinepose_deploy.paths import package_data_dir
 from spinepose_deploy.pipeline import draw, io
-from spinepose_deploy.export.bundle_cache import BundleRecipe
 from spinepose_deploy.stages import GraphInfo
-from spinepose_deploy.ops.skeleton import SPINE_IDS
 from spinepose_deploy.zoo.specs import get_spec
 
 K = 37

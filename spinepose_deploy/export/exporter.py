@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from .._version import __version__
 from .._atomic import atomic_dir
+from .._version import __version__
 from ..errors import InvalidOptionError, UserError, check_choice
 from ..zoo.source import SourceGraph, resolve_graph
 from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, ModelSpec, ModeSelection, Role, resolve_mode

@@ -21,11 +21,11 @@ import numpy as np
 import onnx
 
 from ..errors import InputFileError
-from ..paths import package_data_dir, repo_calib_dir
 from ..ops import detector as det
 from ..ops import lifter as lift
 from ..ops import pose as pose_ops
 from ..ops.skeleton import ROOT_ID
+from ..paths import package_data_dir, repo_calib_dir
 from ..zoo.specs import Family, ModelSpec, ModeSelection
 from . import passes
 
