@@ -369,7 +369,7 @@ def open_bundle(
     A graph that fails to load or run becomes ``failed`` rows (with the reason) and is left out."""
     from .. import backends
     from ..export.bundle import Bundle
-    from ..pipeline.pipeline import GraphInfo
+    from ..stages import GraphInfo
 
     bundle = Bundle.load(path)
     graphs: dict[str, _Graph] = {}

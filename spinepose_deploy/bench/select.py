@@ -321,7 +321,7 @@ def probe(sources: Mapping[str, Any], *, budget_s: float = 5.0) -> dict[str, lis
     """Time each role's candidates briefly (3 runs at the relevant batch), stopping when ``budget_s`` is spent.
 
     A role with nothing measured gets ONNX Runtime FP32, unmeasured (latency inf)."""
-    from ..pipeline.pipeline import GraphInfo
+    from ..stages import GraphInfo
     from . import measure
 
     deadline = time.perf_counter() + budget_s

@@ -32,6 +32,7 @@ import onnx
 from .._atomic import atomic_dir
 from .._version import __version__
 from ..errors import InvalidOptionError, UserError, check_choice
+from ..stages import GraphInfo
 from ..zoo.source import SourceGraph, resolve_graph
 from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, ModelSpec, ModeSelection, Role, resolve_mode
 from . import calibration, frames, int8, passes, quantize
@@ -360,7 +361,7 @@ def _export_int8(
         say(f"{role}: source graph {spec.name}")
         sources[role] = resolve_graph(spec, weights=request.weights, models_dir=request.models_dir)
         name = frames.input_name(onnx.load(str(sources[role].path), load_external_data=False))
-        inputs[role] = calibration.GraphInput(spec, name)
+        inputs[role] = GraphInfo.from_spec(spec, input_name=name)
 
     # The source graphs' FP32 detector and pose (the passes keep them equal) make the feeds: calibration
     # from the calibration frames, the gate's from the held-out frames, both the way the pipeline does.
