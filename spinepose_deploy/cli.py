@@ -492,8 +492,8 @@ def bench(
     from rich.console import Console
 
     from ._console import steps
+    from .backends.host import describe, fingerprint
     from .bench import report, runner
-    from .bench.host import describe, fingerprint
 
     start = time.perf_counter()
     request = runner.BenchRequest(

@@ -13,10 +13,10 @@ import pytest
 from spinepose_deploy import Pipeline, backends
 from spinepose_deploy.errors import InvalidOptionError
 from spinepose_deploy.export import calibration
+from spinepose_deploy.ops import image as image_io
 from spinepose_deploy.ops import lifter as lift_ops
 from spinepose_deploy.ops.pose import smooth_spine_v1
 from spinepose_deploy.paths import package_data_dir
-from spinepose_deploy.pipeline import io
 from spinepose_deploy.stages import Detector, GraphInfo, Lifter, PoseEstimator
 from spinepose_deploy.zoo.specs import get_spec
 
@@ -45,7 +45,7 @@ class Recorder:
 
 @pytest.fixture(scope="module")
 def image() -> np.ndarray:
-    return io.read_image(package_data_dir() / "astronaut.jpg")
+    return image_io.read_image(package_data_dir() / "astronaut.jpg")
 
 
 @pytest.fixture(scope="module")

@@ -17,15 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InvalidOptionError
+from ..ops.image import IMAGE_SUFFIXES, read_image
 from .draw import draw_result
 from .io import (
-    IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
     InputSource,
     InputSpec,
     VideoReader,
     VideoWriter,
-    read_image,
     write_image,
     write_openpose,
 )

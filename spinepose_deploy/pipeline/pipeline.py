@@ -27,16 +27,17 @@ import numpy as np
 
 from .. import backends
 from ..backends.base import Session
-from ..errors import BundleError, InvalidOptionError, UserError
+from ..errors import BackendUnavailableError, BundleError, InvalidOptionError, UserError
+from ..export import selection as auto_select
 from ..export.bundle import Bundle
 from ..export.bundle_cache import ROLES, BundleRecipe, bundle_roles
 from ..ops import detector as det
 from ..ops import lifter as lift_ops
+from ..ops.image import as_bgr
 from ..ops.tracking import IOU_THR, MIN_AREA, IouTracker, KeypointSmoother, pose_to_bbox
 from ..ops.world import DEFAULT_WARMUP, WorldTransform
 from ..stages import Detector, GraphInfo, Lifter, PoseEstimator
 from ..zoo.specs import ModelSpec, ModeSelection, resolve_mode
-from .io import as_bgr
 from .result import PoseResult
 
 log = logging.getLogger(__name__)
@@ -467,27 +468,24 @@ def _load_auto(
     threads: int | None,
 ) -> None:
     """Each role from the bench's ranking for this host (stored, else probed), best first; a configuration
-    that fails to export or load is a warning and the next-best is tried (``bench.select.load_with_fallback``).
+    that fails to export or load is a warning and the next-best is tried (``export.selection.load_with_fallback``).
 
     Bundles are the bench's own cache entries (same keys and grouping), so a configuration the bench measured
     is loaded, not exported again.
     """
-    from ..bench.select import Choice, load_with_fallback, ranked_configurations
-    from ..errors import BackendUnavailableError
-
-    ranked = ranked_configurations(selection, weights=recipe.weights)
+    ranked = auto_select.ranked_configurations(selection, weights=recipe.weights)
     for role in roles:
         choices = list(ranked.get(role) or [])
         if precision:  # a given precision overrides the measured one; keep the backends' order
-            per_backend: dict[str, Choice] = {}
+            per_backend: dict[str, auto_select.Choice] = {}
             for choice in choices:
                 per_backend.setdefault(choice.backend, replace(choice, precision=precision))
             choices = list(per_backend.values())
-        fallback = Choice(role, "", "", "onnxruntime", precision or "fp32", "cpu", float("nan"), 1)
+        fallback = auto_select.Choice(role, "", "", "onnxruntime", precision or "fp32", "cpu", float("nan"), 1)
         if not any(c.pair == fallback.pair for c in choices):
             choices.append(fallback)
 
-        def load(choice: Choice, role: str = role) -> None:
+        def load(choice: auto_select.Choice, role: str = role) -> None:
             status = backends.get_backend(choice.backend).availability()
             if not status.ok:
                 raise BackendUnavailableError(f"{choice.backend}: {status.reason}")
@@ -495,7 +493,7 @@ def _load_auto(
             path = replace(recipe, backend=choice.backend, precision=choice.precision, roles=group).cached()
             _load_bundle_roles(loaded, path, choice.backend, [role], device or choice.device, threads)
 
-        _, choice = load_with_fallback(choices, load, role=role)
+        _, choice = auto_select.load_with_fallback(choices, load, role=role)
         log.info("backend auto: %s on %s", role, choice.label)
 
 

@@ -21,9 +21,9 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ..backends.base import Session
+from ..ops.image import read_image
 from ..ops.lifter import estimate_intrinsics
 from ..paths import package_data_dir
-from ..pipeline.io import read_image
 from ..stages import Detector, GraphInfo, Lifter, PoseEstimator
 
 Feed = Mapping[str, np.ndarray]

@@ -17,6 +17,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import psutil
+
+from . import capabilities
+
 # runtime libraries by distribution name (several distributions provide one import name)
 LIBRARIES: dict[str, tuple[str, ...]] = {
     "onnxruntime": ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml"),
@@ -63,14 +67,11 @@ def library_versions() -> dict[str, str]:
 
 def _accelerators() -> list[str]:
     """Non-CPU devices some backend can run on here, e.g. ``onnxruntime/cuda``."""
-    from ..backends import capabilities
-
     return sorted({f"{c.backend}/{c.device}" for c in capabilities() if c.ok and c.device not in ("cpu", "-")})
 
 
 @functools.lru_cache(maxsize=1)
 def _fingerprint() -> str:
-    import psutil
 
     model, flags = _cpuinfo()
     data: dict[str, Any] = {
