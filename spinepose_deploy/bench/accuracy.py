@@ -25,6 +25,10 @@ from ..backends.base import Session
 from ..stages import Detector, GraphInfo
 from ..synth import dataset
 from ..synth.evaluate import evaluate_detector, evaluate_lifter, evaluate_pose
+from ..zoo import source as zoo_source
+from ..zoo.fetch import sha256_file
+from ..zoo.specs import get_spec
+from ..zoo.standins.trained import trained_graph
 
 log = logging.getLogger(__name__)
 
@@ -54,22 +58,18 @@ class GroundTruth:
 def trained_hashes(model: str) -> frozenset[str]:
     """sha256 of the trained stand-in of ``model`` (empty when the package has none).
 
-    Both the graph ``trained_graph`` restores and the one ``resolve_graph(weights="trained")`` picks (when
+    Both the graph ``trained_graph`` restores and the one ``zoo_source.resolve_graph(weights="trained")`` picks (when
     its metadata says trained: it falls back to the random stand-in), so a bundle exported either way is
     recognised."""
     import onnx
 
-    from ..zoo.fetch import sha256_file
-    from ..zoo.source import resolve_graph
-    from ..zoo.specs import get_spec
-    from ..zoo.standins.trained import trained_graph
 
     spec = get_spec(model)
     path = trained_graph(spec)
     if path is None:
         return frozenset()
     hashes = {sha256_file(path)}
-    source = resolve_graph(spec, weights=TRAINED)
+    source = zoo_source.resolve_graph(spec, weights=TRAINED)
     if any(p.key == "trained" for p in onnx.load(str(source.path), load_external_data=False).metadata_props):
         hashes.add(source.sha256)
     return frozenset(hashes)

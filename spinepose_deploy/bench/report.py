@@ -32,6 +32,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .._atomic import atomic_path, write_text
+from .._version import __version__
 from ..errors import InvalidOptionError
 from . import accuracy as acc
 from .runner import EXPORT, FAILED, FAILED_FIDELITY, PIPELINE, RAN, BenchRequest, BenchResult, BenchRow
@@ -135,8 +136,6 @@ def auto_vs_best(rows: Sequence[BenchRow]) -> tuple[BenchRow, BenchRow] | None:
 
 def to_json(result: BenchResult, request: BenchRequest) -> dict[str, Any]:
     """The bench as one JSON-ready document (see the module docstring)."""
-    from .._version import __version__
-
     selection = {
         role: {k: doc["choices"][0][k] for k in ("backend", "precision", "device", "latency_ms", "batch", "model")}
         for role, doc in result.selection.items()

@@ -208,7 +208,6 @@ class BenchResult:
 
 def uses_standins(request: BenchRequest) -> bool:
     """Whether the graphs benched are stand-ins (builds missing stand-ins: the bench needs them anyway)."""
-
     if request.bundles:
         return any(Bundle.load(path, verify=False).standin for path in request.bundles)
     selection = resolve_mode(request.mode, request.detector, request.model_version)
@@ -219,7 +218,6 @@ def uses_standins(request: BenchRequest) -> bool:
 def weights_kinds(request: BenchRequest) -> dict[str, str]:
     """Per role, whose weights the bench runs: ``real``, ``trained`` (synthetic world) or ``random``
     (``accuracy.weights_kind``); with several bundles, the least meaningful kind of a role wins."""
-
     kinds: dict[str, str] = {}
     if request.bundles:
         for path in request.bundles:
@@ -238,7 +236,6 @@ def weights_kinds(request: BenchRequest) -> dict[str, str]:
 
 def plan(request: BenchRequest) -> list[PlanItem]:
     """Which configs to run, in order (cheap exports first), with the ones skipped and why."""
-
     if request.bundles:
         items = []
         for path in request.bundles:
@@ -367,7 +364,6 @@ def open_bundle(
     """Load each graph of a bundle (timed) and run it once per batch (first inference, memory rise).
 
     A graph that fails to load or run becomes ``failed`` rows (with the reason) and is left out."""
-
     bundle = Bundle.load(path)
     graphs: dict[str, _Graph] = {}
     for role in [r for r in request.roles if r in bundle.roles]:
@@ -401,7 +397,6 @@ def open_bundle(
 
 def _batch_range(manifest: dict, role: str) -> tuple[int, int] | None:
     """(min, max) batch the bundle's pose/lifter artifacts accept (the detector always runs one frame)."""
-
     if role == "detector" or not manifest.get("batch"):
         return None
     try:
@@ -514,7 +509,6 @@ def _auto_pipeline(
     ranked: dict[str, list[Any]], loaded: dict[Config, dict[str, _Graph]], request: BenchRequest
 ) -> tuple[Any, BenchRow]:
     """The auto-selected mix as a Pipeline over the Sessions already open (each role with fallback)."""
-
     chosen: dict[str, _Graph] = {}
     labels = []
     for role in ROLES:
@@ -544,7 +538,6 @@ def run_bench(
     progress: Progress | None = None,
 ) -> BenchResult:
     """Run the bench; ``on_row`` sees each row as soon as it is measured (keep them: Ctrl-C propagates)."""
-
     request.validate()
     start = time.perf_counter()
     say = progress or (lambda message: log.info(message))

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..errors import BundleError
 from ..zoo.fetch import sha256_file
+from .tensorrt import gpu_key
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,6 @@ class Bundle:
         """Refuse a bundle the installed runtime cannot read (see module docstring)."""
         made_with = self.manifest.get("backend_version")
         if self.backend == "tensorrt":
-            from .tensorrt import gpu_key
 
             here = gpu_key()
             for role in self.roles:

@@ -45,6 +45,8 @@ import numpy as np
 from ..errors import InputFileError, InvalidOptionError
 from ..stages import Detector, GraphInfo, Lifter, PoseEstimator
 from ..stages.graph import Runner
+from ..synth import dataset
+from ..synth.render import render_scene
 from . import frames
 
 log = logging.getLogger(__name__)
@@ -225,9 +227,6 @@ Source = CalibrationSource | SynthSource
 def synth_shot(seed: int, jitter: bool) -> Shot:
     """A rendered scene with the ground truth of its usable people; ``jitter`` moves the crop boxes as a
     detector's would (the truth keeps the exact ones)."""
-    from ..synth import dataset
-    from ..synth.render import render_scene
-
     scene = render_scene(seed)
     rows = np.flatnonzero(dataset.usable(scene))
     truth = frames.FrameTruth(

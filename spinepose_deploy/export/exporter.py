@@ -31,6 +31,7 @@ import onnx
 
 from .._atomic import atomic_dir
 from .._version import __version__
+from ..backends import get_backend
 from ..errors import InvalidOptionError, UserError, check_choice
 from ..stages import GraphInfo
 from ..zoo.source import SourceGraph, resolve_graph
@@ -204,8 +205,6 @@ def _fidelity(
     precision: str | None = None,
 ) -> dict:
     """Run the artifact through its backend (when it runs here) and compare with the FP32 ONNX."""
-    from ..backends import get_backend
-
     backend = get_backend(fmt.backend)
     status = backend.availability()
     if not status.ok:
@@ -236,7 +235,6 @@ def export_bundle(request: ExportRequest, progress: Progress | None = None) -> B
     source = calibration.open_source(request.calibration_input, request.samples) if quantizing else None
     if source is not None:
         say(source.summary())
-    from ..backends import get_backend
 
     backend_version = get_backend(fmt.backend).availability().version
     out = Path(request.out)
@@ -347,8 +345,6 @@ def _export_int8(
     say: Progress,
 ) -> dict[str, dict]:
     """INT8: FP32 graphs, pipeline-aware calibration feeds, then quantize + gate + retry per graph."""
-    from ..backends import get_backend
-
     wanted = set(specs)
     needed = [
         r

@@ -26,6 +26,7 @@ from ..paths import package_data_dir, repo_calib_dir
 from ..stages import Crops, Detector, GraphInfo, Lifter, PoseEstimator
 from ..stages.graph import Runner
 from ..synth import metrics
+from ..zoo import source as zoo_source
 from ..zoo.specs import Family, ModelSpec, ModeSelection
 from . import passes
 from .fidelity import accuracy_entry, ratio_se
@@ -250,7 +251,6 @@ def role_frames(
         return RoleFrames(graph, [pose_batch(spec, images, name)[0]])
     pose_reference = references.get("pose")
     if pose_reference is None:
-        from ..zoo.source import resolve_graph
 
-        pose_reference = onnx.load(str(resolve_graph(selection.pose).path))
+        pose_reference = onnx.load(str(zoo_source.resolve_graph(selection.pose).path))
     return lifter_frames(graph, images, selection.pose, pose_reference)

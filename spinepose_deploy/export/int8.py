@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..backends import get_backend
 from ..zoo.specs import ModelSpec
-from . import quantize
+from . import coreml, quantize
 from .base import BatchRange, WriteResult
 from .calibration import FeedFiles
 from .fidelity import Attempt, GateFailedError, GateReport, gate_with_retry
@@ -132,7 +133,6 @@ def _write(name: str, job: Int8Job, pre: Path, qdq: Path | None, target: Path, e
     if name == "nncf":
         return quantize.nncf_openvino(pre, job.feeds, target, stem, excluded)
     if name == "coreml-weights":
-        from . import coreml
 
         written = coreml.write(job.fp32, target, spec=job.spec, precision="fp16", batch=job.batch)
         notes = quantize.coreml_weights(target / written.primary, job.feeds)
@@ -180,7 +180,6 @@ def _choose(job: Int8Job, excluded: list[str], results: dict, qdq: Path | None) 
 
 def median_latency(backend: str, artifacts: dict[str, Path], feed: dict[str, np.ndarray]) -> dict[str, float]:
     """Median ms per artifact through the backend's Session; runs interleaved so load spikes hit all alike."""
-    from ..backends import get_backend
 
     sessions = {name: get_backend(backend).load(path, precision="int8") for name, path in artifacts.items()}
     times: dict[str, list[float]] = {name: [] for name in sessions}

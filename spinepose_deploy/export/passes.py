@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
+from ..backends.onnxruntime import run_model_bytes
 from ..errors import BackendUnavailableError, ExportError
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,6 @@ class Deviation:
 
 def run_onnx(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Run a graph in ONNX Runtime on the CPU (the reference runtime for every pass)."""
-    from ..backends.onnxruntime import run_model_bytes
-
     return run_model_bytes(model.SerializeToString(), feeds)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from .._atomic import write_bytes
 from ..errors import BackendUnavailableError, ExportError
 from ..paths import cache_subdir
 from ..zoo.specs import ModelSpec
@@ -85,7 +86,6 @@ def write(onnx_path: Path, out_dir: Path, *, spec: ModelSpec, precision: str, ba
         raise ExportError(f"{onnx_path}: TensorRT engine build failed (see the TensorRT log above)")
     engine = out_dir / f"{spec.role.value}.engine"
     engine.write_bytes(bytes(serialized))
-    from .._atomic import write_bytes
 
     write_bytes(timing_path, bytes(config.get_timing_cache().serialize()))
     return WriteResult(

@@ -25,6 +25,7 @@ from .io import (
     InputSpec,
     VideoReader,
     VideoWriter,
+    gui_available,
     write_image,
     write_openpose,
 )
@@ -103,8 +104,6 @@ class OutputPlan:
 
 def check_show() -> None:
     """Refuse ``--show`` up front where OpenCV has no GUI (headless builds, servers)."""
-    from .io import gui_available
-
     if not gui_available():
         raise InvalidOptionError(
             "--show: this OpenCV build has no GUI (opencv-python-headless); install opencv-python or drop --show"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from .._console import err_console
 from .worker import FileOutcome
 
 
@@ -13,7 +14,6 @@ class Display:
     def __init__(self, total: int, enabled: bool) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from .._console import err_console
 
         self._progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),

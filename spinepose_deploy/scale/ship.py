@@ -11,6 +11,7 @@ from typing import Any
 
 from .._atomic import atomic_dir
 from ..errors import InvalidOptionError, ModelLoadError
+from ..paths import cache_subdir
 from ..pipeline.pipeline import Pipeline
 from .worker import PipelineSpec
 
@@ -27,7 +28,6 @@ class ShippedBundle:
         import ray
         from filelock import FileLock
 
-        from ..paths import cache_subdir
 
         local = cache_subdir("ray-bundles") / self.digest
         with FileLock(str(local) + ".lock"):

@@ -37,6 +37,7 @@ from torch import nn
 
 from ...errors import ExportError
 from ..specs import ModelSpec
+from .build import _calibration_batch
 from .common import ConvModule as BaseConv
 from .graph import unshare_initializers
 
@@ -288,7 +289,6 @@ def _set_score_prior(model: onnx.ModelProto, spec: ModelSpec) -> None:
     """
     import onnxruntime as ort
 
-    from .build import _calibration_batch
 
     graph = model.graph
     taps: dict[str, tuple[int, str]] = {}  # conv output -> (level, "cls" | "obj")
