@@ -14,6 +14,7 @@ from rich.table import Table
 
 from ._console import STANDIN_BANNER, err_console, out_console
 from ._version import __version__
+from .backends.formats import FORMATS, PRECISIONS
 from .errors import SpinePoseDeployError
 
 app = typer.Typer(
@@ -170,9 +171,9 @@ def doctor(as_json: JsonFlag = False) -> None:
 # -- export ----------------------------------------------------------------------------------------
 @app.command()
 def export(
-    backend: Annotated[str, typer.Option(help="onnxruntime | openvino | coreml | tensorrt")],
+    backend: Annotated[str, typer.Option(help=" | ".join(FORMATS))],
     out: Annotated[Path, typer.Option(help="Bundle directory to write (must be new or empty unless --force).")],
-    precision: Annotated[str, typer.Option(help="fp32 | fp16 | int8 (see --calib)")] = "fp32",
+    precision: Annotated[str, typer.Option(help=" | ".join(PRECISIONS) + " (see --calib)")] = "fp32",
     mode: Annotated[str, typer.Option(help="small | medium | large | xlarge")] = "small",
     detector: Annotated[str, typer.Option(help="yolox | rfdetr")] = "yolox",
     model_version: Annotated[str, typer.Option("--model-version", help="v2 (latest) | v1")] = "v2",

@@ -20,13 +20,11 @@ from typing import Any
 import psutil
 
 from . import capabilities
+from .formats import FORMATS
 
 # runtime libraries by distribution name (several distributions provide one import name)
 LIBRARIES: dict[str, tuple[str, ...]] = {
-    "onnxruntime": ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml"),
-    "openvino": ("openvino",),
-    "coremltools": ("coremltools",),
-    "tensorrt": ("tensorrt", "tensorrt-cu12", "tensorrt-cu13"),
+    **{row.distributions[0]: row.distributions for row in FORMATS.values()},
     "numpy": ("numpy",),
     "opencv": ("opencv-python", "opencv-python-headless", "opencv-contrib-python"),
 }

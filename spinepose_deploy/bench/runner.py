@@ -1,7 +1,7 @@
 """``spinepose-deploy bench``: every backend x precision this host runs, per graph and batch, then end to end.
 
 Plan (``plan``): with bundle paths, those bundles; otherwise every (backend, precision, device) that
-``backends.capabilities()`` says runs here, crossed with the exporter's precisions (``exporter.FORMATS``).
+``backends.capabilities()`` says runs here, crossed with the exporter's precisions (``backends.formats.FORMATS``).
 FP16 on a device without FP16 still runs (the runtime computes in f32) and the row says so. Bundles are
 exported into the cache on first use (``export.bundle_cache``, the same keys ``Pipeline.from_zoo``
 uses), except INT8 in the default run: its calibration takes minutes, so an uncached INT8 bundle is
@@ -42,13 +42,13 @@ import numpy as np
 
 from .. import backends
 from ..backends import capabilities, get_backend
+from ..backends.formats import FORMATS
 from ..backends.host import fingerprint
 from ..errors import InvalidOptionError, ModelLoadError, SpinePoseDeployError, check_choice
 from ..export import selection as select
 from ..export.base import BatchRange
 from ..export.bundle import Bundle
 from ..export.bundle_cache import ROLES, BundleRecipe, bundle_roles
-from ..export.exporter import FORMATS
 from ..export.selection import load_with_fallback
 from ..pipeline.pipeline import Pipeline
 from ..stages import GraphInfo, measure

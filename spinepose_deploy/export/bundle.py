@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..backends.formats import FORMATS
 from ..errors import BundleError
 from ..zoo.fetch import sha256_file
 from .tensorrt import gpu_key
@@ -119,7 +120,8 @@ class Bundle:
     def check_runtime(self, installed_version: str | None) -> None:
         """Refuse a bundle the installed runtime cannot read (see module docstring)."""
         made_with = self.manifest.get("backend_version")
-        if self.backend == "tensorrt":
+        fmt = FORMATS.get(self.backend)
+        if fmt is not None and fmt.engine_bound_to_gpu:
 
             here = gpu_key()
             for role in self.roles:
@@ -134,7 +136,7 @@ class Bundle:
                     )
             return
         newer = made_with and installed_version and _version_tuple(made_with) > _version_tuple(installed_version)
-        if self.backend in ("openvino", "onnxruntime") and newer:
+        if fmt is not None and fmt.refuses_newer_artifacts and newer:
             raise BundleError(
                 f"{self.path}: exported with {self.backend} {made_with}, newer than the installed "
                 f"{installed_version}; upgrade {self.backend} or re-export with this version"

@@ -32,6 +32,7 @@ import onnx
 from .._atomic import atomic_dir
 from .._version import __version__
 from ..backends import get_backend
+from ..backends.formats import FORMATS, BackendFormat
 from ..errors import InvalidOptionError, UserError, check_choice
 from ..stages import GraphInfo
 from ..zoo.source import SourceGraph, resolve_graph
@@ -44,22 +45,6 @@ from .fidelity import GateFailedError, Thresholds, check, measure
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Format:
-    """One export target (STYLE: formats as a data table drive choices and validation)."""
-
-    backend: str
-    writer: str | None  # module in spinepose_deploy.export; None: the ONNX itself is the artifact
-    precisions: tuple[str, ...]
-    fp16_onnx: bool  # consumes an FP16 ONNX (ORT, TensorRT 11) rather than converting FP32 itself
-
-
-FORMATS: dict[str, Format] = {
-    "onnxruntime": Format("onnxruntime", None, ("fp32", "fp16", "int8"), True),
-    "openvino": Format("openvino", "openvino", ("fp32", "fp16", "int8"), False),
-    "coreml": Format("coreml", "coreml", ("fp32", "fp16", "int8"), False),
-    "tensorrt": Format("tensorrt", "tensorrt", ("fp32", "fp16", "int8"), True),
-}
 FALLBACKS = ("none", "fp16")
 INT8_ROUNDS = 3  # exclusion rounds after the first INT8 attempt
 
@@ -143,7 +128,7 @@ Progress = Callable[[str], None]
 
 
 def _prepare(
-    source: SourceGraph, precision: str, fmt: Format, feeds: dict[str, np.ndarray], notes: list[str]
+    source: SourceGraph, precision: str, fmt: BackendFormat, feeds: dict[str, np.ndarray], notes: list[str]
 ) -> tuple[onnx.ModelProto, onnx.ModelProto, dict]:
     """Passes on the source graph. Returns (fp32 graph, graph for the writer, pass report)."""
     original = onnx.load(str(source.path))
@@ -176,7 +161,7 @@ def _lower_fp16(
 
 
 def _write_artifact(
-    fmt: Format,
+    fmt: BackendFormat,
     target: onnx.ModelProto,
     reference: onnx.ModelProto,
     tmp: Path,
@@ -196,7 +181,7 @@ def _write_artifact(
 
 
 def _fidelity(
-    fmt: Format,
+    fmt: BackendFormat,
     request: ExportRequest,
     artifact: Path,
     spec: ModelSpec,
@@ -306,7 +291,7 @@ def _entry(
 
 def _export_graphs(
     request: ExportRequest,
-    fmt: Format,
+    fmt: BackendFormat,
     selection: ModeSelection,
     specs: dict[str, ModelSpec],
     tmp: Path,
@@ -336,7 +321,7 @@ def _export_graphs(
 
 def _export_int8(
     request: ExportRequest,
-    fmt: Format,
+    fmt: BackendFormat,
     selection: ModeSelection,
     specs: dict[str, ModelSpec],
     calib: calibration.Source,
@@ -455,4 +440,4 @@ def _json_default(value: object) -> object:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-__all__ = ["ExportRequest", "FORMATS", "UserError", "export_bundle"]
+__all__ = ["ExportRequest", "UserError", "export_bundle"]

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..backends import get_backend
+from ..backends.formats import FORMATS
 from ..zoo.specs import ModelSpec
 from . import coreml, quantize
 from .base import BatchRange, WriteResult
@@ -32,12 +33,6 @@ log = logging.getLogger(__name__)
 
 Gate = Callable[[Path], dict]  # artifact -> fidelity dict with "gate"
 TIMING_RUNS = 15
-CANDIDATES = {
-    "onnxruntime": ("qdq",),
-    "openvino": ("qdq", "nncf"),
-    "tensorrt": ("qdq",),
-    "coreml": ("coreml-weights",),
-}
 SUMMARY_KEYS = ("argmax_agreement", "kpt_px_median", "kpt_px_p95", "box_recall", "box_iou", "mpjpe_mm", "relative")
 
 
@@ -73,9 +68,10 @@ class Int8Result:
 
 def build(job: Int8Job, gate: Gate) -> Int8Result:
     """Quantize ``job``'s graph until a candidate passes the gate; raise GateFailedError if none does."""
-    scheme = quantize.SCHEMES[quantize.BACKEND_SCHEME[job.backend]]
+    fmt = FORMATS[job.backend]
+    scheme = quantize.SCHEMES[fmt.int8_scheme]
     pre, notes, cache, tail = job.fp32, [], None, []
-    if job.backend != "coreml":  # Core ML quantizes weights of its own ML Program: no QDQ graph
+    if fmt.int8_qdq:  # else (Core ML) it quantizes the weights of its own ML Program: no QDQ graph
         pre = job.work / "pre.onnx"
         notes = quantize.prepare(job.fp32, pre)
         cache = quantize.calibrate(pre, job.feeds, job.method, scheme, job.work / "calibration.json")
@@ -88,7 +84,7 @@ def build(job: Int8Job, gate: Gate) -> Int8Result:
         folder = job.work / f"round{next(rounds)}"
         folder.mkdir()
         qdq = None
-        if job.backend != "coreml":
+        if fmt.int8_qdq:
             qdq = quantize.quantize_qdq(
                 pre,
                 folder / "qdq.onnx",
@@ -103,7 +99,7 @@ def build(job: Int8Job, gate: Gate) -> Int8Result:
             fidelity = {"gate": {"passed": False, "failures": [failure]}}
             return Attempt(excluded, fidelity, {"qdq": {"passed": False, "failures": [failure]}}, None, None)
         results = {}
-        for name in CANDIDATES[job.backend]:
+        for name in fmt.int8_candidates:
             target = folder / name
             target.mkdir()
             written = _write(name, job, pre, qdq, target, [*tail, *excluded])
@@ -140,7 +136,7 @@ def _write(name: str, job: Int8Job, pre: Path, qdq: Path | None, target: Path, e
         return WriteResult(written.primary, files, written.notes + notes, {**written.extra, "weights": "int8"})
     counts = quantize.count_quantized(qdq)
     note = f"QDQ ONNX ({counts['quantize_linear']} QuantizeLinear, {len(excluded)} node(s) kept float)"
-    if job.backend == "onnxruntime":
+    if FORMATS[job.backend].writer is None:  # the QDQ ONNX itself is the artifact
         artifact = f"{stem}.onnx"
         shutil.copyfile(qdq, target / artifact)
         return WriteResult(artifact, [artifact], [note], {"qdq": counts})

@@ -80,9 +80,10 @@ class Scheme:
     activations: str  # "u8" | "s8"
     symmetric_activations: bool
     reduce_range: bool  # 7-bit weights
+    weights_only: bool = False  # weights quantized by the target's own tools; activations stay float
 
     def to_dict(self) -> dict:
-        if self.name == "coreml":
+        if self.weights_only:
             return {"name": self.name, "activations": "fp16", "weights": "int8 symmetric per-channel (coremltools)"}
         return {
             "name": self.name,
@@ -94,9 +95,8 @@ class Scheme:
 SCHEMES = {
     "cpu": Scheme("cpu", "u8", False, True),
     "tensorrt": Scheme("tensorrt", "s8", True, False),
-    "coreml": Scheme("coreml", "fp16", False, False),  # weights only here (activations need macOS)
+    "coreml": Scheme("coreml", "fp16", False, False, weights_only=True),  # activations would need macOS
 }
-BACKEND_SCHEME = {"onnxruntime": "cpu", "openvino": "cpu", "tensorrt": "tensorrt", "coreml": "coreml"}
 
 
 @contextlib.contextmanager

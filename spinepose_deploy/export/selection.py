@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from .. import backends
 from .._atomic import write_text
+from ..backends.formats import onnx_readers
 from ..backends.host import fingerprint
 from ..errors import ModelLoadError, SpinePoseDeployError
 from ..paths import cache_subdir
@@ -45,7 +46,7 @@ NEAR_TIE = 0.05
 NEAR_TIE_MS, NEAR_TIE_MAX = 0.2, 0.10
 PRECISION_ORDER = ("fp32", "bf16", "fp16", "int8")  # most faithful first
 PROBE_PEOPLE = 6  # batch the probe times pose and lifter at (the bench default)
-PROBE_BACKENDS = ("onnxruntime", "openvino")  # read the source ONNX directly: no export needed
+PROBE_BACKENDS = onnx_readers()  # read the source ONNX directly: no export needed
 DEFAULT = ("onnxruntime", "fp32")
 SCHEMA = "spinepose-deploy-selection/1"
 T = TypeVar("T")

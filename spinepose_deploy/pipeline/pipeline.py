@@ -481,7 +481,9 @@ def _load_auto(
             for choice in choices:
                 per_backend.setdefault(choice.backend, replace(choice, precision=precision))
             choices = list(per_backend.values())
-        fallback = auto_select.Choice(role, "", "", "onnxruntime", precision or "fp32", "cpu", float("nan"), 1)
+        default_backend, default_precision = auto_select.DEFAULT
+        fallback = auto_select.Choice(role, "", "", default_backend, precision or default_precision, "cpu",
+                                      float("nan"), 1)  # fmt: skip
         if not any(c.pair == fallback.pair for c in choices):
             choices.append(fallback)
 
