@@ -216,9 +216,10 @@ def export(
 ) -> None:
     """Export a mode's detector, pose and lifter graphs as a verified bundle for one backend and precision."""
     from ._console import steps
+    from .errors import GateFailedError
     from .export.base import BatchRange
     from .export.exporter import ExportRequest, export_bundle
-    from .export.fidelity import GateFailedError, Thresholds
+    from .export.fidelity import Thresholds
 
     request = ExportRequest(
         backend=backend,
@@ -237,7 +238,7 @@ def export(
         calib_samples=calib_samples,
         fallback=fallback,
     )
-    request.validate()
+    source = request.validate()  # the calibration data is checked and opened once, here
     try:
         with steps(enabled=not as_json) as progress:
             task = progress.add_task("export", total=12)
@@ -247,7 +248,7 @@ def export(
                     err_console.print(escape(message), highlight=False)
                 progress.update(task, description=message, advance=1)
 
-            bundle = export_bundle(request, progress=advance)
+            bundle = export_bundle(request, progress=advance, source=source)
             progress.update(task, completed=12, description="done")
     except GateFailedError as exc:  # the report first, then main() prints the one-line error
         err_console.print(_int8_table({exc.role: exc.report.to_dict()}))

@@ -20,11 +20,11 @@ from onnx import TensorProto, helper, numpy_helper
 
 from spinepose_deploy import backends
 from spinepose_deploy.cli import main
-from spinepose_deploy.errors import InputFileError, InvalidOptionError
+from spinepose_deploy.errors import GateFailedError, InputFileError, InvalidOptionError
 from spinepose_deploy.export import calibration, fidelity, int8, passes, quantize
 from spinepose_deploy.export.base import BatchRange
 from spinepose_deploy.export.exporter import ExportRequest, export_bundle
-from spinepose_deploy.export.fidelity import GateFailedError, Thresholds
+from spinepose_deploy.export.fidelity import Thresholds
 from spinepose_deploy.stages import GraphInfo
 from spinepose_deploy.zoo.specs import resolve_mode
 

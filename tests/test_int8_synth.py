@@ -16,10 +16,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from spinepose_deploy.errors import InputFileError, InvalidOptionError
+from spinepose_deploy.errors import GateFailedError, InputFileError, InvalidOptionError
 from spinepose_deploy.export import calibration, fidelity
 from spinepose_deploy.export.exporter import ExportRequest, export_bundle
-from spinepose_deploy.export.fidelity import GateFailedError, Thresholds
+from spinepose_deploy.export.fidelity import Thresholds
 from spinepose_deploy.ops import pose as pose_ops
 from spinepose_deploy.ops.lifter import lifter_feed
 from spinepose_deploy.stages import GraphInfo

@@ -44,7 +44,7 @@ from .. import backends
 from ..backends import capabilities, get_backend
 from ..backends.formats import FORMATS
 from ..backends.host import fingerprint
-from ..errors import InvalidOptionError, ModelLoadError, SpinePoseDeployError, check_choice
+from ..errors import InvalidOptionError, ModelLoadError, SpinePoseDeployError, check_choice, one_line
 from ..export import selection as select
 from ..export.base import BatchRange
 from ..export.bundle import Bundle
@@ -320,13 +320,6 @@ def _bundle_for(request: BenchRequest, config: Config, roles: tuple[str, ...], p
 
 
 # ------------------------------------------------------------------ loading
-
-
-def one_line(exc: BaseException) -> str:
-    """An error as one short line (runtime errors can span pages)."""
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    return (first if isinstance(exc, SpinePoseDeployError) else f"{type(exc).__name__}: {first}")[:300]
 
 
 def _fidelity_status(fidelity: dict | None) -> tuple[str, str]:

@@ -26,7 +26,14 @@ import numpy as np
 import onnx
 
 from .._atomic import atomic_dir
-from ..errors import BackendUnavailableError, ExportError, InputFileError, InvalidOptionError, ModelLoadError
+from ..errors import (
+    BackendUnavailableError,
+    ExportError,
+    InputFileError,
+    InvalidOptionError,
+    ModelLoadError,
+    first_line,
+)
 from ..zoo.specs import ModelSpec, Role
 from .base import BatchRange, WriteResult
 from .passes import run_onnx
@@ -231,7 +238,7 @@ def _load_onnx(path: Path) -> onnx.ModelProto:
         model = onnx.load(str(path))
         onnx.checker.check_model(model)
     except Exception as exc:  # protobuf DecodeError, onnx ValidationError, external-data OSError
-        reason = _first_line(exc) or type(exc).__name__
+        reason = first_line(exc) or type(exc).__name__
         raise ModelLoadError(f"{path} is not a valid ONNX model: {reason}") from exc
     if not model.graph.node or not model.graph.output:
         raise ModelLoadError(f"{path} is not a valid ONNX model: the graph has no nodes or no outputs")
@@ -246,13 +253,8 @@ def _step(path: Path, what: str, func, *args, **kwargs):
         raise
     except Exception as exc:  # third-party converters raise anything (NotImplementedError, KeyError, ...)
         raise ExportError(
-            f"core ml export of {path.name}: {what} failed: {type(exc).__name__}: {_first_line(exc)}"
+            f"core ml export of {path.name}: {what} failed: {type(exc).__name__}: {first_line(exc)}"
         ) from exc
-
-
-def _first_line(exc: BaseException, limit: int = 300) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:limit] if text else ""
 
 
 def _output_names(model: onnx.ModelProto) -> list[str]:
@@ -343,7 +345,7 @@ def _capture(
             errors.append(f"{capture}: {exc}")
             continue
         except Exception as exc:  # tracer/export failures come in many types
-            errors.append(f"{capture}: {type(exc).__name__}: {_first_line(exc)}")
+            errors.append(f"{capture}: {type(exc).__name__}: {first_line(exc)}")
             continue
         return captured, capture, diff
     hint = "" if static_batch is not None else " (a graph that cannot take a batch range needs --batch N)"

@@ -33,14 +33,14 @@ from .._atomic import atomic_dir
 from .._version import __version__
 from ..backends import get_backend
 from ..backends.formats import FORMATS, BackendFormat
-from ..errors import InvalidOptionError, UserError, check_choice
+from ..errors import GateFailedError, InvalidOptionError, UserError, check_choice, first_line
 from ..stages import GraphInfo
 from ..zoo.source import SourceGraph, resolve_graph
 from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, ModelSpec, ModeSelection, Role, resolve_mode
 from . import calibration, frames, int8, passes, quantize
 from .base import BatchRange, WriteResult
 from .bundle import FORMAT, FORMAT_VERSION, MANIFEST, Bundle, hash_files
-from .fidelity import GateFailedError, Thresholds, check, measure
+from .fidelity import Thresholds, check, measure
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,10 @@ class ExportRequest:
             return calibration.SYNTH
         return self.calib
 
-    def validate(self) -> None:
+    def validate(self) -> calibration.Source | None:
+        """Check every option once, up front; returns the INT8 calibration source, opened and split (else None).
+
+        Pass that source to ``export_bundle`` so the data is checked and opened once per export."""
         check_choice("--backend", self.backend, FORMATS)
         fmt = FORMATS[self.backend]
         if self.precision not in fmt.precisions:
@@ -115,13 +118,15 @@ class ExportRequest:
             raise InvalidOptionError(f"--calib-samples: {self.samples}; expected a positive number of samples")
         if self.int8_rounds < 0:
             raise InvalidOptionError(f"int8_rounds: {self.int8_rounds}; expected 0 or more retry rounds")
+        source = None
         if self.precision == "int8":  # bad calibration data is an option error: refused before any work
-            calibration.open_source(self.calibration_input, self.samples, warn=False)
+            source = calibration.open_source(self.calibration_input, self.samples, warn=False)
         out = Path(self.out)
         if out.exists() and not out.is_dir():
             raise InvalidOptionError(f"--out: {out} exists and is a file; give a directory")
         if out.is_dir() and any(out.iterdir()) and not self.force:
             raise InvalidOptionError(f"--out: {out} exists and is not empty; use --force to replace it")
+        return source
 
 
 Progress = Callable[[str], None]
@@ -143,7 +148,7 @@ def _prepare(
             ).to_dict()
             model = candidate
         except Exception as exc:  # a graph with a hard-coded batch stays static; Session chunks it
-            notes.append(f"batch stays static: {str(exc).splitlines()[0][:200]}")
+            notes.append(f"batch stays static: {first_line(exc, 200)}")
     target = model
     if precision == "fp16" and fmt.fp16_onnx:
         target = _lower_fp16(model, source.spec, feeds, notes, report)
@@ -208,17 +213,21 @@ def _fidelity(
     return metrics
 
 
-def export_bundle(request: ExportRequest, progress: Progress | None = None) -> Bundle:
-    """Export a bundle; returns it loaded and verified."""
-    request.validate()
+def export_bundle(
+    request: ExportRequest, progress: Progress | None = None, source: calibration.Source | None = None
+) -> Bundle:
+    """Export a bundle; returns it loaded and verified. ``source``: what ``request.validate()`` returned (the
+    calibration data, opened once); None validates here."""
+    if source is None:
+        source = request.validate()
     say = progress or (lambda message: log.info(message))
     fmt = FORMATS[request.backend]
     selection = resolve_mode(request.mode, request.detector, request.model_version)
     specs = {role: spec for role, spec in selection.graphs().items() if role in request.roles}
     # INT8: the calibration data is checked before any work, so bad data leaves no bundle directory behind
-    quantizing = request.precision == "int8"
-    source = calibration.open_source(request.calibration_input, request.samples) if quantizing else None
     if source is not None:
+        for warning in source.warnings:
+            log.warning(warning)
         say(source.summary())
 
     backend_version = get_backend(fmt.backend).availability().version

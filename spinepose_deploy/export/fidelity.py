@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
-from ..errors import ExportError, InvalidOptionError, suggest
+from ..errors import InvalidOptionError, suggest
 from ..ops.detector import box_iou
 from ..ops.pose import decode_simcc
 from .passes import compare
@@ -282,18 +282,6 @@ class GateReport:
             "kept": self.kept,
             "sensitivity": self.ranking,
         }
-
-
-class GateFailedError(ExportError):
-    """The INT8 gate failed in every round; carries the report so the CLI can print its table."""
-
-    def __init__(self, role: str, report: GateReport) -> None:
-        failures = "; ".join(report.final.fidelity.get("gate", {}).get("failures", [])) or "see the report"
-        super().__init__(
-            f"{role}: INT8 fails the fidelity gate after {len(report.rounds)} round(s) ({failures}); "
-            "use --fallback fp16, more representative --calib data, or loosen --gate"
-        )
-        self.role, self.report = role, report
 
 
 def gate_with_retry(

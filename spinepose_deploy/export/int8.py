@@ -23,11 +23,12 @@ import numpy as np
 
 from ..backends import get_backend
 from ..backends.formats import FORMATS
+from ..errors import GateFailedError
 from ..zoo.specs import ModelSpec
 from . import coreml, quantize
 from .base import BatchRange, WriteResult
 from .calibration import FeedFiles
-from .fidelity import Attempt, GateFailedError, GateReport, gate_with_retry
+from .fidelity import Attempt, GateReport, gate_with_retry
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from ..errors import BackendUnavailableError, ExportError, InvalidOptionError
+from ..errors import BackendUnavailableError, ExportError, InvalidOptionError, first_line
 from .base import WriteResult
 from .calibration import FeedFiles
 
@@ -248,7 +248,7 @@ def quantize_qdq(
             )
     except (ValueError, RuntimeError, KeyError) as exc:
         raise ExportError(
-            f"{model.name}: onnxruntime quantize_static failed: {str(exc).splitlines()[0][:300]}"
+            f"{model.name}: onnxruntime quantize_static failed: {first_line(exc)}"
         ) from exc
     return out
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputFileError, InvalidOptionError, SpinePoseDeployError
+from ..errors import InputFileError, InvalidOptionError, one_line
 from ..pipeline.infer import OutputPlan, run_infer
 from ..pipeline.io import InputSource, InputSpec
 from ..pipeline.pipeline import Pipeline, PipelineOptions
@@ -192,13 +192,6 @@ def _remove_temporaries(plan: OutputPlan, source: InputSource) -> None:
                     log.info("removing %s left by an interrupted worker", entry.path)
                     with contextlib.suppress(OSError):
                         os.unlink(entry.path)
-
-
-def one_line(exc: BaseException) -> str:
-    """An error as one line: our messages as they are, others prefixed with their type."""
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    return first if isinstance(exc, SpinePoseDeployError) else f"{type(exc).__name__}: {first}"
 
 
 def _ignore(name: str, total: int | None) -> None:

@@ -41,6 +41,7 @@ from ..errors import (
     ModelLoadError,
     OfflineError,
     UnsafeArchiveError,
+    first_line,
 )
 from .contract import check_model_contract, load_graph, show_head
 from .specs import ModelSpec
@@ -236,7 +237,7 @@ def _reason(exc: Exception) -> str:
     inner = exc.args[0] if exc.args else exc
     text = str(getattr(inner, "reason", inner))
     text = re.sub(r"<[^>]*object at 0x[0-9a-f]+>:\s*", "", text)  # urllib3 puts object reprs first
-    return text.splitlines()[0] if text else type(exc).__name__
+    return first_line(text) if text.strip() else type(exc).__name__
 
 
 def _install_zip(spec: ModelSpec, zip_path: Path, *, source: str, staging: Path, repin: bool) -> Path:
