@@ -16,6 +16,7 @@ from ._console import STANDIN_BANNER, err_console, out_console
 from ._version import __version__
 from .backends.formats import FORMATS, PRECISIONS
 from .errors import SpinePoseDeployError
+from .export import render
 
 app = typer.Typer(
     help="Run SpinePose (spine-aware 2D/3D pose) fast on ONNX Runtime, OpenVINO, Core ML and TensorRT.",
@@ -272,40 +273,17 @@ def export(
             graph["model"] + (" (stand-in)" if graph["standin"] else ""),
             graph["artifact"],
             f"{size:.1f}",
-            _fidelity_text(graph["fidelity"]),
+            render.fidelity_detail(graph["fidelity"]),
             _gate_text(graph["fidelity"]),
         )
     out_console.print(table)
 
 
-def _fidelity_text(fidelity: dict) -> str:
-    if not fidelity.get("measured", True):
-        return f"not measured: {fidelity['reason']}"
-    parts = []
-    if "argmax_agreement" in fidelity:
-        parts.append(f"argmax {fidelity['argmax_agreement']:.3f}, p95 {fidelity['kpt_px_p95']:.2f} px")
-    if "box_recall" in fidelity:
-        parts.append(f"box recall {fidelity['box_recall']:.3f}, IoU {fidelity['box_iou']:.3f}")
-    if "mpjpe_mm" in fidelity:
-        parts.append(f"MPJPE {fidelity['mpjpe_mm']:.2f} mm")
-    parts.append(f"max|d| {max(fidelity['max_abs'].values(), default=0):.2g}")
-    if fidelity.get("accuracy"):  # vs ground truth (synthetic gate scenes)
-        parts.append(_accuracy_text(fidelity["accuracy"]))
-    return "; ".join(parts)
-
-
-def _accuracy_text(accuracy: dict) -> str:
-    from .export.fidelity import accuracy_text
-
-    basis = "truth decides the gate" if accuracy.get("decides") else "FP32 has no skill there: FP32-relative gate"
-    return f"vs ground truth {accuracy_text(accuracy)}, {basis}"
-
-
 def _gate_text(fidelity: dict) -> str:
-    gate = fidelity.get("gate")
-    if gate is None:
+    failures = render.gate_failures_text(fidelity)
+    if failures is None:
         return "-"
-    return "[green]pass[/]" if gate["passed"] else "[red]fail[/]: " + "; ".join(gate["failures"])
+    return "[green]pass[/]" if failures == "" else "[red]fail[/]: " + failures
 
 
 def _int8_table(reports: dict[str, dict]) -> Table:
@@ -320,7 +298,7 @@ def _int8_table(reports: dict[str, dict]) -> Table:
                 latency = f", {cand['latency_ms']:.1f} ms" if "latency_ms" in cand else ""
                 verdict = "pass" if cand["passed"] else "; ".join(cand["failures"])
                 if cand.get("accuracy"):
-                    verdict += f" ({_accuracy_text(cand['accuracy'])})"
+                    verdict += f" ({render.accuracy_basis_text(cand['accuracy'])})"
                 cells.append(f"{name}: {verdict}{latency}")
             last = entry is report["rounds"][-1]
             result = ("[green]pass[/]" if entry["passed"] else "[red]fail[/]") + (

@@ -136,13 +136,3 @@ def measure(
         return {**base, "value": round(result["pck"], 4), "mean_error": round(result["mean_error"], 5)}
     result = evaluate_lifter(run, truth.persons, input_name=name, graph=info)
     return {**base, "value": round(result["mpjpe_mm"], 2), "mean_pose_mm": round(result["mean_pose_mpjpe_mm"], 2)}
-
-
-def text(accuracy: Mapping[str, Any] | None) -> str:
-    """'PCK@0.05 0.912' / 'AP50 0.975' / 'MPJPE 156.3 mm' for tables."""
-    if not accuracy:
-        return "-"
-    metric, value = accuracy["metric"], accuracy["value"]
-    if metric == "mpjpe_mm":
-        return f"MPJPE {value:.1f} mm"
-    return f"{'PCK@0.05' if metric == 'pck@0.05' else 'AP50'} {value:.3f}"

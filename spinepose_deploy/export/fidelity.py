@@ -181,15 +181,6 @@ def accuracy_entry(role: str, reference: float, candidate: float, se: float = 0.
     return entry
 
 
-def accuracy_text(accuracy: Mapping) -> str:
-    """'PCK@0.05 0.912 (FP32 0.915)' for tables."""
-    metric = accuracy["metric"]
-    if metric == "mpjpe_mm":
-        return f"MPJPE {accuracy['candidate']:.1f} mm (FP32 {accuracy['fp32']:.1f})"
-    label = {"pck@0.05": "PCK@0.05", "ap50": "AP50"}[metric]
-    return f"{label} {accuracy['candidate']:.3f} (FP32 {accuracy['fp32']:.3f})"
-
-
 def _check_accuracy(role: str, accuracy: Mapping, thresholds: Thresholds) -> list[str]:
     change, worst = accuracy["change"], accuracy["worst"]
     limit = {
