@@ -355,32 +355,19 @@ def infer(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .errors import InvalidOptionError
     from .pipeline.infer import OutputPlan, check_show, run_infer
     from .pipeline.io import resolve_input
-    from .pipeline.pipeline import Pipeline
+    from .pipeline.spec import PipelineSpec
 
     plan = OutputPlan(resolve_input(input), json_out, vis)  # input and output checks before any model loads
     if show:
         check_show()
-    zoo = {"--mode": mode, "--detector": detector, "--model-version": model_version, "--precision": precision,
-           "--weights": weights}  # fmt: skip
     options = dict(lift=lift, max_people=max_people, fov=fov, subject_height=subject_height, smoothing=smooth)
-    if bundle is not None:
-        given = [name for name, value in zoo.items() if value is not None]
-        if given:
-            raise InvalidOptionError(f"{given[0]}: not allowed with --bundle (the bundle fixes it)")
-        pipeline = Pipeline.from_bundle(bundle, backend=backend or "auto", **options)
-    else:
-        pipeline = Pipeline.from_zoo(
-            mode=mode or "small",
-            detector=detector or "yolox",
-            model_version=model_version or "v2",
-            backend=backend or "onnxruntime",
-            precision=precision,
-            weights=weights or "auto",
-            **options,
-        )
+    spec = PipelineSpec.from_cli(
+        bundle, backend, "auto" if bundle is not None else "onnxruntime", mode=mode, detector=detector,
+        model_version=model_version, precision=precision, weights=weights, options=options,
+    )  # fmt: skip
+    pipeline = spec.build()
     if pipeline.standin:
         err_console.print(STANDIN_BANNER)
     progress = Progress(

@@ -15,9 +15,9 @@ import pytest
 from spinepose_deploy.cli import main
 from spinepose_deploy.errors import BackendUnavailableError, InputFileError, InvalidOptionError
 from spinepose_deploy.paths import package_data_dir
+from spinepose_deploy.pipeline.spec import PipelineSpec
 from spinepose_deploy.scale.ray_infer import RAY_MISSING
 from spinepose_deploy.scale.sources import resolve_sources
-from spinepose_deploy.scale.worker import PipelineSpec
 
 DATA = package_data_dir()
 OPTIONS = {"lift": True}  # 3D and the world frame: the most state a video carries across frames

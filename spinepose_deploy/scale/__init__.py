@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..pipeline.spec import PipelineSpec
     from .ray_infer import RunSummary, infer_on_ray
     from .sources import resolve_sources
-    from .worker import PipelineSpec
 
 __all__ = ["PipelineSpec", "RunSummary", "infer_on_ray", "resolve_sources"]
 
@@ -19,7 +19,7 @@ _LAZY = {
     "infer_on_ray": ".ray_infer",
     "RunSummary": ".ray_infer",
     "resolve_sources": ".sources",
-    "PipelineSpec": ".worker",
+    "PipelineSpec": "..pipeline.spec",
 }
 
 

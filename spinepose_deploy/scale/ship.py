@@ -13,7 +13,7 @@ from .._atomic import atomic_dir
 from ..errors import InvalidOptionError, ModelLoadError
 from ..paths import cache_subdir
 from ..pipeline.pipeline import Pipeline
-from .worker import PipelineSpec
+from ..pipeline.spec import PipelineSpec
 
 
 @dataclass(frozen=True)
