@@ -48,12 +48,12 @@ from ..errors import InvalidOptionError, ModelLoadError, SpinePoseDeployError, c
 from ..export import selection as select
 from ..export.base import BatchRange
 from ..export.bundle import Bundle
-from ..export.bundle_cache import ROLES, BundleRecipe, bundle_roles
+from ..export.bundle_cache import BundleRecipe, bundle_roles
 from ..export.selection import load_with_fallback
 from ..pipeline.pipeline import Pipeline
 from ..stages import GraphInfo, measure
 from ..zoo import source as zoo_source
-from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, resolve_mode
+from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, ROLES, resolve_mode
 from . import accuracy as acc
 
 log = logging.getLogger(__name__)

@@ -23,6 +23,7 @@ from typing import Any
 from ..backends.formats import FORMATS
 from ..errors import BundleError
 from ..zoo.fetch import sha256_file
+from ..zoo.specs import ROLES
 from .tensorrt import gpu_key
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 FORMAT = "spinepose-deploy-bundle"
 FORMAT_VERSION = 1
-ROLES = ("detector", "pose", "lifter")
 
 
 def hash_files(root: Path, files: list[str]) -> dict[str, str]:

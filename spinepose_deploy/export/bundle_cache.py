@@ -19,11 +19,10 @@ from ..backends import get_backend
 from ..errors import SpinePoseDeployError
 from ..paths import cache_subdir
 from ..zoo import source as zoo_source
-from ..zoo.specs import resolve_mode
+from ..zoo.specs import ROLES, resolve_mode
 from .bundle import Bundle
 
 log = logging.getLogger(__name__)
-ROLES = ("detector", "pose", "lifter")
 PER_ROLE_PRECISIONS = ("int8",)  # one bundle per graph: a graph failing its gate leaves the others usable
 
 

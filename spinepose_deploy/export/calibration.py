@@ -59,7 +59,6 @@ HOLDOUT_MIN_FRAMES = 10  # ... when there are at least this many; else the mirro
 MAX_GATE_FRAMES = 8
 GATE_FEED_BYTES = 16 << 20  # gate feeds of pose / lifter people are batched up to this size
 MAX_CROPS = 8  # person crops per calibration frame (the largest-score boxes)
-ROLES = ("detector", "pose", "lifter")
 GATE_SEED = 10_000
 BOXES_FILE = "boxes.json"
 SYNTH = "synth"

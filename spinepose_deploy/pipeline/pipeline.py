@@ -30,14 +30,14 @@ from ..backends.base import Session
 from ..errors import BackendUnavailableError, BundleError, InvalidOptionError, UserError
 from ..export import selection as auto_select
 from ..export.bundle import Bundle
-from ..export.bundle_cache import ROLES, BundleRecipe, bundle_roles
+from ..export.bundle_cache import BundleRecipe, bundle_roles
 from ..ops import detector as det
 from ..ops import lifter as lift_ops
 from ..ops.image import as_bgr
 from ..ops.tracking import IOU_THR, MIN_AREA, IouTracker, KeypointSmoother, pose_to_bbox
 from ..ops.world import DEFAULT_WARMUP, WorldTransform
 from ..stages import Detector, GraphInfo, Lifter, PoseEstimator
-from ..zoo.specs import ModelSpec, ModeSelection, resolve_mode
+from ..zoo.specs import ROLES, ModelSpec, ModeSelection, resolve_mode
 from .result import PoseResult
 
 log = logging.getLogger(__name__)

@@ -30,6 +30,9 @@ class Role(str, Enum):
     LIFTER = "lifter"
 
 
+ROLES: tuple[str, ...] = tuple(role.value for role in Role)  # the graphs of a mode, in pipeline order
+
+
 class Family(str, Enum):
     YOLOX = "yolox"
     RFDETR = "rfdetr"
