@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -53,6 +54,7 @@ def models_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """List every released graph with its role, input, contract and published size."""
     if ctx.invoked_subcommand is not None:
         return
+    # lazy: the CLI starts without loading what this command needs
     from .zoo.specs import MODELS, MODES, SPINEPOSE_LICENSE
 
     if as_json:
@@ -94,12 +96,10 @@ def models_build(
     as_json: JsonFlag = False,
 ) -> None:
     """Build architecture-faithful stand-in graphs (seeded weights) into the cache."""
-    import time
-
-    from .zoo.specs import MODELS, get_spec
+    from .zoo.specs import MODELS, get_spec  # lazy: the CLI starts without loading what this command needs
 
     specs = list(MODELS.values()) if names == ["all"] else [get_spec(n) for n in names]
-    from .zoo.standins import build_standin
+    from .zoo.standins import build_standin  # lazy: the CLI starts without loading what this command needs
 
     err_console.print(STANDIN_BANNER)
     rows = []
@@ -130,6 +130,7 @@ def models_fetch(
     offline: Annotated[bool, typer.Option(help="Never touch the network; fail naming the missing file.")] = False,
 ) -> None:
     """Download released graphs into the cache (sha256 pinned, I/O contract checked)."""
+    # lazy: the CLI starts without loading what this command needs
     from .zoo import fetch
     from .zoo.specs import get_spec
 
@@ -144,7 +145,7 @@ def models_fetch(
 @app.command()
 def doctor(as_json: JsonFlag = False) -> None:
     """Show which backend x device x precision this host can run, with versions and the reason for each 'no'."""
-    from .backends import capabilities
+    from .backends import capabilities  # lazy: the CLI starts without loading what this command needs
 
     rows = capabilities()
     if as_json:
@@ -216,6 +217,7 @@ def export(
     as_json: JsonFlag = False,
 ) -> None:
     """Export a mode's detector, pose and lifter graphs as a verified bundle for one backend and precision."""
+    # lazy: the CLI starts without loading what this command needs
     from ._console import steps
     from .errors import GateFailedError
     from .export.base import BatchRange
@@ -343,7 +345,7 @@ def infer(
 ) -> None:
     """Run pose estimation on an image, folder, video or webcam; write OpenPose JSON and overlays."""
     if ray or ray_address is not None:  # scale-out: spinepose_deploy/scale (backend defaults to auto per node)
-        from .scale.command import ray_infer_command
+        from .scale.command import ray_infer_command  # lazy: the CLI starts without loading what this command needs
 
         raise typer.Exit(ray_infer_command(
             input, ray_address, bundle=bundle, backend=backend, spine_only=spine_only, json_out=json_out, vis=vis,
@@ -351,10 +353,10 @@ def infer(
                             "--precision": precision, "--weights": weights},
             options=dict(lift=lift, max_people=max_people, fov=fov, subject_height=subject_height, smoothing=smooth),
         ))  # fmt: skip
-    import time
-
+    # lazy: the CLI starts without loading what this command needs
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    # lazy: the CLI starts without loading what this command needs
     from .pipeline.infer import OutputPlan, check_show, run_infer
     from .pipeline.io import resolve_input
     from .pipeline.spec import PipelineSpec
@@ -413,7 +415,7 @@ def _csv(option: str, text: str | None, cast: type = str) -> tuple | None:
     """``a,b,c`` -> tuple (None stays None); a bad item names the option."""
     if text is None:
         return None
-    from .errors import InvalidOptionError
+    from .errors import InvalidOptionError  # lazy: the CLI starts without loading what this command needs
 
     try:
         return tuple(cast(item.strip()) for item in text.split(",") if item.strip())
@@ -454,10 +456,9 @@ def bench(
     chart: Annotated[Path | None, typer.Option(help="Write a PNG chart here (needs the 'chart' extra).")] = None,
 ) -> None:
     """Time every backend x precision this host runs, per graph and end to end, and store the fastest that passes."""
-    import time
+    from rich.console import Console  # lazy: the CLI starts without loading what this command needs
 
-    from rich.console import Console
-
+    # lazy: the CLI starts without loading what this command needs
     from ._console import steps
     from .backends.host import describe, fingerprint
     from .bench import report, runner
@@ -549,7 +550,7 @@ def synth(
 
     The figures come from spinepose_deploy.synth, the world the packaged trained stand-ins learned on.
     """
-    from .synth.files import write_scenes
+    from .synth.files import write_scenes  # lazy: the CLI starts without loading what this command needs
 
     paths = write_scenes(out, range(seed, seed + count))
     out_console.print(f"wrote {len(paths)} scenes to {out} (PNG + ground-truth JSON); try: spinepose-deploy infer "

@@ -20,6 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import onnx
 
 from ..backends.base import Session
 from ..stages import Detector, GraphInfo
@@ -61,9 +62,6 @@ def trained_hashes(model: str) -> frozenset[str]:
     Both the graph ``trained_graph`` restores and the one ``zoo_source.resolve_graph(weights="trained")`` picks (when
     its metadata says trained: it falls back to the random stand-in), so a bundle exported either way is
     recognised."""
-    import onnx
-
-
     spec = get_spec(model)
     path = trained_graph(spec)
     if path is None:

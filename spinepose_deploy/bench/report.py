@@ -181,10 +181,10 @@ def write_chart(rows: Sequence[BenchRow], path: str | Path, title: str = "") -> 
 
     Bars of configs that failed their fidelity gate are hatched; failed rows are left out."""
     check_chart_available()
-    import matplotlib
+    import matplotlib  # optional extra, loaded only when this feature runs
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # optional extra, loaded only when this feature runs
 
     timed = [r for r in rows if r.p50_ms is not None]
     graphs = [g for g in GRAPH_ORDER if any(r.graph == g for r in timed)]

@@ -136,8 +136,9 @@ def _import_backend() -> tuple[types.ModuleType, types.ModuleType, types.ModuleT
     """Import coremltools, torch and onnx2torch, or say how to install them."""
     try:
         with _quiet_coremltools():
+            # runtime library, loaded on first use: listing backends never fails
             import coremltools as ct
-        import torch
+        import torch  # optional extra, loaded only when this feature runs
 
         onnx2torch = _import_onnx2torch()
     except ImportError as exc:
@@ -165,7 +166,7 @@ def _import_onnx2torch() -> types.ModuleType:
     except (ImportError, RuntimeError, AttributeError, OSError) as exc:
         reason = f"{type(exc).__name__}: {exc}"
     else:
-        import onnx2torch
+        import onnx2torch  # optional extra, loaded only when this feature runs
 
         _add_grid_sample(onnx2torch)
         return onnx2torch
@@ -184,7 +185,7 @@ def _import_onnx2torch() -> types.ModuleType:
     stub.ops = ops
     sys.modules.update({"torchvision": stub, "torchvision.ops": ops})
     try:
-        import onnx2torch
+        import onnx2torch  # optional extra, loaded only when this feature runs
     finally:
         for name, module in saved.items():
             if module is None:
@@ -202,6 +203,7 @@ def _add_grid_sample(onnx2torch: types.ModuleType) -> None:
     RF-DETR's deformable attention samples with GridSample; torch's ``grid_sample`` maps to Core ML's
     ``resample``. Registered once per process; a converter shipped by onnx2torch itself wins.
     """
+    # optional extra, loaded only when this feature runs
     import torch
     from onnx2torch.node_converters.registry import add_converter, get_converter
     from onnx2torch.utils.common import OnnxToTorchModule, OperationConverterResult, onnx_mapping_from_node

@@ -22,6 +22,7 @@ import importlib
 import json
 import logging
 import platform
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,7 +241,6 @@ def export_bundle(
             graphs = _export_graphs(request, fmt, selection, specs, tmp, work, say)
         else:
             graphs = _export_int8(request, fmt, selection, specs, source, tmp, work, say)
-        import shutil
 
         shutil.rmtree(work)
         manifest = {

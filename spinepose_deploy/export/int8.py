@@ -177,7 +177,6 @@ def _choose(job: Int8Job, excluded: list[str], results: dict, qdq: Path | None) 
 
 def median_latency(backend: str, artifacts: dict[str, Path], feed: dict[str, np.ndarray]) -> dict[str, float]:
     """Median ms per artifact through the backend's Session; runs interleaved so load spikes hit all alike."""
-
     sessions = {name: get_backend(backend).load(path, precision="int8") for name, path in artifacts.items()}
     times: dict[str, list[float]] = {name: [] for name in sessions}
     try:

@@ -25,6 +25,7 @@ import io
 import logging
 import math
 import re
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -122,7 +123,7 @@ def _quiet_libraries() -> Iterator[None]:
 
 def _ort_quant():
     try:
-        from onnxruntime import quantization
+        from onnxruntime import quantization  # runtime library, loaded on first use: listing backends never fails
     except ImportError:
         raise BackendUnavailableError(
             "onnxruntime.quantization is required for INT8 export. Install: pip install onnxruntime"
@@ -139,6 +140,7 @@ def _method(name: str):
 def prepare(src: Path, dest: Path) -> list[str]:
     """Name every node (exclusions go by name), then ``quant_pre_process`` (shape inference + ORT basic
     optimisation); returns notes."""
+    # runtime library, loaded on first use: listing backends never fails
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     model = onnx.load(str(src))
@@ -179,6 +181,7 @@ def float_tail(model: Path) -> list[str]:
 
 def _supports_cache() -> bool:
     quantization = _ort_quant()
+    # runtime library, loaded on first use: listing backends never fails
     from onnxruntime.quantization import calibrate as calib_module
 
     return "calibration_cache_path" in inspect.signature(quantization.quantize_static).parameters and hasattr(
@@ -190,6 +193,7 @@ def calibrate(model: Path, feeds: FeedFiles, method: str, scheme: Scheme, cache:
     """Collect activation ranges chunk by chunk into ORT's calibration cache; None if this ORT has none."""
     if not _supports_cache():
         return None
+    # runtime library, loaded on first use: listing backends never fails
     from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
     from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
 
@@ -282,6 +286,7 @@ def sensitivity(model: Path, qdq: Path, feeds: FeedFiles, work: Path) -> dict[st
     A node with a large drop is where quantization hurts: its input or output scale cannot represent the
     tensor (an outlier channel, a long tail) or it amplifies the error it receives.
     """
+    # runtime library, loaded on first use: listing backends never fails
     from onnxruntime.quantization import qdq_loss_debug as debug
 
     float_aug, qdq_aug = work / "sens-float.onnx", work / "sens-qdq.onnx"
@@ -388,8 +393,9 @@ def _neighbourhood(node: onnx.NodeProto, producer: dict, consumers: dict[str, li
 def nncf_openvino(model: Path, feeds: FeedFiles, out_dir: Path, stem: str, exclude: Sequence[str] = ()) -> WriteResult:
     """``nncf.quantize`` the OpenVINO model of ``model`` on the calibration feeds; save ``<stem>.xml/.bin``."""
     try:
+        # optional extra, loaded only when this feature runs
         import nncf
-        import openvino as ov
+        import openvino as ov  # runtime library, loaded on first use: listing backends never fails
     except ImportError as exc:
         raise BackendUnavailableError(
             f"nncf and openvino are required for the NNCF INT8 candidate ({exc.name} is missing). "
@@ -397,6 +403,7 @@ def nncf_openvino(model: Path, feeds: FeedFiles, out_dir: Path, stem: str, exclu
         ) from None
     ov_model = ov.convert_model(str(model))
     items = _SingleItems(feeds)
+    # optional extra, loaded only when this feature runs
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
 
     # OpenVINO names an ONNX node's ops after it, with suffixes for decomposed ones (Gemm -> '.../WithoutBiases')
@@ -463,6 +470,7 @@ class _SingleItems:
 
 def coreml_weights(package: Path, feeds: FeedFiles | None = None) -> list[str]:
     """Quantize an ML Program's weights to int8 (per channel, symmetric) in place; on macOS also activations."""
+    # runtime library, loaded on first use: listing backends never fails
     import coremltools as ct
     from coremltools.optimize import coreml as cto
 
@@ -481,7 +489,6 @@ def coreml_weights(package: Path, feeds: FeedFiles | None = None) -> list[str]:
         notes.append(
             "Core ML activations stay fp16: activation quantization calibrates with Core ML predictions (macOS)"
         )
-    import shutil
 
     staged = package.with_name(package.stem + ".int8.mlpackage")
     quantized.save(str(staged))

@@ -25,6 +25,7 @@ WORKSPACE_BYTES = 1 << 30
 def gpu_key() -> dict[str, str]:
     """TensorRT version + GPU name and compute capability of device 0: what an engine is tied to."""
     try:
+        # runtime library, loaded on first use: listing backends never fails
         import tensorrt as trt
         from cuda.bindings import runtime as cudart
     except ImportError as exc:
@@ -46,7 +47,7 @@ def gpu_key() -> dict[str, str]:
 def write(onnx_path: Path, out_dir: Path, *, spec: ModelSpec, precision: str, batch: BatchRange) -> WriteResult:
     """Build ``<role>.engine`` for the batch range; the timing cache persists across builds in the user cache."""
     key = gpu_key()
-    import tensorrt as trt
+    import tensorrt as trt  # runtime library, loaded on first use: listing backends never fails
 
     major = int(trt.__version__.split(".")[0])
     logger = trt.Logger(trt.Logger.WARNING)

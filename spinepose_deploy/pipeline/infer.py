@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ..errors import InvalidOptionError
@@ -228,8 +229,6 @@ def _account(summary: InferSummary, result: PoseResult) -> None:
 
 def _show(image: np.ndarray, wait_ms: int) -> bool:
     """Show ``image`` in a window; True when the user pressed q or Esc."""
-    import cv2
-
     try:
         cv2.imshow(WINDOW, image)
         key = cv2.waitKey(wait_ms) & 0xFF
@@ -240,7 +239,6 @@ def _show(image: np.ndarray, wait_ms: int) -> bool:
 
 
 def _close_windows() -> None:
-    import cv2
 
     with contextlib.suppress(cv2.error):  # headless build: no window was opened
         cv2.destroyAllWindows()

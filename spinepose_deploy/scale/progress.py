@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
 from .._console import err_console
 from .worker import FileOutcome
 
@@ -12,7 +14,6 @@ class Display:
     """One rich bar: files finished of all, frames processed, frames/s since the workers were ready."""
 
     def __init__(self, total: int, enabled: bool) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 
         self._progress = Progress(

@@ -61,7 +61,7 @@ PipelineFactory = Callable[[], Pipeline]
 def require_ray() -> Any:
     """The ``ray`` module, or ``BackendUnavailableError`` saying how to install it."""
     try:
-        import ray
+        import ray  # optional extra, loaded only when this feature runs
     except ImportError as exc:
         raise BackendUnavailableError(RAY_MISSING) from exc
     return ray

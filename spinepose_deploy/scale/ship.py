@@ -9,6 +9,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from .._atomic import atomic_dir
 from ..errors import InvalidOptionError, ModelLoadError
 from ..paths import cache_subdir
@@ -25,8 +27,7 @@ class ShippedBundle:
     digest: str
 
     def __call__(self) -> Pipeline:
-        import ray
-        from filelock import FileLock
+        import ray  # optional extra, loaded only when this feature runs
 
 
         local = cache_subdir("ray-bundles") / self.digest

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
+import psutil
 
 from ..backends.base import Session
 from ..ops.image import read_image
@@ -79,7 +80,6 @@ class _Rss:
     """Resident-memory peak above a baseline, sampled on demand."""
 
     def __init__(self) -> None:
-        import psutil
 
         self._process = psutil.Process()
         self.base = self.peak = self._process.memory_info().rss

@@ -215,6 +215,7 @@ def _download(spec: ModelSpec, url: str, progress: bool, repin: bool) -> Path:
 
 def _stream(url: str, target: Path, progress: bool) -> None:
     """Download ``url`` to ``target`` with pooch's HTTP downloader; errors become one-line FetchErrors."""
+    # only when something is downloaded
     import pooch
     import requests
 
@@ -380,6 +381,7 @@ class _RichDownloadProgress:
     """The progress object pooch's HTTPDownloader drives (total, update, reset, close), drawn by rich."""
 
     def __init__(self, label: str) -> None:
+        # only when something is downloaded (progress bar)
         from rich.console import Console
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 

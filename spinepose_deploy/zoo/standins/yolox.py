@@ -287,7 +287,7 @@ def _set_score_prior(model: onnx.ModelProto, spec: ModelSpec) -> None:
     on some images and the 100-box cap on others. Done here on the exported graph (ONNX Runtime on the
     head logits) because only after the builder's BatchNorm calibration are the logits realistic.
     """
-    import onnxruntime as ort
+    import onnxruntime as ort  # runtime library, loaded on first use: listing backends never fails
 
 
     graph = model.graph
