@@ -16,14 +16,11 @@ import json
 import logging
 import time
 import warnings
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import ModuleType
 
-import cv2
 import numpy as np
 import onnx
-from filelock import FileLock
 
 from ... import paths
 from ..._atomic import atomic_path
@@ -55,6 +52,7 @@ def _family_module(spec: ModelSpec) -> ModuleType:
 
 
 def _torch_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
 
     try:
         return version("torch")
@@ -118,6 +116,8 @@ def is_standin(path: str | Path) -> bool:
 
 def _affine_crop(img: np.ndarray, box: tuple[float, ...], out_hw: tuple[int, int]) -> np.ndarray:
     """Crop ``box`` (x0, y0, x1, y1) padded x1.25, widened to the output aspect, as the pose pipeline does."""
+    import cv2
+
     height, width = out_hw
     x0, y0, x1, y1 = box
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
@@ -133,6 +133,8 @@ def _affine_crop(img: np.ndarray, box: tuple[float, ...], out_hw: tuple[int, int
 
 def _letterbox(img: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
     """Resize keeping aspect, pasted top-left on a 114-grey canvas (mmdeploy YOLOX)."""
+    import cv2
+
     height, width = out_hw
     ratio = min(height / img.shape[0], width / img.shape[1])
     size = (round(img.shape[1] * ratio), round(img.shape[0] * ratio))
@@ -143,6 +145,8 @@ def _letterbox(img: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
 
 def _calibration_batch(spec: ModelSpec) -> np.ndarray | None:
     """About eight real images preprocessed as the pipeline would for this model, or None."""
+    import cv2
+
     if spec.resize == "none":
         return None
     out_hw = tuple(spec.input_size)
@@ -180,7 +184,7 @@ def _calibration_batch(spec: ModelSpec) -> np.ndarray | None:
 
 def _calibrate_bn(model, batch: np.ndarray | None, spec: ModelSpec) -> None:
     """Set BatchNorm running statistics to the cumulative average over ``batch`` (the rest stays in eval)."""
-    import torch  # optional extra, loaded only when this feature runs
+    import torch
 
     bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if not bns:
@@ -205,7 +209,7 @@ def _calibrate_bn(model, batch: np.ndarray | None, spec: ModelSpec) -> None:
 
 
 def _export(model, dummy, spec: ModelSpec) -> onnx.ModelProto:
-    import torch  # optional extra, loaded only when this feature runs
+    import torch
 
     in_names, out_names = _io_names(spec.inputs, "input"), _io_names(spec.outputs, "output")
     dynamic = {}
@@ -249,7 +253,7 @@ def _declare_shapes(proto: onnx.ModelProto, spec: ModelSpec) -> None:
 
 def _check_contract(data: bytes, spec: ModelSpec, feed: np.ndarray) -> None:
     """Load with ONNX Runtime, compare names/dtypes/ranks/static dims with the spec, run once."""
-    import onnxruntime as ort  # runtime library, loaded on first use: listing backends never fails
+    import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
@@ -284,7 +288,7 @@ def _compare_shape(where: str, what: str, actual: list, expected: tuple, static_
 
 def _build(spec: ModelSpec, key: str) -> bytes:
     """Seed, create, calibrate BatchNorm, export, finalize, tag and check; the file's bytes."""
-    import torch  # optional extra, loaded only when this feature runs
+    import torch
 
     family = _family_module(spec)
     seed = model_seed(spec.name)
@@ -323,6 +327,8 @@ def _build(spec: ModelSpec, key: str) -> bytes:
 
 def build_standin(name_or_spec: str | ModelSpec, *, force: bool = False, progress: bool = False) -> Path:
     """Return the cached stand-in ONNX for a model, building it first if needed (or if ``force``)."""
+    from filelock import FileLock
+
     spec = _spec(name_or_spec)
     key = standin_key(spec)
     dest = _cache_file(spec, key)

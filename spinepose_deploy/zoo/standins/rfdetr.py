@@ -29,7 +29,6 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from ..specs import ModelSpec
-from .build import _calibration_batch
 from .graph import unshare_initializers
 
 EXPORT_BATCH = 1
@@ -330,6 +329,8 @@ def _set_person_prior(model: RFDETR, spec: ModelSpec) -> None:
     embedding) larger than the margin to the 0.3 threshold, and a grey image does not predict it well;
     two of the builder's real calibration images measure it (it varies little between images).
     """
+    from .build import _calibration_batch
+
     images = _calibration_batch(spec)
     with torch.no_grad():
         _, logits = model(torch.from_numpy(images[:2]))

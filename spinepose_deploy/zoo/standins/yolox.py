@@ -37,7 +37,6 @@ from torch import nn
 
 from ...errors import ExportError
 from ..specs import ModelSpec
-from .build import _calibration_batch
 from .common import ConvModule as BaseConv
 from .graph import unshare_initializers
 
@@ -287,8 +286,9 @@ def _set_score_prior(model: onnx.ModelProto, spec: ModelSpec) -> None:
     on some images and the 100-box cap on others. Done here on the exported graph (ONNX Runtime on the
     head logits) because only after the builder's BatchNorm calibration are the logits realistic.
     """
-    import onnxruntime as ort  # runtime library, loaded on first use: listing backends never fails
+    import onnxruntime as ort
 
+    from .build import _calibration_batch
 
     graph = model.graph
     taps: dict[str, tuple[int, str]] = {}  # conv output -> (level, "cls" | "obj")
