@@ -35,6 +35,7 @@ from filelock import FileLock
 from .. import paths
 from .._atomic import write_text
 from ..errors import (
+    DownloadError,
     FetchError,
     HashMismatchError,
     InputFileError,
@@ -223,7 +224,10 @@ def _stream(url: str, target: Path, progress: bool) -> None:
     try:
         downloader(url, str(target), None)
     except requests.exceptions.RequestException as exc:
-        raise FetchError(f"could not download {url}: {_reason(exc)}") from exc
+        raise DownloadError(
+            f"could not download {url}: {_reason(exc)}. Check the network (or ${MIRROR_ENV}), or copy the file"
+            f" into a folder named by ${paths.MODELS_DIR_ENV} and set ${paths.OFFLINE_ENV}=1"
+        ) from exc
     finally:
         if bar:
             bar.close()
