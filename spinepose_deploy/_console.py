@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 err_console = Console(stderr=True, emoji=False)  # ":abc:" in a user value is text, not an emoji code
 out_console = Console(emoji=False)
@@ -15,6 +17,20 @@ STANDIN_BANNER = (
     "[bold yellow]STAND-IN[/] graphs (architecture-faithful; seeded weights, or trained on synthetic figures): "
     "speed figures are real, keypoints are not SpinePose's."
 )
+
+WIDE_COLUMNS = 120  # below this, tables use their compact layout (short headings, one phrase per cell)
+
+
+def compact_layout(console: Console = out_console) -> bool:
+    """True on narrow terminals, pipes and CI logs (rich assumes 80 columns when stdout is not a terminal)."""
+    return console.width < WIDE_COLUMNS
+
+
+def new_table(title: str, console: Console = out_console) -> Table:
+    """A rich Table; in the compact layout without vertical rules, so 80 columns hold more text unfolded."""
+    if compact_layout(console):
+        return Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    return Table(title=title)
 
 
 @contextlib.contextmanager

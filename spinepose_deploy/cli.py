@@ -12,8 +12,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from . import __version__
-from ._console import STANDIN_BANNER, err_console, out_console
+from . import __version__, paths
+from ._console import STANDIN_BANNER, compact_layout, err_console, new_table, out_console
 from .errors import SpinePoseDeployError
 
 app = typer.Typer(
@@ -51,37 +51,54 @@ def models_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """List every released graph with its role, input, contract and published size."""
     if ctx.invoked_subcommand is not None:
         return
+    from .zoo.inventory import cache_size, inventory
     from .zoo.specs import MODELS, MODES, SPINEPOSE_LICENSE
 
+    local = {copy.name: copy for copy in inventory(list(MODELS.values()))}
     if as_json:
         _print_json(
             {
-                "models": [s.to_dict() for s in MODELS.values()],
+                "models": [{**s.to_dict(), "local": local[s.name].to_dict()} for s in MODELS.values()],
                 "modes": {
                     m.name: {"pose": m.pose_variant, "detectors": m.detectors, "versions": m.versions}
                     for m in MODES.values()
                 },
+                "cache": {"path": str(paths.cache_dir()), "size_bytes": cache_size()},
             }
         )
         return
-    table = Table(title="SpinePose model zoo")
-    for column in ("name", "role", "input", "outputs", "params M", "GFLOPs", "licence"):
-        table.add_column(column, overflow="fold")
+    wide = not compact_layout()
+    table = new_table("SpinePose model zoo: what this machine has" if wide else "Model zoo: what you have")
+    columns = ["name", "role", "input", *(["outputs"] if wide else []), "params M" if wide else "Mparam",
+               "GFLOPs", "real weights" if wide else "real", "stand-in", "MB"]  # fmt: skip
+    for column in columns:
+        numeric = column in ("params M", "Mparam", "GFLOPs", "MB")
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=column == "name")
     for spec in MODELS.values():
-        outputs = ", ".join(o.name or "?" for o in spec.outputs)
+        copy = local[spec.name]
+        real = ("pinned" if copy.pinned else "cached") if copy.cached else ("pin only" if copy.pinned else "-")
         table.add_row(
             spec.name,
             spec.role.value,
             "x".join(map(str, spec.input_size)),
-            outputs,
+            *([", ".join(o.name or "?" for o in spec.outputs)] if wide else []),
             f"{spec.params_m:.2f}" if spec.params_m else "-",
             f"{spec.gflops:.2f}" if spec.gflops else "-",
-            spec.license.split(" ")[0],
+            real,
+            "built" if copy.standins else "-",
+            f"{copy.size_bytes / 1e6:.1f}" if copy.size_bytes else "-",
         )
+    out_console.print(table)
     modes = ", ".join(
         f"{m.name}: {m.detectors['yolox']}|{m.detectors['rfdetr']} + pose-{m.pose_variant}" for m in MODES.values()
     )
     out_console.print(f"Modes: {modes}")
+    shipped = ", ".join(copy.name for copy in local.values() if copy.trained)
+    out_console.print(f"Trained stand-ins ship with the package for: {shipped or 'none'} (--weights trained).")
+    out_console.print(
+        f"Cache: {paths.cache_dir()} ({cache_size() / 1e6:.1f} MB in all, bundles included); "
+        "'models fetch NAME' downloads real weights, 'models build NAME' builds a stand-in."
+    )
     out_console.print(f"SpinePose weights are {SPINEPOSE_LICENSE}; detectors carry their own licences.")
 
 

@@ -310,7 +310,7 @@ def _check_and_pin(
 ) -> Path:
     """Verify ``path`` against the pin (or check its contract and pin it); optionally move it into place."""
     digest = sha256_file(path)
-    entry = _read_pins().get(spec.name)
+    entry = read_pins().get(spec.name)
     contract = _contract_id(spec)
     if entry and not repin and entry.get("sha256") == digest and entry.get("contract") == contract:
         return _install(path, install_to)  # the same bytes already passed this contract
@@ -342,7 +342,8 @@ def _contract_id(spec: ModelSpec) -> str:
     return hashlib.sha256(repr((spec.inputs, spec.outputs)).encode()).hexdigest()[:16]
 
 
-def _read_pins() -> dict:
+def read_pins() -> dict:
+    """The pinned entries by model name ({} before the first fetch)."""
     path = pins_path()
     if not path.exists():
         return {}
@@ -360,7 +361,7 @@ def _read_pins() -> dict:
 def _write_pin(name: str, entry: dict) -> None:
     path = pins_path()
     with FileLock(str(models_cache() / ".locks" / f"{PINS_FILE}.lock")):
-        pins = _read_pins()
+        pins = read_pins()
         pins[name] = entry
         write_text(path, json.dumps({"version": 1, "models": pins}, indent=2, sort_keys=True) + "\n")
 
