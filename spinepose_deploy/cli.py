@@ -448,6 +448,8 @@ def infer(
 
     with pipeline, progress:
         summary = run_infer(pipeline, plan, spine_only=spine_only, show=show, progress=(start, step))
+    for path, report in summary.damaged.items():
+        err_console.print(f"[yellow]warning[/] {escape(report.warning(path) or '')}", highlight=False, soft_wrap=True)
     where = ", ".join(pipeline.describe().values())
     out_console.print(
         f"{summary.frames} frames, {summary.people} people, {summary.fps:.1f} fps, "
