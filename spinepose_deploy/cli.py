@@ -6,15 +6,19 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from . import __version__, paths
-from ._console import STANDIN_BANNER, compact_layout, err_console, new_table, out_console
+from ._console import STANDIN_BANNER, compact_layout, err_console, new_table, out_console, show_wide_tables
 from .errors import SpinePoseDeployError
+
+if TYPE_CHECKING:
+    from .export.bundle import Bundle
 
 app = typer.Typer(
     help="Run SpinePose (spine-aware 2D/3D pose) fast on ONNX Runtime, OpenVINO, Core ML and TensorRT.",
@@ -40,6 +44,7 @@ def _root(
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    show_wide_tables(verbose)  # the full tables, however narrow the terminal
     if version:
         out_console.print(f"spinepose-deploy {__version__}")
         raise typer.Exit()
@@ -266,7 +271,7 @@ def export(
             bundle = export_bundle(request, progress=advance)
             progress.update(task, completed=12, description="done")
     except GateFailedError as exc:  # the report first, then main() prints the one-line error
-        err_console.print(_int8_table({exc.role: exc.report.to_dict()}))
+        err_console.print(_int8_table({exc.role: exc.report.to_dict()}, err_console))
         raise
     if as_json:
         _print_json(bundle.manifest)
@@ -275,22 +280,29 @@ def export(
         err_console.print(STANDIN_BANNER)
     reports = {role: bundle.graph(role)["int8"] for role in bundle.roles if bundle.graph(role).get("int8")}
     if reports:
-        out_console.print(_int8_table(reports))
-    table = Table(title=f"{bundle.path}  ({bundle.backend} {bundle.precision})")
-    for column in ("graph", "model", "artifact", "size MB", "fidelity vs FP32", "gate"):
+        out_console.print(_int8_table(reports, out_console))
+    out_console.print(_bundle_table(bundle, out_console))
+
+
+def _bundle_table(bundle: Bundle, console: Console) -> Table:
+    """Per graph: model, size, fidelity vs FP32 and the gate; compact on narrow consoles (see _console)."""
+    compact = compact_layout(console)
+    table = new_table(f"{bundle.path}  ({bundle.backend} {bundle.precision})", console)
+    columns = ("graph", "model", "MB", "vs FP32", "gate") if compact else (
+        "graph", "model", "artifact", "size MB", "fidelity vs FP32", "gate")  # fmt: skip
+    for column in columns:
         table.add_column(column, overflow="fold")
     for role in bundle.roles:
         graph = bundle.graph(role)
         size = sum((bundle.path / f).stat().st_size for f in graph["files"]) / 1e6
-        table.add_row(
-            role,
-            graph["model"] + (" (stand-in)" if graph["standin"] else ""),
-            graph["artifact"],
-            f"{size:.1f}",
-            _fidelity_text(graph["fidelity"]),
-            _gate_text(graph["fidelity"]),
-        )
-    out_console.print(table)
+        model = graph["model"] + ((" *" if compact else " (stand-in)") if graph["standin"] else "")
+        fidelity = _fidelity_short(graph["fidelity"]) if compact else _fidelity_text(graph["fidelity"])
+        artifact = [] if compact else [graph["artifact"]]
+        table.add_row(role, model, *artifact, f"{size:.1f}", fidelity, _gate_text(graph["fidelity"]))
+    if compact:
+        table.caption = "* stand-in. Every metric: --json (or -v for the wide table)"
+        table.caption_justify = "left"
+    return table
 
 
 def _fidelity_text(fidelity: dict) -> str:
@@ -309,6 +321,24 @@ def _fidelity_text(fidelity: dict) -> str:
     return "; ".join(parts)
 
 
+def _fidelity_short(fidelity: dict) -> str:
+    """The compact layout's fidelity: the gate's own metrics, in a few characters each."""
+    if not fidelity.get("measured", True):
+        return "not measured (--json says why)"
+    parts = []
+    if "argmax_agreement" in fidelity:
+        parts.append(f"argmax {fidelity['argmax_agreement']:.3f} p95 {fidelity['kpt_px_p95']:.1f}px")
+    if "box_recall" in fidelity:
+        parts.append(f"recall {fidelity['box_recall']:.2f} IoU {fidelity['box_iou']:.2f}")
+    if "mpjpe_mm" in fidelity:
+        parts.append(f"MPJPE {fidelity['mpjpe_mm']:.1f}mm")
+    if fidelity.get("accuracy"):
+        from .export.fidelity import accuracy_text
+
+        parts.append(accuracy_text(fidelity["accuracy"]))
+    return "; ".join(parts) or "-"
+
+
 def _accuracy_text(accuracy: dict) -> str:
     from .export.fidelity import accuracy_text
 
@@ -323,25 +353,44 @@ def _gate_text(fidelity: dict) -> str:
     return "[green]pass[/]" if gate["passed"] else "[red]fail[/]: " + "; ".join(gate["failures"])
 
 
-def _int8_table(reports: dict[str, dict]) -> Table:
+_SHORTER = (("SimCC argmax agreement", "argmax"), ("keypoint ", ""), ("box recall", "recall"), ("box IoU", "IoU"),
+            ("lifter MPJPE", "MPJPE"), (" px", "px"), (" mm", "mm"), (" > ", ">"), (" < ", "<"))
+
+
+def _short_failure(failure: str) -> str:
+    """'keypoint p95 23.74 px > 6.0' -> 'p95 23.74px>6.0': the same numbers, in the compact layout."""
+    for long, short in _SHORTER:
+        failure = failure.replace(long, short)
+    return failure
+
+
+def _int8_table(reports: dict[str, dict], console: Console) -> Table:
     """INT8 gate rounds per graph: what was kept float, each candidate's result and latency, what was kept."""
-    table = Table(title="INT8 fidelity gate (held-out frames)")
-    for column in ("graph", "round", "kept float", "candidates", "result"):
+    from .export.fidelity import accuracy_text
+
+    compact = compact_layout(console)
+    table = new_table("INT8 fidelity gate (held-out frames)", console)
+    columns = ("graph", "rnd", "float", "candidates", "result") if compact else (
+        "graph", "round", "kept float", "candidates", "result")  # fmt: skip
+    for column in columns:
         table.add_column(column, overflow="fold")
     for role, report in reports.items():
         for entry in report["rounds"]:
             cells = []
             for name, cand in entry["candidates"].items():
                 latency = f", {cand['latency_ms']:.1f} ms" if "latency_ms" in cand else ""
-                verdict = "pass" if cand["passed"] else "; ".join(cand["failures"])
+                failures = [_short_failure(f) for f in cand["failures"]] if compact else cand["failures"]
+                verdict = "pass" if cand["passed"] else "; ".join(failures)
                 if cand.get("accuracy"):
-                    verdict += f" ({_accuracy_text(cand['accuracy'])})"
+                    accuracy = cand["accuracy"]
+                    verdict += f" ({accuracy_text(accuracy) if compact else _accuracy_text(accuracy)})"
                 cells.append(f"{name}: {verdict}{latency}")
             last = entry is report["rounds"][-1]
             result = ("[green]pass[/]" if entry["passed"] else "[red]fail[/]") + (
                 f" -> {escape(report['kept'])}" if last and report.get("kept") else ""
             )
-            table.add_row(role, str(entry["round"]), f"{entry['excluded']} nodes", escape("\n".join(cells)), result)
+            kept = f"{entry['excluded']}" if compact else f"{entry['excluded']} nodes"
+            table.add_row(role, str(entry["round"]), kept, escape("\n".join(cells)), result)
     return table
 
 
@@ -508,8 +557,6 @@ def bench(
     """Time every backend x precision this host runs, per graph and end to end, and store the fastest that passes."""
     import time
 
-    from rich.console import Console
-
     from ._console import steps
     from .bench import report, runner
     from .bench.host import describe, fingerprint
@@ -523,8 +570,8 @@ def bench(
     request.validate()
     if chart is not None:
         report.check_chart_available()
-    # a log or pipe gets the whole table unfolded (rich would fold it at 80 columns)
-    console = out_console if out_console.is_terminal else Console(width=170, emoji=False)
+    console = out_console
+    compact = compact_layout(console)  # narrow terminals, pipes, CI logs: the deciding numbers, unfolded
     host = fingerprint()
     title = f"bench: {'bundles' if bundles else f'{mode} mode ({detector}, {model_version})'}, {people} people"
     console.print(f"[bold]{escape(title)}[/]\nhost: {escape(describe(host))}", highlight=False)
@@ -543,10 +590,10 @@ def bench(
 
             result = runner.run_bench(request, on_row=rows.append, progress=say)
     except KeyboardInterrupt:
-        console.print(report.bench_table(rows, title=f"{title} (interrupted)"))
+        console.print(report.bench_table(rows, title=f"{title} (interrupted)", compact=compact))
         err_console.print(f"[yellow]interrupted[/]: {len(rows)} rows finished; no JSON or chart written")
         raise typer.Exit(130) from None
-    console.print(report.bench_table(result.rows, title=title))
+    console.print(report.bench_table(result.rows, title=title, compact=compact))
     for label, reason in result.skipped:
         console.print(f"[dim]skipped {escape(label)}: {escape(reason)}[/]", highlight=False)
     for role, document in result.selection.items():

@@ -81,9 +81,11 @@ def _sorted(rows: Sequence[BenchRow]) -> list[BenchRow]:
                                        r.backend == "auto", r.batch))  # fmt: skip
 
 
-def bench_table(rows: Sequence[BenchRow], title: str = "spinepose-deploy bench") -> Table:
+def bench_table(rows: Sequence[BenchRow], title: str = "spinepose-deploy bench", compact: bool = False) -> Table:
     """One line per graph x config x batch (status in colour, reason when it failed); an accuracy column
-    when any row was scored against ground truth (``--accuracy``)."""
+    when any row was scored against ground truth (``--accuracy``). ``compact``: see :func:`compact_bench_table`."""
+    if compact:
+        return compact_bench_table(rows, title)
     table = Table(title=title, show_lines=False)
     scored = any(row.accuracy for row in rows)
     columns = [("graph", "left"), ("config", "left"), ("batch", "right"), ("status", "left"), ("load s", "right"),
@@ -113,6 +115,68 @@ def bench_table(rows: Sequence[BenchRow], title: str = "spinepose-deploy bench")
             escape(fidelity_text(row.fidelity)) if row.graph != PIPELINE else "-",
             *([accuracy_text(row.accuracy)] if scored else []),
         )
+    return table
+
+
+_SHORT_STATUS = {RAN: RAN, FAILED_FIDELITY: "gate fail", FAILED: FAILED}
+
+
+def _short_fidelity(row: BenchRow) -> str:
+    """The gate verdict and its deciding number, in a few characters."""
+    fidelity = row.fidelity
+    if row.graph == PIPELINE or not fidelity:
+        return "-"
+    if not fidelity.get("measured", True):
+        return "n/a"
+    verdict = "ok" if (fidelity.get("gate") or {}).get("passed", True) else "FAIL"
+    if "kpt_px_p95" in fidelity:
+        return f"{verdict} p95 {fidelity['kpt_px_p95']:.1f}px"
+    if "box_recall" in fidelity:
+        return f"{verdict} rec {fidelity['box_recall']:.2f}"
+    if "mpjpe_mm" in fidelity:
+        return f"{verdict} {fidelity['mpjpe_mm']:.2f}mm"
+    return verdict
+
+
+def compact_bench_table(rows: Sequence[BenchRow], title: str = "spinepose-deploy bench") -> Table:
+    """The bench table in ~80 columns: what picks the winner (p50, p99, throughput, fidelity verdict) stays;
+    load time, first run, p90, memory and the full fidelity go to ``--json`` / ``--verbose``. Reasons for
+    failed rows are numbered notes under the table instead of a wrapped column."""
+    from .._console import new_table
+
+    table = new_table(title)
+    scored = any(row.accuracy for row in rows)
+    columns = [("graph", "left"), ("config", "left"), ("b", "right"), ("status", "left"), ("p50 ms", "right"),
+               ("p99 ms", "right"), ("items/s", "right"), ("vs FP32", "left")] + (
+               [("vs truth", "left")] if scored else [])  # fmt: skip
+    for column, justify in columns:
+        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    notes: list[str] = []
+    previous = None
+    for row in _sorted(rows):
+        if previous is not None and row.graph != previous:
+            table.add_section()
+        previous = row.graph
+        style = _STATUS_STYLE.get(row.status, "white")
+        status = f"[{style}]{_SHORT_STATUS.get(row.status, row.status)}[/]"
+        if row.reason:
+            notes.append(f"[{len(notes) + 1}] {row.graph} {_config_text(row)}: {row.reason}")
+            status += f" \\[{len(notes)}]"
+        config = "auto (mix)" if row.backend == "auto" else _config_text(row).replace("onnxruntime", "ort")
+        table.add_row(
+            row.graph,
+            escape(config.replace("openvino", "ov")),
+            str(row.batch),
+            status,
+            _ms(row.p50_ms),
+            _ms(row.p99_ms),
+            "-" if row.items_per_s is None else f"{row.items_per_s:.1f}",
+            _short_fidelity(row),
+            *([accuracy_text(row.accuracy)] if scored else []),
+        )
+    if notes:
+        table.caption = escape("\n".join(notes))
+        table.caption_justify = "left"
     return table
 
 
