@@ -165,12 +165,13 @@ def models_fetch(
 def doctor(as_json: JsonFlag = False) -> None:
     """Show which backend x device x precision this host can run, with versions and the reason for each 'no'."""
     from .backends import capabilities
+    from .backends.checks import setup_checks
 
-    rows = capabilities()
+    rows, checks = capabilities(), setup_checks()
     if as_json:
-        _print_json([row.__dict__ for row in rows])
+        _print_json({"capabilities": [row.__dict__ for row in rows], "checks": [c.to_dict() for c in checks]})
         return
-    table = Table(title="What this host can run")
+    table = new_table("What this host can run")
     for column in ("backend", "device", "runs", "version", "why not"):
         table.add_column(column, overflow="fold")
     grouped: dict[tuple[str, str], list] = {}
@@ -187,6 +188,19 @@ def doctor(as_json: JsonFlag = False) -> None:
             backend, device, f"[green]{runs}[/]" if "no" not in runs else runs, cells[0].version or "-", escape(reasons)
         )
     out_console.print(table)
+    out_console.print(_checks_table(checks))
+
+
+def _checks_table(checks: list) -> Table:
+    """doctor's setup checks: one row each, the fix next to what is wrong."""
+    table = new_table("Setup checks")
+    for column in ("check", "status", "finding / fix"):
+        table.add_column(column, overflow="fold")
+    status = {True: "[green]ok[/]", False: "[red]problem[/]", None: "[dim]n/a[/]"}
+    for check in checks:
+        text = escape(check.finding) + (f"\n[bold]fix:[/] {escape(check.fix)}" if check.fix else "")
+        table.add_row(check.name, status[check.ok], text)
+    return table
 
 
 # -- export ----------------------------------------------------------------------------------------
@@ -291,14 +305,14 @@ def _bundle_table(bundle: Bundle, console: Console) -> Table:
     columns = ("graph", "model", "MB", "vs FP32", "gate") if compact else (
         "graph", "model", "artifact", "size MB", "fidelity vs FP32", "gate")  # fmt: skip
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=column == "vs FP32")  # the gate column wraps instead
     for role in bundle.roles:
         graph = bundle.graph(role)
         size = sum((bundle.path / f).stat().st_size for f in graph["files"]) / 1e6
         model = graph["model"] + ((" *" if compact else " (stand-in)") if graph["standin"] else "")
         fidelity = _fidelity_short(graph["fidelity"]) if compact else _fidelity_text(graph["fidelity"])
         artifact = [] if compact else [graph["artifact"]]
-        table.add_row(role, model, *artifact, f"{size:.1f}", fidelity, _gate_text(graph["fidelity"]))
+        table.add_row(role, model, *artifact, f"{size:.1f}", fidelity, _gate_text(graph["fidelity"], compact))
     if compact:
         table.caption = "* stand-in. Every metric: --json (or -v for the wide table)"
         table.caption_justify = "left"
@@ -346,11 +360,12 @@ def _accuracy_text(accuracy: dict) -> str:
     return f"vs ground truth {accuracy_text(accuracy)}, {basis}"
 
 
-def _gate_text(fidelity: dict) -> str:
+def _gate_text(fidelity: dict, compact: bool = False) -> str:
     gate = fidelity.get("gate")
     if gate is None:
         return "-"
-    return "[green]pass[/]" if gate["passed"] else "[red]fail[/]: " + "; ".join(gate["failures"])
+    failures = [_short_failure(f) for f in gate["failures"]] if compact else gate["failures"]
+    return "[green]pass[/]" if gate["passed"] else "[red]fail[/]: " + "; ".join(failures)
 
 
 _SHORTER = (("SimCC argmax agreement", "argmax"), ("keypoint ", ""), ("box recall", "recall"), ("box IoU", "IoU"),

@@ -117,7 +117,7 @@ def test_cli_user_error_is_one_line_exit_2(capsys):
 
 def test_cli_doctor_json_reports_ort_cpu(capsys):
     assert main(["doctor", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    rows = json.loads(capsys.readouterr().out)["capabilities"]
     assert any(r["backend"] == "onnxruntime" and r["device"] == "cpu" and r["ok"] for r in rows)
     assert any(r["backend"] == "tensorrt" and not r["ok"] and r["reason"] for r in rows)
 
