@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from spinepose_deploy.backends import checks
 
 
@@ -73,3 +75,24 @@ def test_openvino_without_nncf_is_a_problem_row():
         assert row.ok is None
     else:
         assert row.ok is False and "without nncf" in row.finding and "spinepose-deploy[openvino]" in row.fix
+
+
+def test_two_opencv_builds_in_one_cv2_folder_are_named(tmp_path, monkeypatch):
+    here = checks.check_opencv_builds()
+    assert here.ok in (True, False) and "installed" in here.finding or "share the 'cv2' package" in here.finding
+    info = tmp_path / "opencv_python_headless-5.0.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: opencv-python-headless\nVersion: 5.0.0\n")
+    (info / "RECORD").write_text(f"cv2/__init__.py,,\n{info.name}/METADATA,,\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    row = checks.check_opencv_builds()
+    assert row.ok is False and "opencv-python-headless" in row.finding and row.fix.startswith("pip uninstall -y ")
+
+
+def test_base_dependency_is_the_headless_opencv():
+    """Deployments (servers, slim containers) have no libGL, which opencv-python needs at import."""
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    names = [dep.split(">")[0].split("=")[0].strip() for dep in project["dependencies"]]
+    assert "opencv-python-headless" in names and "opencv-python" not in names

@@ -2,9 +2,9 @@
 
 Taken from the ONNX Runtime and rtmlib issue trackers: two ONNX Runtime distributions installed over each
 other (the CPU one shadows the GPU one: CUDA silently missing), a CUDA-enabled ONNX Runtime whose CUDA
-runtime or cuDNN libraries cannot be loaded (ORT then falls back to CPU with a log line nobody reads), and
-OpenVINO without NNCF (no NNCF INT8 export). Each check reads package metadata or tries to load a library;
-none imports a heavy runtime unless the package is installed, and none raises.
+runtime or cuDNN libraries cannot be loaded (ORT then falls back to CPU with a log line nobody reads),
+OpenVINO without NNCF (no NNCF INT8 export), and two OpenCV builds in one ``cv2`` folder. Each check reads
+package metadata or tries to load a library; none imports a heavy runtime unless it is installed, none raises.
 """
 
 from __future__ import annotations
@@ -132,7 +132,27 @@ def check_openvino_nncf(find: Callable[[str], object] = importlib.util.find_spec
     )
 
 
-CHECKS: tuple[Callable[[], Check], ...] = (check_onnxruntime_shadowing, check_cuda_libraries, check_openvino_nncf)
+def check_opencv_builds(mapping: dict[str, list[str]] | None = None) -> Check:
+    """opencv-python, -headless and -contrib all install the one ``cv2`` folder: the last one installed wins
+    (a window for --show or not), and uninstalling either leaves no cv2 at all while pip thinks one is there."""
+    mapping = importlib.metadata.packages_distributions() if mapping is None else mapping
+    found = sorted(set(mapping.get("cv2", [])), key=str.lower)
+    name = "one OpenCV build"
+    if len(found) <= 1:
+        return Check(name, True if found else None, f"installed: {found[0]}" if found else "opencv missing")
+    keep = "opencv-python" if "opencv-python" in found else found[0]
+    return Check(
+        name,
+        False,
+        f"{' and '.join(found)} share the 'cv2' package: whichever was installed last is the one that runs",
+        f"pip uninstall -y {' '.join(found)} && pip install {keep} (opencv-python: windows for --show; "
+        "opencv-python-headless: servers without libGL)",
+    )
+
+
+CHECKS: tuple[Callable[[], Check], ...] = (
+    check_onnxruntime_shadowing, check_cuda_libraries, check_openvino_nncf, check_opencv_builds,
+)
 
 
 def setup_checks() -> list[Check]:

@@ -110,7 +110,8 @@ def check_show() -> None:
 
     if not gui_available():
         raise InvalidOptionError(
-            "--show: this OpenCV build has no GUI (opencv-python-headless); install opencv-python or drop --show"
+            "--show: this OpenCV build has no GUI (opencv-python-headless, the default); for windows: "
+            "pip uninstall -y opencv-python-headless && pip install opencv-python, or drop --show"
         )
 
 
