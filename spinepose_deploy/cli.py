@@ -310,7 +310,7 @@ def _bundle_table(bundle: Bundle, console: Console) -> Table:
         graph = bundle.graph(role)
         size = sum((bundle.path / f).stat().st_size for f in graph["files"]) / 1e6
         model = graph["model"] + ((" *" if compact else " (stand-in)") if graph["standin"] else "")
-        fidelity = _fidelity_short(graph["fidelity"]) if compact else _fidelity_text(graph["fidelity"])
+        fidelity = _fidelity_text(graph["fidelity"], compact)
         artifact = [] if compact else [graph["artifact"]]
         table.add_row(role, model, *artifact, f"{size:.1f}", fidelity, _gate_text(graph["fidelity"], compact))
     if compact:
@@ -319,37 +319,27 @@ def _bundle_table(bundle: Bundle, console: Console) -> Table:
     return table
 
 
-def _fidelity_text(fidelity: dict) -> str:
+def _fidelity_text(fidelity: dict, compact: bool = False) -> str:
+    """The gate's metrics vs FP32; ``compact``: the same metrics in fewer characters, no max|d| (see --json)."""
+    from .export.fidelity import accuracy_text
+
     if not fidelity.get("measured", True):
-        return f"not measured: {fidelity['reason']}"
+        return "not measured (--json says why)" if compact else f"not measured: {fidelity['reason']}"
+    sep, px, mm, box = (" ", "px", "mm", "recall") if compact else (", ", " px", " mm", "box recall")
     parts = []
     if "argmax_agreement" in fidelity:
-        parts.append(f"argmax {fidelity['argmax_agreement']:.3f}, p95 {fidelity['kpt_px_p95']:.2f} px")
+        p95 = f"{fidelity['kpt_px_p95']:.1f}" if compact else f"{fidelity['kpt_px_p95']:.2f}"
+        parts.append(f"argmax {fidelity['argmax_agreement']:.3f}{sep}p95 {p95}{px}")
     if "box_recall" in fidelity:
-        parts.append(f"box recall {fidelity['box_recall']:.3f}, IoU {fidelity['box_iou']:.3f}")
+        digits = 2 if compact else 3
+        parts.append(f"{box} {fidelity['box_recall']:.{digits}f}{sep}IoU {fidelity['box_iou']:.{digits}f}")
     if "mpjpe_mm" in fidelity:
-        parts.append(f"MPJPE {fidelity['mpjpe_mm']:.2f} mm")
-    parts.append(f"max|d| {max(fidelity['max_abs'].values(), default=0):.2g}")
+        parts.append(f"MPJPE {fidelity['mpjpe_mm']:.{1 if compact else 2}f}{mm}")
+    if not compact:
+        parts.append(f"max|d| {max(fidelity['max_abs'].values(), default=0):.2g}")
     if fidelity.get("accuracy"):  # vs ground truth (synthetic gate scenes)
-        parts.append(_accuracy_text(fidelity["accuracy"]))
-    return "; ".join(parts)
-
-
-def _fidelity_short(fidelity: dict) -> str:
-    """The compact layout's fidelity: the gate's own metrics, in a few characters each."""
-    if not fidelity.get("measured", True):
-        return "not measured (--json says why)"
-    parts = []
-    if "argmax_agreement" in fidelity:
-        parts.append(f"argmax {fidelity['argmax_agreement']:.3f} p95 {fidelity['kpt_px_p95']:.1f}px")
-    if "box_recall" in fidelity:
-        parts.append(f"recall {fidelity['box_recall']:.2f} IoU {fidelity['box_iou']:.2f}")
-    if "mpjpe_mm" in fidelity:
-        parts.append(f"MPJPE {fidelity['mpjpe_mm']:.1f}mm")
-    if fidelity.get("accuracy"):
-        from .export.fidelity import accuracy_text
-
-        parts.append(accuracy_text(fidelity["accuracy"]))
+        accuracy = fidelity["accuracy"]
+        parts.append(accuracy_text(accuracy) if compact else _accuracy_text(accuracy))
     return "; ".join(parts) or "-"
 
 
