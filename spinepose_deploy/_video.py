@@ -72,8 +72,8 @@ class DecodeReport:
                 f"frame {self.damaged[0]} ({self.messages} FFmpeg messages, first: {self.first_message!r})"
             )
         if self.stopped_at is not None:
-            of = f" of the {self.announced} its header announces" if self.announced else ""
-            parts.append(f"frame {self.stopped_at}{of} could not be read, so reading stopped there")
+            of = f" of the {self.announced} frames its header announces" if self.announced else ""
+            parts.append(f"video ended after {self.stopped_at}{of}: frame {self.stopped_at} could not be read")
         return f"{what}: damaged video: " + "; ".join(parts) if parts else None
 
     def note(self, index: int, lines: list[str]) -> None:

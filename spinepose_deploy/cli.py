@@ -502,8 +502,6 @@ def infer(
 
     with pipeline, progress:
         summary = run_infer(pipeline, plan, spine_only=spine_only, show=show, progress=(start, step))
-    for path, report in summary.damaged.items():
-        err_console.print(f"[yellow]warning[/] {escape(report.warning(path) or '')}", highlight=False, soft_wrap=True)
     where = ", ".join(pipeline.describe().values())
     out_console.print(
         f"{summary.frames} frames, {summary.people} people, {summary.fps:.1f} fps, "
@@ -579,12 +577,12 @@ def bench(
     compact = compact_layout(console)  # narrow terminals, pipes, CI logs: the deciding numbers, unfolded
     host = fingerprint()
     title = f"bench: {'bundles' if bundles else f'{mode} mode ({detector}, {model_version})'}, {people} people"
-    console.print(f"[bold]{escape(title)}[/]\nhost: {escape(describe(host))}", highlight=False)
+    console.print(f"[bold]{escape(title)}[/]\nhost: {escape(describe(host))}", highlight=False, soft_wrap=True)
     standin = runner.uses_standins(request)
     if standin:
-        console.print(STANDIN_BANNER)
+        console.print(STANDIN_BANNER, soft_wrap=True)
     if accuracy:
-        console.print(_accuracy_header(runner.weights_kinds(request), accuracy), highlight=False)
+        console.print(_accuracy_header(runner.weights_kinds(request), accuracy), highlight=False, soft_wrap=True)
     rows: list = []
     try:
         with steps() as progress:
@@ -600,13 +598,14 @@ def bench(
         raise typer.Exit(130) from None
     console.print(report.bench_table(result.rows, title=title, compact=compact))
     for label, reason in result.skipped:
-        console.print(f"[dim]skipped {escape(label)}: {escape(reason)}[/]", highlight=False)
+        console.print(f"[dim]skipped {escape(label)}: {escape(reason)}[/]", highlight=False, soft_wrap=True)
     for role, document in result.selection.items():
         best = document["choices"][0]
         console.print(
             f"auto-select {role}: [bold]{best['backend']} {best['precision']}[/] "
             f"({best['latency_ms']:.2f} ms at batch {best['batch']})",
             highlight=False,
+            soft_wrap=True,
         )
     document = report.to_json(result, request)
     document["wall_s"] = round(time.perf_counter() - start, 2)
@@ -616,11 +615,12 @@ def bench(
             f"per-graph mix pipeline: {versus['auto_p50_ms']:.1f} ms/frame, {versus['ratio']:.2f}x the fastest "
             f"single configuration ({escape(versus['best'])}, {versus['best_p50_ms']:.1f} ms)",
             highlight=False,
+            soft_wrap=True,
         )
     for note in result.notes:
-        console.print(f"auto-select: {escape(note)}", highlight=False)
+        console.print(f"auto-select: {escape(note)}", highlight=False, soft_wrap=True)
     if result.accuracy and result.accuracy["note"]:
-        console.print(f"[yellow]accuracy[/]: {escape(result.accuracy['note'])}", highlight=False)
+        console.print(f"[yellow]accuracy[/]: {escape(result.accuracy['note'])}", highlight=False, soft_wrap=True)
     if json_out is not None:
         report.write_json(json_out, document)
         console.print(f"JSON: {json_out}")
@@ -628,7 +628,7 @@ def bench(
         report.write_chart(result.rows, chart, title=f"{title}; {host.get('cpu')}" + (" (STAND-IN)" if standin else ""))
         console.print(f"chart: {chart}")
     phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in result.phases.items())
-    console.print(f"bench took {document['wall_s']:.0f} s ({phases})", highlight=False)
+    console.print(f"bench took {document['wall_s']:.0f} s ({phases})", highlight=False, soft_wrap=True)
 
 
 def _accuracy_header(kinds: dict[str, str], scenes: int) -> str:

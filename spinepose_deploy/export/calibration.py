@@ -31,6 +31,7 @@ frames, so both see the same distribution. Feeds are streamed: one frame in memo
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -421,9 +422,11 @@ def _decodable(video: Path, chosen: list[Frame]) -> tuple[list[Frame], DecodeRep
 
 
 def _video_warning(video: Path, report: DecodeReport, skipped: int) -> str:
-    what = report.warning(f"--calib: {video}") or ""
-    # calibration skips bad frames instead of stopping: say so instead of 'reading stopped there'
-    what = what.replace("could not be read, so reading stopped there", "could not be read")
+    # calibration skips unreadable frames (it does not stop): name the first one only
+    where = report.stopped_at
+    report = dataclasses.replace(report, stopped_at=None)
+    what = report.warning(f"--calib: {video}") or f"--calib: {video}: damaged video"
+    what += f"; frame {where} could not be read" if where is not None else ""
     return f"{what}; {skipped} such frame(s) left out of calibration and the gate"
 
 

@@ -150,8 +150,8 @@ class VideoReader:
     """Frames of a video file or webcam, BGR uint8. Iterate once; ``close()`` (or ``with``) releases it.
 
     FFmpeg's log stays off the terminal; frames it decoded with errors (concealed) are counted, and a frame
-    that cannot be read at all ends the video there: ``decode`` says which (``decode.warning`` in one line,
-    for the caller to show once). A video with no readable frame logs a warning and simply ends.
+    that cannot be read at all ends the video there: ``decode`` says which, and one warning line is logged
+    at the end. A video with no readable frame logs a warning and simply ends.
     """
 
     def __init__(self, source: InputSource) -> None:
@@ -193,7 +193,10 @@ class VideoReader:
             log.warning("%s: no frame could be read; nothing to do", self.source.path)
             return
         if self.frame_count is not None and self.frames_read < self.frame_count:
-            self.decode.stopped_at = self.frames_read  # reported by the caller (infer: one warning line)
+            self.decode.stopped_at = self.frames_read
+        message = self.decode.warning(str(self.source.path))
+        if message:  # the one line (a Ray worker's reaches the driver through Ray's log forwarding)
+            log.warning("%s", message)
 
     def close(self) -> None:
         if self._cap is not None:

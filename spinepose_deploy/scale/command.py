@@ -44,10 +44,6 @@ def ray_infer_command(
                            address=address)  # fmt: skip
     if summary.standin:
         err_console.print(STANDIN_BANNER)
-    for outcome in summary.done:
-        if outcome.decode is not None:
-            warning = escape(outcome.decode["warning"])
-            err_console.print(f"[yellow]warning[/] {warning}", highlight=False, soft_wrap=True)
     for outcome in summary.failed[:SHOWN_FAILURES]:
         err_console.print(f"[red]failed[/] {escape(outcome.name)}: {escape(outcome.error or '')}", highlight=False)
     if len(summary.failed) > SHOWN_FAILURES:
