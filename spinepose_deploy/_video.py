@@ -91,8 +91,12 @@ def quietly(call: Callable[[], T]) -> tuple[T, list[str]]:
     if not _COUNTED:
         return call(), []
     with _LOCK, tempfile.TemporaryFile() as sink:
-        sys.stderr.flush()
-        saved = os.dup(2)
+        if sys.stderr is not None:
+            sys.stderr.flush()
+        try:
+            saved = os.dup(2)
+        except OSError:  # no stderr at all (a daemon): nothing to keep quiet
+            return call(), []
         os.dup2(sink.fileno(), 2)
         try:
             result = call()
