@@ -7,17 +7,22 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ._console import STANDIN_BANNER, err_console, out_console
+from . import paths
+from ._console import STANDIN_BANNER, compact_layout, err_console, new_table, out_console, show_wide_tables
 from ._version import __version__
 from .backends.formats import FORMATS, PRECISIONS
 from .errors import SpinePoseDeployError
 from .export import render
+
+if TYPE_CHECKING:
+    from .export.bundle import Bundle
 
 app = typer.Typer(
     help="Run SpinePose (spine-aware 2D/3D pose) fast on ONNX Runtime, OpenVINO, Core ML and TensorRT.",
@@ -43,6 +48,7 @@ def _root(
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    show_wide_tables(verbose)  # the full tables, however narrow the terminal
     if version:
         out_console.print(f"spinepose-deploy {__version__}")
         raise typer.Exit()
@@ -55,37 +61,54 @@ def models_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     if ctx.invoked_subcommand is not None:
         return
     # lazy: the CLI starts without loading what this command needs
+    from .zoo.inventory import cache_size, inventory
     from .zoo.specs import MODELS, MODES, SPINEPOSE_LICENSE
 
+    local = {copy.name: copy for copy in inventory(list(MODELS.values()))}
     if as_json:
         _print_json(
             {
-                "models": [s.to_dict() for s in MODELS.values()],
+                "models": [{**s.to_dict(), "local": local[s.name].to_dict()} for s in MODELS.values()],
                 "modes": {
                     m.name: {"pose": m.pose_variant, "detectors": m.detectors, "versions": m.versions}
                     for m in MODES.values()
                 },
+                "cache": {"path": str(paths.cache_dir()), "size_bytes": cache_size()},
             }
         )
         return
-    table = Table(title="SpinePose model zoo")
-    for column in ("name", "role", "input", "outputs", "params M", "GFLOPs", "licence"):
-        table.add_column(column, overflow="fold")
+    wide = not compact_layout()
+    table = new_table("SpinePose model zoo: what this machine has" if wide else "Model zoo: what you have")
+    columns = ["name", "role", "input", *(["outputs"] if wide else []), "params M" if wide else "Mparam",
+               "GFLOPs", "real weights" if wide else "real", "stand-in", "MB"]  # fmt: skip
+    for column in columns:
+        numeric = column in ("params M", "Mparam", "GFLOPs", "MB")
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=column == "name")
     for spec in MODELS.values():
-        outputs = ", ".join(o.name or "?" for o in spec.outputs)
+        copy = local[spec.name]
+        real = ("pinned" if copy.pinned else "cached") if copy.cached else ("pin only" if copy.pinned else "-")
         table.add_row(
             spec.name,
             spec.role.value,
             "x".join(map(str, spec.input_size)),
-            outputs,
+            *([", ".join(o.name or "?" for o in spec.outputs)] if wide else []),
             f"{spec.params_m:.2f}" if spec.params_m else "-",
             f"{spec.gflops:.2f}" if spec.gflops else "-",
-            spec.license.split(" ")[0],
+            real,
+            "built" if copy.standins else "-",
+            f"{copy.size_bytes / 1e6:.1f}" if copy.size_bytes else "-",
         )
+    out_console.print(table)
     modes = ", ".join(
         f"{m.name}: {m.detectors['yolox']}|{m.detectors['rfdetr']} + pose-{m.pose_variant}" for m in MODES.values()
     )
     out_console.print(f"Modes: {modes}")
+    shipped = ", ".join(copy.name for copy in local.values() if copy.trained)
+    out_console.print(f"Trained stand-ins ship with the package for: {shipped or 'none'} (--weights trained).")
+    out_console.print(
+        f"Cache: {paths.cache_dir()} ({cache_size() / 1e6:.1f} MB in all, bundles included); "
+        "'models fetch NAME' downloads real weights, 'models build NAME' builds a stand-in."
+    )
     out_console.print(f"SpinePose weights are {SPINEPOSE_LICENSE}; detectors carry their own licences.")
 
 
@@ -146,12 +169,13 @@ def models_fetch(
 def doctor(as_json: JsonFlag = False) -> None:
     """Show which backend x device x precision this host can run, with versions and the reason for each 'no'."""
     from .backends import capabilities  # lazy: the CLI starts without loading what this command needs
+    from .backends.checks import setup_checks
 
-    rows = capabilities()
+    rows, checks = capabilities(), setup_checks()
     if as_json:
-        _print_json([row.__dict__ for row in rows])
+        _print_json({"capabilities": [row.__dict__ for row in rows], "checks": [c.to_dict() for c in checks]})
         return
-    table = Table(title="What this host can run")
+    table = new_table("What this host can run")
     for column in ("backend", "device", "runs", "version", "why not"):
         table.add_column(column, overflow="fold")
     grouped: dict[tuple[str, str], list] = {}
@@ -168,6 +192,19 @@ def doctor(as_json: JsonFlag = False) -> None:
             backend, device, f"[green]{runs}[/]" if "no" not in runs else runs, cells[0].version or "-", escape(reasons)
         )
     out_console.print(table)
+    out_console.print(_checks_table(checks))
+
+
+def _checks_table(checks: list) -> Table:
+    """doctor's setup checks: one row each, the fix next to what is wrong."""
+    table = new_table("Setup checks")
+    for column in ("check", "status", "finding / fix"):
+        table.add_column(column, overflow="fold")
+    status = {True: "[green]ok[/]", False: "[red]problem[/]", None: "[dim]n/a[/]"}
+    for check in checks:
+        text = escape(check.finding) + (f"\n[bold]fix:[/] {escape(check.fix)}" if check.fix else "")
+        table.add_row(check.name, status[check.ok], text)
+    return table
 
 
 # -- export ----------------------------------------------------------------------------------------
@@ -263,7 +300,7 @@ def export(
             bundle = export_bundle(request, progress=advance, source=source)
             progress.update(task, completed=12, description="done")
     except GateFailedError as exc:  # the report first, then main() prints the one-line error
-        err_console.print(_int8_table({exc.role: exc.report.to_dict()}))
+        err_console.print(_int8_table({exc.role: exc.report.to_dict()}, err_console))
         raise
     if as_json:
         _print_json(bundle.manifest)
@@ -272,54 +309,80 @@ def export(
         err_console.print(STANDIN_BANNER)
     reports = {role: bundle.graph(role)["int8"] for role in bundle.roles if bundle.graph(role).get("int8")}
     if reports:
-        out_console.print(_int8_table(reports))
-    table = Table(title=f"{bundle.path}  ({bundle.backend} {bundle.precision})")
-    for column in ("graph", "model", "artifact", "size MB", "fidelity vs FP32", "gate"):
-        table.add_column(column, overflow="fold")
-    for role in bundle.roles:
-        graph = bundle.graph(role)
-        size = sum((bundle.path / f).stat().st_size for f in graph["files"]) / 1e6
-        table.add_row(
-            role,
-            graph["model"] + (" (stand-in)" if graph["standin"] else ""),
-            graph["artifact"],
-            f"{size:.1f}",
-            render.fidelity_detail(graph["fidelity"]),
-            _gate_text(graph["fidelity"]),
-        )
-    out_console.print(table)
+        out_console.print(_int8_table(reports, out_console))
+    out_console.print(_bundle_table(bundle, out_console))
     if bundle.manifest.get("onnx_only"):  # what a Jetson / GPU owner runs in the bundle directory
         out_console.print("Engines are built on the GPU on first use (Pipeline.from_bundle), or with:", highlight=False)
         for role in bundle.roles:
             out_console.print(escape(bundle.graph(role)["extra"]["trtexec"]), highlight=False, soft_wrap=True)
 
 
-def _gate_text(fidelity: dict) -> str:
-    failures = render.gate_failures_text(fidelity)
-    if failures is None:
+def _bundle_table(bundle: Bundle, console: Console) -> Table:
+    """Per graph: model, size, fidelity vs FP32 and the gate; compact on narrow consoles (see _console)."""
+    compact = compact_layout(console)
+    table = new_table(f"{bundle.path}  ({bundle.backend} {bundle.precision})", console)
+    columns = ("graph", "model", "MB", "vs FP32", "gate") if compact else (
+        "graph", "model", "artifact", "size MB", "fidelity vs FP32", "gate")  # fmt: skip
+    for column in columns:
+        table.add_column(column, overflow="fold", no_wrap=column == "vs FP32")  # the gate column wraps instead
+    for role in bundle.roles:
+        graph = bundle.graph(role)
+        size = sum((bundle.path / f).stat().st_size for f in graph["files"]) / 1e6
+        model = graph["model"] + ((" *" if compact else " (stand-in)") if graph["standin"] else "")
+        fidelity = render.fidelity_detail(graph["fidelity"], compact)
+        artifact = [] if compact else [graph["artifact"]]
+        table.add_row(role, model, *artifact, f"{size:.1f}", fidelity, _gate_text(graph["fidelity"], compact))
+    if compact:
+        table.caption = "* stand-in. Every metric: --json (or -v for the wide table)"
+        table.caption_justify = "left"
+    return table
+
+
+def _gate_text(fidelity: dict, compact: bool = False) -> str:
+    gate = fidelity.get("gate")
+    if gate is None:
         return "-"
-    return "[green]pass[/]" if failures == "" else "[red]fail[/]: " + failures
+    failures = [_short_failure(f) for f in gate["failures"]] if compact else gate["failures"]
+    return "[green]pass[/]" if gate["passed"] else "[red]fail[/]: " + "; ".join(failures)
 
 
-def _int8_table(reports: dict[str, dict]) -> Table:
+_SHORTER = (("SimCC argmax agreement", "argmax"), ("keypoint ", ""), ("box recall", "recall"), ("box IoU", "IoU"),
+            ("lifter MPJPE", "MPJPE"), (" px", "px"), (" mm", "mm"), (" > ", ">"), (" < ", "<"))
+
+
+def _short_failure(failure: str) -> str:
+    """'keypoint p95 23.74 px > 6.0' -> 'p95 23.74px>6.0': the same numbers, in the compact layout."""
+    for long, short in _SHORTER:
+        failure = failure.replace(long, short)
+    return failure
+
+
+def _int8_table(reports: dict[str, dict], console: Console) -> Table:
     """INT8 gate rounds per graph: what was kept float, each candidate's result and latency, what was kept."""
-    table = Table(title="INT8 fidelity gate (held-out frames)")
-    for column in ("graph", "round", "kept float", "candidates", "result"):
+    compact = compact_layout(console)
+    table = new_table("INT8 fidelity gate (held-out frames)", console)
+    columns = ("graph", "rnd", "float", "candidates", "result") if compact else (
+        "graph", "round", "kept float", "candidates", "result")  # fmt: skip
+    for column in columns:
         table.add_column(column, overflow="fold")
     for role, report in reports.items():
         for entry in report["rounds"]:
             cells = []
             for name, cand in entry["candidates"].items():
                 latency = f", {cand['latency_ms']:.1f} ms" if "latency_ms" in cand else ""
-                verdict = "pass" if cand["passed"] else "; ".join(cand["failures"])
+                failures = [_short_failure(f) for f in cand["failures"]] if compact else cand["failures"]
+                verdict = "pass" if cand["passed"] else "; ".join(failures)
                 if cand.get("accuracy"):
-                    verdict += f" ({render.accuracy_basis_text(cand['accuracy'])})"
+                    accuracy = cand["accuracy"]
+                    text = render.accuracy_text if compact else render.accuracy_basis_text
+                    verdict += f" ({text(accuracy)})"
                 cells.append(f"{name}: {verdict}{latency}")
             last = entry is report["rounds"][-1]
             result = ("[green]pass[/]" if entry["passed"] else "[red]fail[/]") + (
                 f" -> {escape(report['kept'])}" if last and report.get("kept") else ""
             )
-            table.add_row(role, str(entry["round"]), f"{entry['excluded']} nodes", escape("\n".join(cells)), result)
+            kept = f"{entry['excluded']}" if compact else f"{entry['excluded']} nodes"
+            table.add_row(role, str(entry["round"]), kept, escape("\n".join(cells)), result)
     return table
 
 
@@ -469,8 +532,6 @@ def bench(
     chart: Annotated[Path | None, typer.Option(help="Write a PNG chart here (needs the 'chart' extra).")] = None,
 ) -> None:
     """Time every backend x precision this host runs, per graph and end to end, and store the fastest that passes."""
-    from rich.console import Console  # lazy: the CLI starts without loading what this command needs
-
     # lazy: the CLI starts without loading what this command needs
     from ._console import steps
     from .backends.host import describe, fingerprint
@@ -485,16 +546,16 @@ def bench(
     request.validate()
     if chart is not None:
         report.check_chart_available()
-    # a log or pipe gets the whole table unfolded (rich would fold it at 80 columns)
-    console = out_console if out_console.is_terminal else Console(width=170, emoji=False)
+    console = out_console
+    compact = compact_layout(console)  # narrow terminals, pipes, CI logs: the deciding numbers, unfolded
     host = fingerprint()
     title = f"bench: {'bundles' if bundles else f'{mode} mode ({detector}, {model_version})'}, {people} people"
-    console.print(f"[bold]{escape(title)}[/]\nhost: {escape(describe(host))}", highlight=False)
+    console.print(f"[bold]{escape(title)}[/]\nhost: {escape(describe(host))}", highlight=False, soft_wrap=True)
     standin = runner.uses_standins(request)
     if standin:
-        console.print(STANDIN_BANNER)
+        console.print(STANDIN_BANNER, soft_wrap=True)
     if accuracy:
-        console.print(_accuracy_header(runner.weights_kinds(request), accuracy), highlight=False)
+        console.print(_accuracy_header(runner.weights_kinds(request), accuracy), highlight=False, soft_wrap=True)
     rows: list = []
     try:
         with steps() as progress:
@@ -505,18 +566,19 @@ def bench(
 
             result = runner.run_bench(request, on_row=rows.append, progress=say)
     except KeyboardInterrupt:
-        console.print(report.bench_table(rows, title=f"{title} (interrupted)"))
+        console.print(report.bench_table(rows, title=f"{title} (interrupted)", compact=compact))
         err_console.print(f"[yellow]interrupted[/]: {len(rows)} rows finished; no JSON or chart written")
         raise typer.Exit(130) from None
-    console.print(report.bench_table(result.rows, title=title))
+    console.print(report.bench_table(result.rows, title=title, compact=compact))
     for label, reason in result.skipped:
-        console.print(f"[dim]skipped {escape(label)}: {escape(reason)}[/]", highlight=False)
+        console.print(f"[dim]skipped {escape(label)}: {escape(reason)}[/]", highlight=False, soft_wrap=True)
     for role, document in result.selection.items():
         best = document["choices"][0]
         console.print(
             f"auto-select {role}: [bold]{best['backend']} {best['precision']}[/] "
             f"({best['latency_ms']:.2f} ms at batch {best['batch']})",
             highlight=False,
+            soft_wrap=True,
         )
     document = report.to_json(result, request)
     document["wall_s"] = round(time.perf_counter() - start, 2)
@@ -526,11 +588,12 @@ def bench(
             f"per-graph mix pipeline: {versus['auto_p50_ms']:.1f} ms/frame, {versus['ratio']:.2f}x the fastest "
             f"single configuration ({escape(versus['best'])}, {versus['best_p50_ms']:.1f} ms)",
             highlight=False,
+            soft_wrap=True,
         )
     for note in result.notes:
-        console.print(f"auto-select: {escape(note)}", highlight=False)
+        console.print(f"auto-select: {escape(note)}", highlight=False, soft_wrap=True)
     if result.accuracy and result.accuracy["note"]:
-        console.print(f"[yellow]accuracy[/]: {escape(result.accuracy['note'])}", highlight=False)
+        console.print(f"[yellow]accuracy[/]: {escape(result.accuracy['note'])}", highlight=False, soft_wrap=True)
     if json_out is not None:
         report.write_json(json_out, document)
         console.print(f"JSON: {json_out}")
@@ -538,7 +601,7 @@ def bench(
         report.write_chart(result.rows, chart, title=f"{title}; {host.get('cpu')}" + (" (STAND-IN)" if standin else ""))
         console.print(f"chart: {chart}")
     phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in result.phases.items())
-    console.print(f"bench took {document['wall_s']:.0f} s ({phases})", highlight=False)
+    console.print(f"bench took {document['wall_s']:.0f} s ({phases})", highlight=False, soft_wrap=True)
 
 
 def _accuracy_header(kinds: dict[str, str], scenes: int) -> str:

@@ -13,6 +13,7 @@ subclasses exit with code 2 (the user can fix them), the rest with code 1.
     ├── ModelLoadError                 a runtime could not load an artifact (corrupt, wrong format)
     ├── ContractError                  a graph's inputs/outputs differ from the spec
     ├── FetchError                     a download failed
+    │   ├── DownloadError              exit 2: the network or mirror did not deliver the file
     │   ├── HashMismatchError          downloaded/cached bytes differ from the pinned hash
     │   └── UnsafeArchiveError         an archive entry escapes the target or is a link
     ├── BundleError                    a bundle is incomplete, tampered or for another runtime
@@ -78,6 +79,12 @@ class ContractError(SpinePoseDeployError):
 
 class FetchError(SpinePoseDeployError):
     """A model download failed."""
+
+
+class DownloadError(FetchError):
+    """The file could not be downloaded (no network, DNS, HTTP error): the user fixes it, so exit 2."""
+
+    exit_code = 2
 
 
 class HashMismatchError(FetchError):

@@ -315,8 +315,16 @@ def test_tiny_real_bench_writes_json_and_chart(lifter_bundle, cache, tmp_path, c
     code = main(["bench", str(lifter_bundle), "--batch", "1,4", "--duration", "0.02", "--json", str(out),
                  "--chart", str(chart)])  # fmt: skip
     assert code == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "lifter" in printed and "ran" in printed and "STAND-IN" in printed
+    # a pipe is 80 columns: the compact table, unfolded, with the numbers that pick the winner
+    table = [line for line in printed.splitlines() if line.lstrip().startswith("lifter ")]
+    header = next(line for line in printed.splitlines() if line.split()[:2] == ["graph", "config"])
+    assert len(table) == 2 and max(map(len, [header, *table])) <= 80, printed
+    assert header.split() == ["graph", "config", "b", "status", "p50", "ms", "p99", "ms", "items/s", "vs", "FP32"]
+    assert all(len(line.split()) >= 7 and "ok p95" not in line for line in table)
+    assert "/None" not in captured.err  # the progress display has no total while it plans: no '0/None'
     document = json.loads(out.read_text())
     assert document["schema"] == report.SCHEMA
     assert {"cpu", "flags", "cores_logical", "os", "python", "libraries", "key"} <= set(document["host"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -227,3 +228,27 @@ def test_coreml_bundles_convert_on_linux(tmp_path, mode, precision):
     )
     _coreml_bundle_checks(bundle)
     assert bundle.graph("detector")["extra"]["host_nms"] is True
+
+
+def test_bundle_table_fits_80_columns_with_the_gate_numbers(small_bundles):
+    import os
+
+    from rich.console import Console
+
+    from spinepose_deploy.cli import _bundle_table
+
+    bundle = small_bundles[("openvino", "fp16")]
+    with open(os.devnull, "w") as sink:
+        narrow, wide = Console(width=80, record=True, file=sink), Console(width=160, record=True, file=sink)
+        narrow.print(_bundle_table(bundle, narrow))
+        wide.print(_bundle_table(bundle, wide))
+    lines = narrow.export_text().splitlines()
+    assert max(map(len, lines)) <= 80
+    text = " ".join(lines)
+    pose = bundle.graph("pose")["fidelity"]
+    assert f"p95 {pose['kpt_px_p95']:.1f}px" in text
+    for failure in pose["gate"]["failures"]:  # this CPU computes FP16 for real: the pose stand-in fails here
+        value, limit = re.findall(r"\d+\.\d+|\d+", failure)[-2:]
+        assert f"{value}px>{limit}" in text or f"{value}<{limit}" in text, (failure, lines)
+    assert f"recall {bundle.graph('detector')['fidelity']['box_recall']:.2f}" in text
+    assert "artifact" in wide.export_text() and "artifact" not in narrow.export_text()

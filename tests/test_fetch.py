@@ -7,7 +7,10 @@ import hashlib
 import http.server
 import io
 import json
+import os
 import stat
+import subprocess
+import sys
 import threading
 import zipfile
 from collections.abc import Callable
@@ -514,3 +517,35 @@ def test_check_contract_details(cache, tmp_path):
         errors.ContractError, match=r"input 0 \('x'\) has rank 3 \(batch, 37, 2\), expected rank 2"
     ):
         check_contract(lifter, ranked)
+
+
+# ---------------------------------------------------------------- CLI: offline switch and download failures
+
+
+def _infer_real(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    from spinepose_deploy.paths import package_data_dir
+
+    empty = tmp_path / "models"
+    empty.mkdir(exist_ok=True)
+    full = {**os.environ, "SPINEPOSE_DEPLOY_MODELS": str(empty), **env}
+    command = [sys.executable, "-c", "from spinepose_deploy.cli import run; run()", "infer",
+               str(package_data_dir() / "astronaut.jpg"), "--weights", "real"]  # fmt: skip
+    return subprocess.run(command, env=full, capture_output=True, text=True, timeout=120)
+
+
+def test_offline_env_is_honoured_with_weights_real(server, tmp_path):
+    """SPINEPOSE_DEPLOY_OFFLINE=1 never touches the network, whatever --weights says."""
+    done = _infer_real(tmp_path, {"SPINEPOSE_DEPLOY_OFFLINE": "1", fetch.MIRROR_ENV: server.url})
+    assert server.requests == []
+    assert done.returncode == 2, done.stderr
+    err = done.stderr.strip()
+    assert err.startswith("error: ") and "\n" not in err and "is not available offline" in err, err
+
+
+def test_download_failure_is_a_one_line_user_error_with_what_to_do(server, tmp_path):
+    done = _infer_real(tmp_path, {fetch.MIRROR_ENV: server.url})
+    assert server.requests, "expected a download attempt when not offline"
+    assert done.returncode == 2, done.stderr
+    err = done.stderr.strip().splitlines()[-1]
+    assert err.startswith("error: could not download ") and "HTTP 404" in err, done.stderr
+    assert "SPINEPOSE_DEPLOY_OFFLINE=1" in err and "Traceback" not in done.stderr

@@ -10,6 +10,8 @@ skill, gated on ground truth (the trained stand-ins, ``--calib synth``): ``test_
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 
 import cv2
@@ -127,6 +129,38 @@ def test_outlier_graph_fails_round_one_and_recovers_by_exclusion(tmp_path):
     assert any(n.op_type == "QuantizeLinear" for n in qdq.graph.node)
     report = result.report.to_dict()
     assert report["kept"] == "int8 (qdq)" and report["rounds"][0]["failures"] and report["rounds"][-1]["passed"]
+
+
+def _render(table, width: int) -> list[str]:
+    from rich.console import Console
+
+    console = Console(width=width, record=True, file=open(os.devnull, "w"))  # noqa: SIM115 (closed with console)
+    console.print(table)
+    return console.export_text().splitlines()
+
+
+def test_int8_table_is_compact_at_80_columns_and_keeps_the_deciding_numbers(tmp_path):
+    """A real gate report (a failed round, then a pass), rendered as the export command renders it."""
+    from rich.console import Console
+
+    from spinepose_deploy.cli import _int8_table
+
+    model = outlier_pose_graph(tmp_path / "outlier.onnx")
+    report = int8.build(_job(tmp_path, tmp_path / "outlier.onnx"), _ort_gate(model, _random_feeds(4, 2))).report
+    reports = {"pose": report.to_dict()}
+    narrow = _render(_int8_table(reports, Console(width=80)), 80)
+    assert max(map(len, narrow)) <= 80
+    rows = reports["pose"]["rounds"]
+    assert not rows[0]["passed"] and rows[-1]["passed"]
+    # every deciding number of the failed round is on screen, one row per round (was 6-9 folded lines)
+    text = " ".join(narrow)
+    for failure in next(iter(rows[0]["candidates"].values()))["failures"]:
+        value, limit = re.findall(r"\d+\.\d+|\d+", failure)[-2:]
+        assert f"{value}px>{limit}" in text or f"{value}>{limit}" in text, (failure, narrow)
+    lines_per_round = [line for line in narrow if line.strip()][3:]
+    assert len(lines_per_round) <= 2 * len(rows), narrow
+    wide = _render(_int8_table(reports, Console(width=160)), 160)
+    assert any("kept float" in line for line in wide)
 
 
 def test_gate_gives_up_after_bounded_rounds_with_report(tmp_path):

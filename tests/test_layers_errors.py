@@ -17,13 +17,14 @@ from spinepose_deploy import backends
 from spinepose_deploy.errors import InferenceError, first_line, one_line
 
 PACKAGE = Path(__file__).resolve().parents[1] / "spinepose_deploy"
-BASE = {"errors", "paths", "_version", "_atomic", "_console"}
+BASE = {"errors", "paths", "_version", "_atomic", "_console", "_video"}
 ALLOWED = {
     "errors": set(),
     "paths": {"errors"},
     "_version": set(),
     "_atomic": {"errors"},
     "_console": set(),
+    "_video": set(),
     "ops": BASE,
     "zoo": BASE,
     "backends": BASE,

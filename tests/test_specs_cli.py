@@ -58,6 +58,57 @@ def test_cli_models_json_lists_all(capsys):
     assert len(data["models"]) == 15 and data["modes"]["xlarge"]["versions"] == ["v1"]
 
 
+def _row(out: str, name: str) -> list[str]:
+    return next(line.split() for line in out.splitlines() if line.split()[:1] == [name])
+
+
+def test_cli_models_table_says_what_is_cached_pinned_and_built(tmp_path, monkeypatch, capsys, standin_paths):
+    """Real files in a fresh cache: a pinned real lifter, a built lifter stand-in, nothing else."""
+    import shutil
+
+    from spinepose_deploy.zoo import fetch
+
+    monkeypatch.setenv("SPINEPOSE_DEPLOY_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("SPINEPOSE_DEPLOY_MODELS", raising=False)
+    lifter = get_spec("lifter")
+    (tmp_path / "cache" / "standins").mkdir(parents=True)
+    shutil.copy(standin_paths["lifter"], tmp_path / "cache" / "standins" / standin_paths["lifter"].name)
+    models = tmp_path / "dir"
+    models.mkdir()
+    shutil.copy(standin_paths["lifter"], models / lifter.filename)
+    real = fetch.fetch_model(lifter, models_dir=models)  # pins it (used in place, not copied)
+    shutil.copy(real, fetch.models_cache() / lifter.filename)  # and now cached too
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    size_mb = 2 * standin_paths["lifter"].stat().st_size / 1e6
+    assert _row(out, "lifter")[-3:] == ["pinned", "built", f"{size_mb:.1f}"]
+    assert _row(out, "pose-s-v2")[-3:] == ["-", "-", "-"]
+    assert "Trained stand-ins ship with the package for: pose-s-v2, yolox-tiny, lifter" in out
+    assert main(["models", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    local = next(m["local"] for m in data["models"] if m["name"] == "lifter")
+    assert local["pinned"] == fetch.sha256_file(real) and len(local["standins"]) == 1
+    assert data["cache"]["size_bytes"] >= 2 * standin_paths["lifter"].stat().st_size
+
+
+def test_cli_models_table_fits_80_columns_and_widens_on_a_wide_terminal(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    def models(columns: int) -> list[str]:
+        env = {**os.environ, "COLUMNS": str(columns), "SPINEPOSE_DEPLOY_CACHE": str(tmp_path)}
+        command = [sys.executable, "-c", "from spinepose_deploy.cli import run; run()", "models"]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=True)
+        return done.stdout.splitlines()
+
+    narrow = models(80)
+    assert max(map(len, narrow)) <= 80 and any(line.split()[:1] == ["rfdetr-n"] for line in narrow)
+    header = next(line for line in narrow if line.split()[:1] == ["name"])
+    assert header.split() == ["name", "role", "input", "Mparam", "GFLOPs", "real", "stand-in", "MB"]
+    assert any("simcc_x, simcc_y" in line for line in models(160))  # outputs shown when there is room
+
+
 def test_cli_user_error_is_one_line_exit_2(capsys):
     assert main(["models", "build", "nonexistent"]) == 2
     err = capsys.readouterr().err.strip()
@@ -66,7 +117,7 @@ def test_cli_user_error_is_one_line_exit_2(capsys):
 
 def test_cli_doctor_json_reports_ort_cpu(capsys):
     assert main(["doctor", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    rows = json.loads(capsys.readouterr().out)["capabilities"]
     assert any(r["backend"] == "onnxruntime" and r["device"] == "cpu" and r["ok"] for r in rows)
     assert any(r["backend"] == "tensorrt" and not r["ok"] and r["reason"] for r in rows)
 

@@ -65,39 +65,80 @@ def _sorted(rows: Sequence[BenchRow]) -> list[BenchRow]:
                                        r.backend == "auto", r.batch))  # fmt: skip
 
 
-def bench_table(rows: Sequence[BenchRow], title: str = "spinepose-deploy bench") -> Table:
+_WIDE = [("graph", "left"), ("config", "left"), ("batch", "right"), ("status", "left"), ("load s", "right"),
+         ("first ms", "right"), ("p50 / p90 / p99 ms", "right"), ("items/s", "right"), ("ΔRSS MB", "right"),
+         ("fidelity vs FP32", "left")]  # fmt: skip
+_COMPACT = [("graph", "left"), ("config", "left"), ("b", "right"), ("status", "left"), ("p50 ms", "right"),
+            ("p99 ms", "right"), ("items/s", "right"), ("vs FP32", "left")]  # fmt: skip
+_SHORT_STATUS = {RAN: RAN, FAILED_FIDELITY: "gate fail", FAILED: FAILED}
+
+
+def bench_table(rows: Sequence[BenchRow], title: str = "spinepose-deploy bench", compact: bool = False) -> Table:
     """One line per graph x config x batch (status in colour, reason when it failed); an accuracy column
-    when any row was scored against ground truth (``--accuracy``)."""
-    table = Table(title=title, show_lines=False)
+    when any row was scored against ground truth (``--accuracy``).
+
+    ``compact`` (~80 columns: pipes, CI logs, laptops): what picks the winner stays (p50, p99, throughput, the
+    gate's number); load time, first run, p90, memory and the full fidelity go to ``--json`` / ``-v``, and
+    failure reasons become numbered notes under the table instead of a wrapped column."""
+    from .._console import new_table
+
+    table = new_table(title) if compact else Table(title=title, show_lines=False)
     scored = any(row.accuracy for row in rows)
-    columns = [("graph", "left"), ("config", "left"), ("batch", "right"), ("status", "left"), ("load s", "right"),
-               ("first ms", "right"), ("p50 / p90 / p99 ms", "right"), ("items/s", "right"), ("ΔRSS MB", "right"),
-               ("fidelity vs FP32", "left")] + ([("accuracy vs truth", "left")] if scored else [])  # fmt: skip
+    columns = (_COMPACT if compact else _WIDE) + ([("vs truth" if compact else "accuracy vs truth", "left")]
+                                                  if scored else [])  # fmt: skip
     for column, justify in columns:
         table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    notes: list[str] = []
     previous = None
     for row in _sorted(rows):
         if previous is not None and row.graph != previous:
             table.add_section()
         previous = row.graph
-        style = _STATUS_STYLE.get(row.status, "white")
-        status = f"[{style}]{row.status}[/]" + (f": {escape(row.reason)}" if row.reason else "")
-        timing = "-" if row.p50_ms is None else f"{_ms(row.p50_ms)} / {_ms(row.p90_ms)} / {_ms(row.p99_ms)}"
-        unit = " f/s" if row.graph == PIPELINE else ""
-        table.add_row(
-            row.graph,
-            escape(_config_text(row)),
-            str(row.batch),
-            status,
-            "-" if row.load_s is None else f"{row.load_s:.2f}",
-            _ms(row.first_ms),
-            timing,
-            "-" if row.items_per_s is None else f"{row.items_per_s:.1f}{unit}",
-            "-" if row.rss_mb is None else f"{row.rss_mb:.0f}",
-            escape(render.fidelity_summary(row.fidelity)) if row.graph != PIPELINE else "-",
-            *([escape(render.measured_accuracy_text(row.accuracy))] if scored else []),
-        )
+        cells = _compact_cells(row, notes) if compact else _wide_cells(row)
+        table.add_row(*cells, *([escape(render.measured_accuracy_text(row.accuracy))] if scored else []))
+    if notes:
+        table.caption = escape("\n".join(notes))
+        table.caption_justify = "left"
     return table
+
+
+def _wide_cells(row: BenchRow) -> list[str]:
+    style = _STATUS_STYLE.get(row.status, "white")
+    status = f"[{style}]{row.status}[/]" + (f": {escape(row.reason)}" if row.reason else "")
+    timing = "-" if row.p50_ms is None else f"{_ms(row.p50_ms)} / {_ms(row.p90_ms)} / {_ms(row.p99_ms)}"
+    unit = " f/s" if row.graph == PIPELINE else ""
+    return [
+        row.graph,
+        escape(_config_text(row)),
+        str(row.batch),
+        status,
+        "-" if row.load_s is None else f"{row.load_s:.2f}",
+        _ms(row.first_ms),
+        timing,
+        "-" if row.items_per_s is None else f"{row.items_per_s:.1f}{unit}",
+        "-" if row.rss_mb is None else f"{row.rss_mb:.0f}",
+        escape(render.fidelity_summary(row.fidelity)) if row.graph != PIPELINE else "-",
+    ]
+
+
+def _compact_cells(row: BenchRow, notes: list[str]) -> list[str]:
+    """The compact row; a failure's reason is appended to ``notes`` and referenced by its number."""
+    style = _STATUS_STYLE.get(row.status, "white")
+    status = f"[{style}]{_SHORT_STATUS.get(row.status, row.status)}[/]"
+    if row.reason:
+        notes.append(f"[{len(notes) + 1}] {row.graph} {_config_text(row)}: {row.reason}")
+        status += f" \\[{len(notes)}]"
+    config = "auto (mix)" if row.backend == "auto" else _config_text(row)
+    return [
+        row.graph,
+        escape(config.replace("onnxruntime", "ort").replace("openvino", "ov")),
+        str(row.batch),
+        status,
+        _ms(row.p50_ms),
+        _ms(row.p99_ms),
+        "-" if row.items_per_s is None else f"{row.items_per_s:.1f}",
+        "-" if row.graph == PIPELINE else escape(render.fidelity_summary(row.fidelity, compact=True)),
+    ]
 
 
 def auto_vs_best(rows: Sequence[BenchRow]) -> tuple[BenchRow, BenchRow] | None:

@@ -7,7 +7,10 @@ Manifest (format_version 1)::
      graphs: {detector|pose|lifter: {model, source_sha256, standin, artifact, files: {name: sha256},
               io: {inputs, outputs}, preprocess, calibration, fidelity, notes, extra}}}
 
-Loading checks every file's sha256 (a changed byte is refused, naming the file) and that the installed
+Loading confines every ``artifact`` and ``files`` entry to the bundle directory (relative, no ``..``, no drive,
+symlinks resolved and refused when they leave it), checks that every file the backend will read is listed
+(``backends.files``: IR ``.bin``, ONNX external data, ``.mlpackage`` contents), checks every listed file's
+sha256 (a changed byte is refused, naming the file) and that the installed
 runtime can read what was written: TensorRT engines need the same TensorRT version and GPU compute
 capability; OpenVINO and ONNX Runtime refuse artifacts written by a newer release than the installed one.
 """
@@ -17,10 +20,11 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from ..backends._trt import device_index, gpu_key
+from ..backends.files import files_read
 from ..backends.formats import FORMATS
 from ..errors import BundleError
 from ..zoo.fetch import sha256_file
@@ -101,12 +105,43 @@ class Bundle:
         return self.graph(role).get("precision", self.precision)
 
     def artifact(self, role: str) -> Path:
-        return self.path / self.graph(role)["artifact"]
+        """The artifact's path, refused when the manifest points outside the bundle."""
+        return self._inside(f"graphs.{role}.artifact", self.graph(role)["artifact"])
+
+    def _inside(self, entry: str, name: object) -> Path:
+        """``self.path / name`` when it stays inside the bundle once resolved, else one line naming the entry."""
+        text = str(name)
+        pure = PureWindowsPath(text)  # also catches 'C:\\...' and '\\\\server\\share' on POSIX hosts
+        why = ""
+        if not isinstance(name, str) or not text:
+            why = "is not a relative file name"
+        elif PurePosixPath(text).is_absolute() or pure.drive or pure.root:
+            why = "is an absolute path"
+        elif ".." in PurePosixPath(text).parts or ".." in pure.parts:
+            why = "contains '..'"
+        path = self.path / text
+        if not why:
+            root = self.path.resolve()
+            resolved = path.resolve()
+            if resolved != root and root not in resolved.parents:
+                why = f"resolves to {resolved} (a symlink out of the bundle)"
+        if why:
+            raise BundleError(
+                f"{self.path / MANIFEST}: {entry} {text!r} {why}; bundle files must stay inside the bundle "
+                "directory (refusing to load it)"
+            )
+        return path
 
     def verify(self) -> None:
-        """Refuse missing or changed files, naming the first one found."""
+        """Refuse escaping, unlisted, missing or changed files, naming the first one found."""
         for role in self.roles:
-            for name, expected in self.graph(role)["files"].items():
+            listed = self.graph(role)["files"]
+            for name in listed:
+                self._inside(f"graphs.{role}.files", name)
+            artifact = self.artifact(role)
+            if artifact.exists():
+                self._check_listed(role, artifact, listed)
+            for name, expected in listed.items():
                 file = self.path / name
                 if not file.is_file():
                     raise BundleError(f"{file}: missing from bundle (listed in {MANIFEST})")
@@ -116,6 +151,26 @@ class Bundle:
                         f"{file}: sha256 {actual[:16]}... differs from the manifest's {expected[:16]}... "
                         "(file changed after export); re-export the bundle"
                     )
+
+    def _check_listed(self, role: str, artifact: Path, listed: dict[str, str]) -> None:
+        """Every file the backend will read must be one whose hash the manifest records."""
+        try:
+            reads = files_read(artifact)
+        except Exception as exc:  # an unparsable artifact: the backend's own load names it
+            log.debug("%s: could not list the files it reads (%s)", artifact, exc)
+            return
+        names = {self._inside(f"graphs.{role}.files", name).resolve() for name in listed}
+        for file in reads:
+            try:
+                relative = file.relative_to(self.path).as_posix()
+            except ValueError:  # an absolute external-data location: refused by _inside below
+                relative = str(file)
+            resolved = self._inside(f"graphs.{role}.artifact (reads)", relative).resolve()
+            if resolved not in names:
+                raise BundleError(
+                    f"{self.path / MANIFEST}: graphs.{role}.files does not list {relative!r}, which loading "
+                    f"{artifact.name} reads (its bytes would be unverified); re-export the bundle"
+                )
 
     def check_runtime(self, installed_version: str | None, device: str | int | None = None) -> None:
         """Refuse a bundle the installed runtime cannot read (see module docstring)."""

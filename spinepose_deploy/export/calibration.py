@@ -31,6 +31,7 @@ frames, so both see the same distribution. Feeds are streamed: one frame in memo
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -42,6 +43,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .._video import DecodeReport, open_capture, quietly, read_frame
 from ..errors import InputFileError, InvalidOptionError
 from ..stages import Detector, GraphInfo, Lifter, PoseEstimator
 from ..stages.graph import Runner
@@ -100,6 +102,7 @@ class CalibrationSource:
     samples: int
     warnings: list[str] = field(default_factory=list)
     boxes: dict[str, np.ndarray] = field(default_factory=dict)  # image label -> given person boxes (boxes.json)
+    decode: dict | None = None  # a damaged video: which frames were left out (DecodeReport.to_dict())
 
     @property
     def mirrored_holdout(self) -> bool:
@@ -121,6 +124,8 @@ class CalibrationSource:
         }
         if self.boxes:
             described["boxes"] = f"given for {len(self.boxes)} image(s) ({BOXES_FILE}); the detector's elsewhere"
+        if self.decode:
+            described["decode"] = self.decode
         return described
 
     def summary(self) -> str:
@@ -276,7 +281,10 @@ def open_source(path: Path | str | None, samples: int = DEFAULT_SAMPLES, warn: b
     elif source.suffix.lower() in frames.IMAGE_SUFFIXES:
         kind, available = "images", [Frame(source.name, source)]
     elif source.suffix.lower() in VIDEO_SUFFIXES:
-        kind, available = "video", _video_frames(source, samples)
+        kind, chosen = "video", _video_frames(source, samples)
+        available, decode = _decodable(source, chosen)
+        if not available:
+            raise InputFileError(f"--calib: video {source}: {_video_warning(source, decode, len(chosen))}")
     else:
         raise InputFileError(
             f"--calib: {source} is neither a folder nor a video ({', '.join(VIDEO_SUFFIXES)}) "
@@ -288,6 +296,12 @@ def open_source(path: Path | str | None, samples: int = DEFAULT_SAMPLES, warn: b
     if kind == "images":
         _check_readable(source, calib + holdout)
     result = CalibrationSource(source, kind, calib, holdout, rule, samples, boxes=boxes)
+    if kind == "video" and not decode.ok:
+        message = _video_warning(source, decode, len(chosen) - len(available))
+        if warn:
+            log.warning(message)
+        result.warnings.append(message)
+        result.decode = decode.to_dict()
     if len(calib) < samples:
         message = (
             f"--calib: {source} has {len(calib)} calibration frame(s) (after holding out the gate frames), "
@@ -352,9 +366,9 @@ def _check_readable(source: Path, chosen: list[Frame]) -> None:
 
 def _video_frames(video: Path, samples: int) -> list[Frame]:
     """Evenly spaced frame indices, enough for ``samples`` calibration frames plus the held-out ones."""
-    capture = cv2.VideoCapture(str(video))
+    capture = open_capture(str(video))
     try:
-        ok = capture.isOpened() and capture.read()[0]
+        ok = capture.isOpened() and read_frame(capture, 0, DecodeReport())[0]
         total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if ok else 0
     finally:
         capture.release()
@@ -368,14 +382,47 @@ def _video_frames(video: Path, samples: int) -> list[Frame]:
 
 
 def _count_frames(video: Path) -> int:
-    capture = cv2.VideoCapture(str(video))
+    capture = open_capture(str(video))
     count = 0
     try:
-        while capture.grab():
+        while quietly(capture.grab)[0]:
             count += 1
     finally:
         capture.release()
     return max(count, 1)
+
+
+def _decodable(video: Path, chosen: list[Frame]) -> tuple[list[Frame], DecodeReport]:
+    """The chosen frames that decode cleanly, and what was wrong with the others.
+
+    Read in order; a jump seeks to the previous keyframe and decodes up to the chosen frame. Complaints
+    during that run belong to frames in between, which calibration does not use, so only the chosen frame's
+    own decoding counts (a clean frame predicted from a concealed one is not seen, as in ``infer``)."""
+    report, capture, position = DecodeReport(), open_capture(str(video)), 0
+    unreadable: list[int] = []
+    try:
+        for frame in chosen:
+            if frame.index != position:
+                quietly(lambda f=frame: capture.set(cv2.CAP_PROP_POS_FRAMES, f.index))
+            ok, image = read_frame(capture, frame.index, report)
+            position = frame.index + 1
+            if not ok or image is None:
+                unreadable.append(frame.index)
+    finally:
+        capture.release()
+    if unreadable:
+        report.stopped_at = unreadable[0]
+    bad = set(report.damaged) | set(unreadable)
+    return [f for f in chosen if f.index not in bad], report
+
+
+def _video_warning(video: Path, report: DecodeReport, skipped: int) -> str:
+    # calibration skips unreadable frames (it does not stop): name the first one only
+    where = report.stopped_at
+    report = dataclasses.replace(report, stopped_at=None)
+    what = report.warning(f"--calib: {video}") or f"--calib: {video}: damaged video"
+    what += f"; frame {where} could not be read" if where is not None else ""
+    return f"{what}; {skipped} such frame(s) left out of calibration and the gate"
 
 
 def _split(available: list[Frame]) -> tuple[list[Frame], list[Frame], str]:
@@ -398,10 +445,10 @@ def _read(frame: Frame) -> np.ndarray:
     if frame.index < 0:
         image = cv2.imread(str(frame.path), cv2.IMREAD_COLOR)
     else:
-        capture = cv2.VideoCapture(str(frame.path))
+        capture = open_capture(str(frame.path))
         try:
-            capture.set(cv2.CAP_PROP_POS_FRAMES, frame.index)
-            ok, image = capture.read()
+            quietly(lambda: capture.set(cv2.CAP_PROP_POS_FRAMES, frame.index))
+            ok, image = read_frame(capture, frame.index, DecodeReport())  # _decodable counted it already
         finally:
             capture.release()
         image = image if ok else None

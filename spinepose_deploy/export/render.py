@@ -39,38 +39,49 @@ def measured_accuracy_text(accuracy: Mapping[str, Any] | None) -> str:
     return f"{METRIC_LABEL[metric]} {value:.3f}"
 
 
-def fidelity_summary(fidelity: Mapping[str, Any] | None) -> str:
-    """The gate verdict and the one number that matters per graph, vs the FP32 reference (bench tables)."""
+def fidelity_summary(fidelity: Mapping[str, Any] | None, compact: bool = False) -> str:
+    """The gate verdict and the one number that matters per graph, vs the FP32 reference (bench tables);
+    ``compact``: only the number the gate decides on, in a few characters (narrow terminals)."""
     if not fidelity:
         return "-"
     if not fidelity.get("measured", True):
-        return "not measured"
+        return "n/a" if compact else "not measured"
     gate = fidelity.get("gate") or {}
-    verdict = "pass" if gate.get("passed", True) else "FAIL"
+    verdict = ("ok" if compact else "pass") if gate.get("passed", True) else "FAIL"
     if "argmax_agreement" in fidelity:
-        return f"{verdict}: argmax {fidelity['argmax_agreement']:.3f}, p95 {fidelity['kpt_px_p95']:.1f} px"
-    if "box_recall" in fidelity:
-        return f"{verdict}: recall {fidelity['box_recall']:.2f}, IoU {fidelity['box_iou']:.3f}"
-    if "mpjpe_mm" in fidelity:
-        return f"{verdict}: MPJPE {fidelity['mpjpe_mm']:.2f} mm"
-    return verdict
+        p95 = fidelity["kpt_px_p95"]
+        full, short = f"argmax {fidelity['argmax_agreement']:.3f}, p95 {p95:.1f} px", f"p95 {p95:.1f}px"
+    elif "box_recall" in fidelity:
+        recall = fidelity["box_recall"]
+        full, short = f"recall {recall:.2f}, IoU {fidelity['box_iou']:.3f}", f"rec {recall:.2f}"
+    elif "mpjpe_mm" in fidelity:
+        full, short = f"MPJPE {fidelity['mpjpe_mm']:.2f} mm", f"{fidelity['mpjpe_mm']:.2f}mm"
+    else:
+        return verdict
+    return f"{verdict} {short}" if compact else f"{verdict}: {full}"
 
 
-def fidelity_detail(fidelity: Mapping[str, Any]) -> str:
-    """Every fidelity figure of one graph (the export table)."""
+def fidelity_detail(fidelity: Mapping[str, Any], compact: bool = False) -> str:
+    """Every fidelity figure of one graph (the export table); ``compact``: the same metrics in fewer
+    characters, no max|d| (see --json)."""
     if not fidelity.get("measured", True):
-        return f"not measured: {fidelity['reason']}"
+        return "not measured (--json says why)" if compact else f"not measured: {fidelity['reason']}"
+    sep, px, mm, box = (" ", "px", "mm", "recall") if compact else (", ", " px", " mm", "box recall")
     parts = []
     if "argmax_agreement" in fidelity:
-        parts.append(f"argmax {fidelity['argmax_agreement']:.3f}, p95 {fidelity['kpt_px_p95']:.2f} px")
+        p95 = f"{fidelity['kpt_px_p95']:.1f}" if compact else f"{fidelity['kpt_px_p95']:.2f}"
+        parts.append(f"argmax {fidelity['argmax_agreement']:.3f}{sep}p95 {p95}{px}")
     if "box_recall" in fidelity:
-        parts.append(f"box recall {fidelity['box_recall']:.3f}, IoU {fidelity['box_iou']:.3f}")
+        digits = 2 if compact else 3
+        parts.append(f"{box} {fidelity['box_recall']:.{digits}f}{sep}IoU {fidelity['box_iou']:.{digits}f}")
     if "mpjpe_mm" in fidelity:
-        parts.append(f"MPJPE {fidelity['mpjpe_mm']:.2f} mm")
-    parts.append(f"max|d| {max(fidelity['max_abs'].values(), default=0):.2g}")
+        parts.append(f"MPJPE {fidelity['mpjpe_mm']:.{1 if compact else 2}f}{mm}")
+    if not compact:
+        parts.append(f"max|d| {max(fidelity['max_abs'].values(), default=0):.2g}")
     if fidelity.get("accuracy"):  # vs ground truth (synthetic gate scenes)
-        parts.append(accuracy_basis_text(fidelity["accuracy"]))
-    return "; ".join(parts)
+        accuracy = fidelity["accuracy"]
+        parts.append(accuracy_text(accuracy) if compact else accuracy_basis_text(accuracy))
+    return "; ".join(parts) or "-"
 
 
 def gate_failures_text(fidelity: Mapping[str, Any]) -> str | None:

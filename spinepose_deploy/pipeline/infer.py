@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .._video import DecodeReport
 from ..errors import InvalidOptionError
 from ..ops.image import IMAGE_SUFFIXES, read_image
 from .draw import draw_result
@@ -49,6 +50,7 @@ class InferSummary:
     files: list[Path] = field(default_factory=list)
     standin: bool = False
     stopped: bool = False  # the user pressed q in the --show window
+    damaged: dict[str, DecodeReport] = field(default_factory=dict)  # video path -> what went wrong decoding it
 
     @property
     def fps(self) -> float:
@@ -107,7 +109,8 @@ def check_show() -> None:
     """Refuse ``--show`` up front where OpenCV has no GUI (headless builds, servers)."""
     if not gui_available():
         raise InvalidOptionError(
-            "--show: this OpenCV build has no GUI (opencv-python-headless); install opencv-python or drop --show"
+            "--show: this OpenCV build has no GUI (opencv-python-headless, the default); for windows: "
+            "pip uninstall -y opencv-python-headless && pip install opencv-python, or drop --show"
         )
 
 
@@ -188,7 +191,10 @@ def _run_stream(
                 _account(summary, result)
                 json_path = plan.json_path(source, index)
                 if json_path is not None:
-                    summary.files.append(write_openpose(json_path, result.to_openpose(spine_only=spine_only)))
+                    data = result.to_openpose(spine_only=spine_only)
+                    if reader.damaged(index):
+                        data["decode_damaged"] = True  # FFmpeg concealed errors: keypoints may be off
+                    summary.files.append(write_openpose(json_path, data))
                 if writer is not None or show:
                     overlay = draw_result(frame, result, spine_only=spine_only)
                     if writer is not None:
@@ -207,6 +213,8 @@ def _run_stream(
             written = writer.close()
             if written is not None:
                 summary.files.append(written)
+    if not reader.decode.ok:
+        summary.damaged[str(source.path)] = reader.decode
 
 
 def _paired(reader: VideoReader, pipeline: Pipeline, fps: float):

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from .._atomic import write_bytes, write_text
+from .._video import DecodeReport, open_capture, read_frame
 from ..errors import InputFileError, InvalidOptionError
 from ..ops.image import IMAGE_SUFFIXES, as_bgr
 
@@ -111,14 +112,16 @@ def _folder_sources(folder: Path) -> tuple[InputSource, ...]:
 class VideoReader:
     """Frames of a video file or webcam, BGR uint8. Iterate once; ``close()`` (or ``with``) releases it.
 
-    A file whose frames run out before the container's frame count says, or that has no frame at all,
-    logs a warning and simply ends (``frames_read`` says how many there were).
+    FFmpeg's log stays off the terminal; frames it decoded with errors (concealed) are counted, and a frame
+    that cannot be read at all ends the video there: ``decode`` says which, and one warning line is logged
+    at the end. A video with no readable frame logs a warning and simply ends.
     """
 
     def __init__(self, source: InputSource) -> None:
         self.source = source
         target = source.camera if source.kind == "webcam" else str(source.path)
-        self._cap = cv2.VideoCapture(target)
+        self.decode = DecodeReport()
+        self._cap = open_capture(target, self.decode)
         if not self._cap.isOpened():
             self._cap.release()
             what = f"webcam {source.camera}" if source.kind == "webcam" else str(source.path)
@@ -130,29 +133,33 @@ class VideoReader:
         self.fps = fps
         count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.frame_count: int | None = count if count > 0 and source.kind == "video" else None
+        self.decode.announced = self.frame_count
         self.frames_read = 0
 
     def __iter__(self) -> Iterator[np.ndarray]:
         while self._cap is not None:
-            ok, frame = self._cap.read()
+            ok, frame = read_frame(self._cap, self.frames_read, self.decode)
             if not ok or frame is None or frame.size == 0:
                 break
             self.frames_read += 1
             yield as_bgr(frame, f"{self.source.name} frame {self.frames_read - 1}")
         self._report_end()
 
+    def damaged(self, index: int) -> bool:
+        """Whether frame ``index`` decoded with errors (FFmpeg concealed them)."""
+        return index in self.decode.damaged
+
     def _report_end(self) -> None:
         if self.source.kind != "video":
             return
         if self.frames_read == 0:
             log.warning("%s: no frame could be read; nothing to do", self.source.path)
-        elif self.frame_count is not None and self.frames_read < self.frame_count:
-            log.warning(
-                "%s: video ended after %d of the %d frames its header announces (truncated file?)",
-                self.source.path,
-                self.frames_read,
-                self.frame_count,
-            )
+            return
+        if self.frame_count is not None and self.frames_read < self.frame_count:
+            self.decode.stopped_at = self.frames_read
+        message = self.decode.warning(str(self.source.path))
+        if message:  # the one line (a Ray worker's reaches the driver through Ray's log forwarding)
+            log.warning("%s", message)
 
     def close(self) -> None:
         if self._cap is not None:

@@ -52,6 +52,7 @@ class FileOutcome:
     attempts: int = 1
     worker: str | None = None
     previous: bool = False  # failed in an earlier run; not tried again (the file is unchanged)
+    decode: dict | None = None  # a damaged video: DecodeReport.to_dict() plus its one-line "warning"
 
     def to_dict(self) -> dict[str, Any]:
         keep = {"done": ("frames", "people", "seconds", "outputs", "attempts", "worker"),
@@ -60,6 +61,8 @@ class FileOutcome:
         data.update({key: getattr(self, key) for key in keep})
         if self.previous:
             data["previous"] = True
+        if self.decode is not None and self.status in ("done", "skipped"):
+            data["decode"] = self.decode
         return data
 
 
@@ -70,7 +73,7 @@ def worker_label() -> str:
 def skipped(unit: Unit, record: Mapping[str, Any]) -> FileOutcome:
     source = unit.source
     return FileOutcome(str(source.path), source.name, source.kind, "skipped", frames=int(record.get("frames", 0)),
-                       outputs=len(record.get("outputs") or []), attempts=0)  # fmt: skip
+                       outputs=len(record.get("outputs") or []), attempts=0, decode=record.get("decode"))  # fmt: skip
 
 
 def run_unit(
@@ -108,6 +111,10 @@ def run_unit(
         if summary.frames == 0:
             raise InputFileError(f"{source.path}: no frame could be read (empty or truncated video)")
         record = {**base, "frames": summary.frames, "people": summary.people}
+        report = summary.damaged.get(str(source.path))
+        if report is not None:
+            outcome.decode = {**report.to_dict(), "warning": report.warning(str(source.path))}
+            record["decode"] = outcome.decode
         resume.write_marker(unit.marker, record, summary.files)
         resume.failed_path(unit.marker).unlink(missing_ok=True)
     except Exception as exc:  # a bad file never stops the run: it is reported with its one-line reason

@@ -35,6 +35,7 @@ from filelock import FileLock
 from .. import paths
 from .._atomic import write_text
 from ..errors import (
+    DownloadError,
     FetchError,
     HashMismatchError,
     InputFileError,
@@ -225,7 +226,10 @@ def _stream(url: str, target: Path, progress: bool) -> None:
     try:
         downloader(url, str(target), None)
     except requests.exceptions.RequestException as exc:
-        raise FetchError(f"could not download {url}: {_reason(exc)}") from exc
+        raise DownloadError(
+            f"could not download {url}: {_reason(exc)}. Check the network (or ${MIRROR_ENV}), or copy the file"
+            f" into a folder named by ${paths.MODELS_DIR_ENV} and set ${paths.OFFLINE_ENV}=1"
+        ) from exc
     finally:
         if bar:
             bar.close()
@@ -308,7 +312,7 @@ def _check_and_pin(
 ) -> Path:
     """Verify ``path`` against the pin (or check its contract and pin it); optionally move it into place."""
     digest = sha256_file(path)
-    entry = _read_pins().get(spec.name)
+    entry = read_pins().get(spec.name)
     contract = _contract_id(spec)
     if entry and not repin and entry.get("sha256") == digest and entry.get("contract") == contract:
         return _install(path, install_to)  # the same bytes already passed this contract
@@ -340,7 +344,8 @@ def _contract_id(spec: ModelSpec) -> str:
     return hashlib.sha256(repr((spec.inputs, spec.outputs)).encode()).hexdigest()[:16]
 
 
-def _read_pins() -> dict:
+def read_pins() -> dict:
+    """The pinned entries by model name ({} before the first fetch)."""
     path = pins_path()
     if not path.exists():
         return {}
@@ -358,7 +363,7 @@ def _read_pins() -> dict:
 def _write_pin(name: str, entry: dict) -> None:
     path = pins_path()
     with FileLock(str(models_cache() / ".locks" / f"{PINS_FILE}.lock")):
-        pins = _read_pins()
+        pins = read_pins()
         pins[name] = entry
         write_text(path, json.dumps({"version": 1, "models": pins}, indent=2, sort_keys=True) + "\n")
 

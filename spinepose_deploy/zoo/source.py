@@ -71,7 +71,8 @@ def resolve_graph(
         log.info("no trained stand-in for %s in %s; using the random stand-in", spec.name, trained.trained_dir())
     elif weights != "standin":
         try:
-            offline = weights == "auto"
+            # auto never downloads; real downloads unless $SPINEPOSE_DEPLOY_OFFLINE says not to (None: ask it)
+            offline = True if weights == "auto" else None
             path = fetch.fetch_model(spec, local=local, models_dir=models_dir, offline=offline)
             return SourceGraph(spec, path, _is_standin(path), fetch.file_sha256(path))
         except OfflineError:
