@@ -128,8 +128,8 @@ def test_ray_worker_reports_the_damage_in_its_outcome_and_marker(clips, bundle, 
     """The Ray worker's unit of work (run_unit), as each actor runs it."""
     from spinepose_deploy.pipeline.infer import OutputPlan
     from spinepose_deploy.pipeline.io import resolve_input
-    from spinepose_deploy.scale import resume
     from spinepose_deploy.pipeline.spec import PipelineSpec
+    from spinepose_deploy.scale import resume
     from spinepose_deploy.scale.worker import Unit, run_unit
 
     plan = OutputPlan(resolve_input(clips["damaged"]), tmp_path / "json")
