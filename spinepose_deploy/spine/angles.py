@@ -114,7 +114,8 @@ def _angles_2d(keypoints: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, n
     regions, region_conf = _regions(turns, turn_conf)
     trunk = keypoints[..., _NECK, :] - keypoints[..., _HIP, :]
     neck = keypoints[..., _C1, :] - keypoints[..., _NECK, :]
-    incl = np.degrees(np.arctan2(np.stack([trunk[..., 0], neck[..., 0]], -1), -np.stack([trunk[..., 1], neck[..., 1]], -1)))
+    lines = np.stack([trunk, neck], axis=-2)  # (..., 2, 2)
+    incl = np.degrees(np.arctan2(lines[..., 0], -lines[..., 1]))
     incl_conf = np.stack([np.minimum(scores[..., _HIP], scores[..., _NECK]),
                           np.minimum(scores[..., _NECK], scores[..., _C1])], -1)  # fmt: skip
     values = np.concatenate([turns, regions, incl], axis=-1)

@@ -83,7 +83,7 @@ def _pose(motion: str, phase: float) -> sk.Pose:
 
 
 def look_at(position: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """World (y up) -> camera (x right, y down, z forward) ``(4, 4)`` for a camera at ``position`` aimed at ``target``."""
+    """World (y up) -> camera (x right, y down, z forward) ``(4, 4)``: a camera at ``position`` aimed at ``target``."""
     z = (target - position) / np.linalg.norm(target - position)
     x = np.cross(z, [0.0, 1.0, 0.0])
     x /= np.linalg.norm(x)
