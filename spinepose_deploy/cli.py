@@ -360,9 +360,29 @@ def infer(
     ray_address: Annotated[
         str | None, typer.Option(help="Ray address (implies --ray); default: RAY_ADDRESS, else a local instance.")
     ] = None,
+    spine: Annotated[
+        Path | None, typer.Option("--spine", help="Spine angles CSV: one row per frame x person (docs/spine.md).")
+    ] = None,
+    spine_plot: Annotated[
+        Path | None, typer.Option(help="PNG of each track's spine angles over time (needs the 'chart' extra).")
+    ] = None,
+    trc: Annotated[
+        Path | None, typer.Option(help="Folder: OpenSim TRC per track of world-space markers (needs --lift).")
+    ] = None,
+    c3d: Annotated[
+        Path | None, typer.Option(help="Folder: C3D per track of world-space markers (needs --lift, 'biomech').")
+    ] = None,
+    vis_angles: Annotated[bool, typer.Option(help="Write trunk/neck angles beside each person on --vis.")] = False,
 ) -> None:
     """Run pose estimation on an image, folder, video or webcam; write OpenPose JSON and overlays."""
+    from .pipeline.spine_outputs import SpineRequest
+
+    spine_request = SpineRequest(csv=spine, plot=spine_plot, trc=trc, c3d=c3d, vis_angles=vis_angles)
     if ray or ray_address is not None:  # scale-out: spinepose_deploy/scale (backend defaults to auto per node)
+        if spine_request.wanted:
+            from .errors import InvalidOptionError
+
+            raise InvalidOptionError("--spine/--spine-plot/--trc/--c3d/--vis-angles: not available with --ray yet")
         from .scale.command import ray_infer_command
 
         raise typer.Exit(ray_infer_command(
@@ -379,8 +399,10 @@ def infer(
     from .pipeline.infer import OutputPlan, check_show, run_infer
     from .pipeline.io import resolve_input
     from .pipeline.pipeline import Pipeline
+    from .pipeline.spine_outputs import SpineRecorder
 
     plan = OutputPlan(resolve_input(input), json_out, vis)  # input and output checks before any model loads
+    spine_request.check(lift=lift, vis=vis is not None or show)
     if show:
         check_show()
     zoo = {"--mode": mode, "--detector": detector, "--model-version": model_version, "--precision": precision,
@@ -430,7 +452,8 @@ def infer(
         progress.update(task[0], advance=1, fps=task[2] / max(time.perf_counter() - task[1], 1e-9))
 
     with pipeline, progress:
-        summary = run_infer(pipeline, plan, spine_only=spine_only, show=show, progress=(start, step))
+        recorder = SpineRecorder(spine_request) if spine_request.wanted else None
+        summary = run_infer(pipeline, plan, spine_only=spine_only, show=show, progress=(start, step), spine=recorder)
     where = ", ".join(pipeline.describe().values())
     out_console.print(
         f"{summary.frames} frames, {summary.people} people, {summary.fps:.1f} fps, "
