@@ -80,6 +80,6 @@ def write_c3d(path: str | Path, points: np.ndarray, rate: float, names: Sequence
     data[:3] = points.transpose(2, 1, 0)
     c3d["data"]["points"] = data
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, keep_suffix=True) as tmp:  # ezc3d appends .c3d to any other name
         c3d.write(str(tmp))
     return path
