@@ -28,7 +28,10 @@ def _check(points: np.ndarray, names: Sequence[str], rate: float) -> np.ndarray:
 
 def trc_text(points: np.ndarray, rate: float, names: Sequence[str] = KEYPOINT_NAMES, file_name: str = "",
              first_frame: int = 1) -> str:
-    """The OpenSim TRC (PathFileType 4, X/Y/Z, metres) for ``points (T, M, 3)``; NaN becomes an empty cell."""
+    """The OpenSim TRC (PathFileType 4, X/Y/Z, metres) for ``points (T, M, 3)``; missing values are ``NaN``.
+
+    Not empty cells: OpenSim 4.6's reader drops empty cells at the end of a line and then refuses the row.
+    """
     points = _check(points, names, rate)
     frames, markers = points.shape[:2]
     lines = [
@@ -39,7 +42,7 @@ def trc_text(points: np.ndarray, rate: float, names: Sequence[str] = KEYPOINT_NA
         "\t".join(["", "", *(f"X{i}\tY{i}\tZ{i}" for i in range(1, markers + 1))]),
         "",
     ]
-    cells = np.where(np.isnan(points), "", np.char.mod("%.6f", np.nan_to_num(points))).reshape(frames, -1)
+    cells = np.where(np.isnan(points), "NaN", np.char.mod("%.6f", np.nan_to_num(points))).reshape(frames, -1)
     for t in range(frames):
         lines.append("\t".join([str(first_frame + t), f"{t / rate:.6f}", *cells[t]]))
     return "\n".join(lines) + "\n"
