@@ -286,6 +286,8 @@ def _fidelity_text(fidelity: dict) -> str:
         parts.append(f"box recall {fidelity['box_recall']:.3f}, IoU {fidelity['box_iou']:.3f}")
     if "mpjpe_mm" in fidelity:
         parts.append(f"MPJPE {fidelity['mpjpe_mm']:.2f} mm")
+    if "spine_deg_p95" in fidelity:
+        parts.append(f"spine {fidelity['spine_deg_median']:.2f}/{fidelity['spine_deg_p95']:.2f} deg (median/p95)")
     parts.append(f"max|d| {max(fidelity['max_abs'].values(), default=0):.2g}")
     if fidelity.get("accuracy"):  # vs ground truth (synthetic gate scenes)
         parts.append(_accuracy_text(fidelity["accuracy"]))

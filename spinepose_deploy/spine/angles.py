@@ -207,3 +207,15 @@ def spine_angles(
     conf = np.concatenate([conf_2d, conf_3d], axis=-1)
     values = np.where(conf >= thr, values, np.nan)
     return SpineAngles(values=values, confidence=conf.astype(np.float32))
+
+
+def angle_change(reference: SpineAngles, candidate: SpineAngles, names: tuple[str, ...] = ANGLE_NAMES) -> dict:
+    """How far ``candidate``'s angles are from ``reference``'s: median / p95 / max of |difference| in degrees
+    over every person and angle of ``names`` measured in both (the bundle's "fidelity vs FP32" in degrees)."""
+    cols = [ANGLE_NAMES.index(n) for n in names]
+    diff = np.abs(_wrap(candidate.values[..., cols] - reference.values[..., cols]))
+    diff = diff[np.isfinite(diff)]
+    if diff.size == 0:
+        return {"spine_deg_median": 0.0, "spine_deg_p95": 0.0, "spine_deg_max": 0.0}
+    return {"spine_deg_median": float(np.median(diff)), "spine_deg_p95": float(np.percentile(diff, 95)),
+            "spine_deg_max": float(diff.max())}  # fmt: skip
