@@ -297,3 +297,22 @@ def test_infer_on_a_synthetic_clip_writes_csv_plot_trc_and_c3d(tmp_path, capsys)
     assert table.getNumRows() == 8 and table.getNumColumns() == 37
     assert (out / "c3d" / "bend_track0.c3d").stat().st_size > 1000
     assert (out / "a.png").stat().st_size > 10_000 and (out / "o.mp4").stat().st_size > 1000
+
+
+def test_fidelity_reports_how_many_degrees_a_lowered_graph_moved_the_spine():
+    from spinepose_deploy.export.fidelity import lifter_metrics, pose_metrics
+
+    rng = np.random.default_rng(1)
+    ref = {"simcc_x": rng.random((3, 37, 384)), "simcc_y": rng.random((3, 37, 512))}
+    assert pose_metrics(ref, ref)["spine_deg_p95"] == 0.0
+    moved = {"simcc_x": np.roll(ref["simcc_x"], 1, axis=1), "simcc_y": ref["simcc_y"]}  # other keypoints' peaks
+    metrics = pose_metrics(ref, moved)
+    assert metrics["spine_deg_median"] > 1.0 and metrics["spine_deg_max"] >= metrics["spine_deg_p95"]
+    clip = make_clip("bend", frames=3)
+    camera = clip.camera - clip.camera[:, 19:20]
+    tilted = camera @ sk.rx(2 * DEG).T  # the whole body turned 2 degrees about the camera x axis
+    lifted = lifter_metrics(camera, tilted)
+    assert lifted["spine_deg_max"] == pytest.approx(2.0, abs=0.3) and lifted["mpjpe_mm"] > 0
+    # graphs without 37 keypoints (tiny test graphs) report no spine numbers
+    assert "spine_deg_p95" not in pose_metrics({"simcc_x": np.ones((1, 4, 8)), "simcc_y": np.ones((1, 4, 8))},
+                                               {"simcc_x": np.ones((1, 4, 8)), "simcc_y": np.ones((1, 4, 8))})

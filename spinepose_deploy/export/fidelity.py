@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import numpy as np
 
 from ..errors import ExportError, InvalidOptionError, suggest
+from ..pipeline.skeleton import NUM_KEYPOINTS
 from ..spine.angles import NAMES_2D, NAMES_3D, angle_change, spine_angles
 from .passes import compare
 
@@ -108,7 +109,10 @@ def pose_metrics(reference: Mapping[str, np.ndarray], candidate: Mapping[str, np
 
 def _spine_change(ref_xy, got_xy, ref_3d, got_3d) -> dict[str, float]:
     """Spine angle change in degrees (image-plane angles from crop keypoints: the crop warp is a similarity,
-    so they equal the image's; 3D angles from the lifter's output with camera y flipped to point up)."""
+    so they equal the image's; 3D angles from the lifter's output with camera y flipped to point up).
+    Graphs without the 37 SpineTrack keypoints (tiny test graphs) have no spine: nothing is reported."""
+    if ref_xy.ndim != 3 or ref_xy.shape[1] != NUM_KEYPOINTS:
+        return {}
     ones = np.ones(ref_xy.shape[:-1])
     if ref_3d is None:
         return angle_change(spine_angles(ref_xy, ones), spine_angles(got_xy, ones), NAMES_2D)
