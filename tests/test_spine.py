@@ -147,6 +147,18 @@ def test_pose_result_spine_angles_and_overlay_labels():
     assert label == f"trunk {angles['trunk_incl'][0]:.0f} neck {angles['neck_incl'][0]:.0f} deg"
 
 
+def test_overlay_writes_the_labels_beside_each_box():
+    from spinepose_deploy.pipeline.draw import draw_result
+
+    image = np.zeros((120, 200, 3), np.uint8)
+    result = PoseResult(boxes=np.array([[10, 20, 60, 100]], np.float32), box_scores=np.ones(1, np.float32),
+                        keypoints=np.zeros((1, 37, 2), np.float32), scores=np.zeros((1, 37), np.float32))  # fmt: skip
+    plain = draw_result(image, result)
+    labelled = draw_result(image, result, labels=["trunk 12 neck 5 deg"])
+    changed = np.argwhere((labelled != plain).any(axis=-1))
+    assert len(changed) > 50 and changed[:, 1].min() >= 60 and changed[:, 0].min() >= 8  # right of the box
+
+
 # ---------------------------------------------------------------- files
 
 

@@ -35,7 +35,8 @@ def write_plot(table: AngleTable, path: str | Path, title: str = "") -> Path:
             rows = [i for i, k in enumerate(keys) if (k[0], k[3]) == (source, track)]
             x = [keys[i][2] if timed else keys[i][1] for i in rows]
             text = f"{source} #{track}" if several_sources else f"track {track}"
-            ax.plot(x, values[rows], color=colours(index % 10), linewidth=1.2, label=text)
+            # markers too: a still image gives a track of one point, which a bare line would not show
+            ax.plot(x, values[rows], color=colours(index % 10), linewidth=1.2, marker="o", markersize=2, label=text)
         ax.set_ylabel("deg")
         ax.set_title(label, fontsize=9, loc="left")
         ax.grid(alpha=0.3)
