@@ -133,7 +133,8 @@ def draw_result(
     canvas = draw_skeleton(image, result.keypoints, scores, track_ids=result.track_ids)
     for box, text in zip(result.boxes, labels or (), strict=False):
         if text:
-            _label(canvas, text, (int(box[2]) + 4, max(int(box[1]), 0)))
+            # halfway down the box: the track id label sits above the head
+            _label(canvas, text, (int(box[2]) + 4, int((box[1] + box[3]) / 2)))
     points = result.keypoints_3d_world if result.keypoints_3d_world is not None else result.keypoints_3d
     if panel and points is not None:
         size = (max(160, canvas.shape[1] // 3), canvas.shape[0])
