@@ -156,7 +156,7 @@ def test_overlay_writes_the_labels_beside_each_box():
     plain = draw_result(image, result)
     labelled = draw_result(image, result, labels=["trunk 12 neck 5 deg"])
     changed = np.argwhere((labelled != plain).any(axis=-1))
-    assert len(changed) > 50 and changed[:, 1].min() >= 60 and changed[:, 0].min() >= 40  # right of the box, halfway down
+    assert len(changed) > 50 and changed[:, 1].min() >= 60 and changed[:, 0].min() >= 40  # right of the box, lower half
 
 
 # ---------------------------------------------------------------- files
