@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._charts import check_matplotlib
 from ..errors import InvalidOptionError
 from ..spine import mocap
 from ..spine.angles import DEFAULT_THR, SpineAngles
@@ -52,8 +53,6 @@ class SpineRequest:
             if folder.suffix.lower() == suffix:
                 raise InvalidOptionError(f"{option}: '{folder}' is a file name; give a folder (one file per track)")
         if self.plot is not None:
-            from .._charts import check_matplotlib
-
             check_matplotlib("--spine-plot")
         if self.c3d is not None:
             mocap.check_c3d("--c3d")
