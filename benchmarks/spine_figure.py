@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from spinepose_deploy._charts import pyplot, save_png
-from spinepose_deploy.pipeline.skeleton import KEYPOINT_INDEX, LINKS, SPINE_IDS
+from spinepose_deploy.ops.skeleton import KEYPOINT_INDEX, LINKS, SPINE_IDS
 from spinepose_deploy.spine.angles import INNER_POINTS, LEVELS, spine_angles
 from spinepose_deploy.synth import skeleton as sk
 

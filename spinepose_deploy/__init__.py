@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
+from ._version import __version__
 from .errors import SpinePoseDeployError
 
 if TYPE_CHECKING:
@@ -11,7 +13,6 @@ if TYPE_CHECKING:
     from .pipeline.result import PoseResult
     from .spine.angles import SpineAngles, spine_angles
 
-__version__ = "0.1.0"
 __all__ = ["Pipeline", "PipelineOptions", "PoseResult", "SpinePoseDeployError", "SpineAngles", "__version__",
            "spine_angles"]
 
@@ -27,7 +28,5 @@ _LAZY = {
 
 def __getattr__(name: str) -> object:
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module 'spinepose_deploy' has no attribute {name!r}")

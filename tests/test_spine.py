@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from spinepose_deploy.cli import main
+from spinepose_deploy.ops.skeleton import KEYPOINT_INDEX, KEYPOINT_NAMES, SPINE_IDS
 from spinepose_deploy.pipeline.result import PoseResult
-from spinepose_deploy.pipeline.skeleton import KEYPOINT_INDEX, KEYPOINT_NAMES, SPINE_IDS
 from spinepose_deploy.pipeline.spine_outputs import SpineRecorder, SpineRequest, angle_labels
 from spinepose_deploy.spine import mocap
 from spinepose_deploy.spine.angles import ANGLE_NAMES, INNER_POINTS, NAMES_2D, NAMES_3D, spine_angles

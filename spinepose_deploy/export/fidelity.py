@@ -31,8 +31,10 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
-from ..errors import ExportError, InvalidOptionError, suggest
-from ..pipeline.skeleton import NUM_KEYPOINTS
+from ..errors import InvalidOptionError, suggest
+from ..ops.detector import box_iou
+from ..ops.pose import decode_simcc
+from ..ops.skeleton import NUM_KEYPOINTS
 from ..spine.angles import NAMES_2D, NAMES_3D, angle_change, spine_angles
 from .passes import compare
 
@@ -86,18 +88,12 @@ class Thresholds:
         return replace(self, **changes)
 
 
-def _simcc_decode(simcc_x: np.ndarray, simcc_y: np.ndarray, split_ratio: float = 2.0) -> np.ndarray:
-    xs = simcc_x.argmax(-1) / split_ratio
-    ys = simcc_y.argmax(-1) / split_ratio
-    return np.stack([xs, ys], axis=-1)
-
-
 def pose_metrics(reference: Mapping[str, np.ndarray], candidate: Mapping[str, np.ndarray]) -> dict[str, float]:
     ref_bins = (reference["simcc_x"].argmax(-1), reference["simcc_y"].argmax(-1))
     got_bins = (candidate["simcc_x"].argmax(-1), candidate["simcc_y"].argmax(-1))
     agreement = float(np.mean((ref_bins[0] == got_bins[0]) & (ref_bins[1] == got_bins[1])))
-    ref_xy = _simcc_decode(reference["simcc_x"], reference["simcc_y"])
-    got_xy = _simcc_decode(candidate["simcc_x"], candidate["simcc_y"])
+    ref_xy = decode_simcc(reference["simcc_x"], reference["simcc_y"], mark_invalid=False)[0]
+    got_xy = decode_simcc(candidate["simcc_x"], candidate["simcc_y"], mark_invalid=False)[0]
     distance = np.linalg.norm(ref_xy - got_xy, axis=-1)
     return {
         "argmax_agreement": agreement,
@@ -118,18 +114,6 @@ def _spine_change(ref_xy, got_xy, ref_3d, got_3d) -> dict[str, float]:
         return angle_change(spine_angles(ref_xy, ones), spine_angles(got_xy, ones), NAMES_2D)
     flip = np.array([1.0, -1.0, 1.0])
     return angle_change(spine_angles(ref_xy, ones, ref_3d * flip), spine_angles(got_xy, ones, got_3d * flip), NAMES_3D)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of (N,4) and (M,4) xyxy boxes -> (N,M)."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    tl = np.maximum(a[:, None, :2], b[None, :, :2])
-    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(br - tl, 0, None), axis=-1)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=-1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=-1)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
 def detector_metrics(reference_boxes: list[np.ndarray], candidate_boxes: list[np.ndarray]) -> dict[str, float]:
@@ -215,15 +199,6 @@ def accuracy_entry(role: str, reference: float, candidate: float, se: float = 0.
     if not skilled:
         entry["note"] = f"the FP32 graph has no skill on the ground truth ({floor}): FP32-relative thresholds decide"
     return entry
-
-
-def accuracy_text(accuracy: Mapping) -> str:
-    """'PCK@0.05 0.912 (FP32 0.915)' for tables."""
-    metric = accuracy["metric"]
-    if metric == "mpjpe_mm":
-        return f"MPJPE {accuracy['candidate']:.1f} mm (FP32 {accuracy['fp32']:.1f})"
-    label = {"pck@0.05": "PCK@0.05", "ap50": "AP50"}[metric]
-    return f"{label} {accuracy['candidate']:.3f} (FP32 {accuracy['fp32']:.3f})"
 
 
 def _check_accuracy(role: str, accuracy: Mapping, thresholds: Thresholds) -> list[str]:
@@ -318,18 +293,6 @@ class GateReport:
             "kept": self.kept,
             "sensitivity": self.ranking,
         }
-
-
-class GateFailedError(ExportError):
-    """The INT8 gate failed in every round; carries the report so the CLI can print its table."""
-
-    def __init__(self, role: str, report: GateReport) -> None:
-        failures = "; ".join(report.final.fidelity.get("gate", {}).get("failures", [])) or "see the report"
-        super().__init__(
-            f"{role}: INT8 fails the fidelity gate after {len(report.rounds)} round(s) ({failures}); "
-            "use --fallback fp16, more representative --calib data, or loosen --gate"
-        )
-        self.role, self.report = role, report
 
 
 def gate_with_retry(

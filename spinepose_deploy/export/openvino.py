@@ -12,7 +12,7 @@ from .base import BatchRange, WriteResult
 def write(onnx_path: Path, out_dir: Path, *, spec: ModelSpec, precision: str, batch: BatchRange) -> WriteResult:
     """Write ``<role>.xml/.bin``. FP16 compresses weights (OpenVINO decompresses or runs them per device)."""
     try:
-        import openvino as ov
+        import openvino as ov  # runtime library, loaded on first use: listing backends never fails
     except ImportError:
         raise BackendUnavailableError(
             "openvino is required to export for backend 'openvino'. Install: pip install 'spinepose-deploy[openvino]'"

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..ops.skeleton import NUM_KEYPOINTS, SPINE_IDS
 from ..spine.angles import DEFAULT_THR, SpineAngles, spine_angles
-from .skeleton import NUM_KEYPOINTS, SPINE_IDS
 
 OPENPOSE_VERSION = 1.0  # upstream SpinePose writes {"version": 1.0, "people": [...]}
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..pipeline.skeleton import KEYPOINT_INDEX, KEYPOINT_NAMES, SPINE_IDS
+from ..ops.skeleton import KEYPOINT_INDEX, KEYPOINT_NAMES, SPINE_IDS
 
 DEFAULT_THR = 0.3  # the lifter's and world frame's visibility threshold
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from .._atomic import atomic_path, write_text
 from ..errors import InvalidOptionError
-from ..pipeline.skeleton import KEYPOINT_NAMES
+from ..ops.skeleton import KEYPOINT_NAMES
 
 
 def _check(points: np.ndarray, names: Sequence[str], rate: float) -> np.ndarray:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..pipeline.skeleton import ROOT_ID
+from ..ops.detector import box_iou
+from ..ops.skeleton import ROOT_ID
 
 
 def box_size(boxes: np.ndarray) -> np.ndarray:
@@ -57,12 +58,6 @@ def mpjpe(pred: np.ndarray, gt: np.ndarray, root: int | None = ROOT_ID) -> float
     return float(np.linalg.norm(pred - gt, axis=-1).mean() * 1000.0)
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    from ..export.fidelity import box_iou
-
-    return box_iou(np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4))
-
-
 def ap50(pred_boxes: list[np.ndarray], pred_scores: list[np.ndarray], gt_boxes: list[np.ndarray],
          iou: float = 0.5) -> float:
     """Average precision at IoU ``iou`` over frames (all-point interpolated, as VOC 2010+ / COCO AP50).
@@ -77,7 +72,7 @@ def ap50(pred_boxes: list[np.ndarray], pred_scores: list[np.ndarray], gt_boxes: 
         total += len(gts)
         order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
         taken = np.zeros(len(gts), bool)
-        overlaps = _iou(np.asarray(boxes).reshape(-1, 4)[order], gts)
+        overlaps = box_iou(np.asarray(boxes).reshape(-1, 4)[order], gts)
         for rank, i in enumerate(order):
             ok = False
             if len(gts):

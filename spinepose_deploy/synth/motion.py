@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..pipeline.skeleton import KEYPOINT_INDEX
+from ..ops.skeleton import KEYPOINT_INDEX
 from ..spine.angles import NAMES_2D, spine_angles
 from . import skeleton as sk
 from .render import RenderConfig, Scene, _background, _distractors, draw_figures
