@@ -11,14 +11,18 @@ from .errors import SpinePoseDeployError
 if TYPE_CHECKING:
     from .pipeline.pipeline import Pipeline, PipelineOptions
     from .pipeline.result import PoseResult
+    from .spine.angles import SpineAngles, spine_angles
 
-__all__ = ["Pipeline", "PipelineOptions", "PoseResult", "SpinePoseDeployError", "__version__"]
+__all__ = ["Pipeline", "PipelineOptions", "PoseResult", "SpinePoseDeployError", "SpineAngles", "__version__",
+           "spine_angles"]
 
 # re-exported lazily: `import spinepose_deploy` (and every CLI start) stays free of OpenCV and numpy work
 _LAZY = {
     "Pipeline": ".pipeline.pipeline",
     "PipelineOptions": ".pipeline.pipeline",
     "PoseResult": ".pipeline.result",
+    "SpineAngles": ".spine.angles",
+    "spine_angles": ".spine.angles",
 }
 
 

@@ -22,11 +22,16 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(destination: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary file path; on success it replaces ``destination``."""
+def atomic_path(destination: str | os.PathLike, *, keep_suffix: bool = False) -> Iterator[Path]:
+    """Yield a temporary file path; on success it replaces ``destination``.
+
+    ``keep_suffix``: the temporary ends in the destination's suffix (for writers that pick the format from it
+    or append their own, such as OpenCV's video writer and ezc3d).
+    """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".partial", dir=destination.parent)
+    suffix = destination.suffix if keep_suffix else ".partial"
+    fd, tmp = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=suffix, dir=destination.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions

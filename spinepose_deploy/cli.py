@@ -18,7 +18,7 @@ from . import paths
 from ._console import STANDIN_BANNER, compact_layout, err_console, new_table, out_console, show_wide_tables
 from ._version import __version__
 from .backends.formats import FORMATS, PRECISIONS
-from .errors import SpinePoseDeployError
+from .errors import InvalidOptionError, SpinePoseDeployError, check_choice
 from .export import render
 
 if TYPE_CHECKING:
@@ -418,9 +418,27 @@ def infer(
     ray_address: Annotated[
         str | None, typer.Option(help="Ray address (implies --ray); default: RAY_ADDRESS, else a local instance.")
     ] = None,
+    spine: Annotated[
+        Path | None, typer.Option("--spine", help="Spine angles CSV: one row per frame x person (docs/spine.md).")
+    ] = None,
+    spine_plot: Annotated[
+        Path | None, typer.Option(help="PNG of each track's spine angles over time (needs the 'chart' extra).")
+    ] = None,
+    trc: Annotated[
+        Path | None, typer.Option(help="Folder: OpenSim TRC per track of world-space markers (needs --lift).")
+    ] = None,
+    c3d: Annotated[
+        Path | None, typer.Option(help="Folder: C3D per track of world-space markers (needs --lift, 'biomech').")
+    ] = None,
+    vis_angles: Annotated[bool, typer.Option(help="Write trunk/neck angles beside each person on --vis.")] = False,
 ) -> None:
     """Run pose estimation on an image, folder, video or webcam; write OpenPose JSON and overlays."""
+    from .pipeline.spine_outputs import SpineRequest  # lazy: the CLI starts without loading what this command needs
+
+    spine_request = SpineRequest(csv=spine, plot=spine_plot, trc=trc, c3d=c3d, vis_angles=vis_angles)
     if ray or ray_address is not None:  # scale-out: spinepose_deploy/scale (backend defaults to auto per node)
+        if spine_request.wanted:
+            raise InvalidOptionError("--spine/--spine-plot/--trc/--c3d/--vis-angles: not available with --ray yet")
         from .scale.command import ray_infer_command  # lazy: the CLI starts without loading what this command needs
 
         raise typer.Exit(ray_infer_command(
@@ -436,8 +454,10 @@ def infer(
     from .pipeline.infer import OutputPlan, check_show, run_infer
     from .pipeline.io import resolve_input
     from .pipeline.spec import PipelineSpec
+    from .pipeline.spine_outputs import SpineRecorder
 
     plan = OutputPlan(resolve_input(input), json_out, vis)  # input and output checks before any model loads
+    spine_request.check(lift=lift, vis=vis is not None or show)
     if show:
         check_show()
     options = dict(lift=lift, max_people=max_people, fov=fov, subject_height=subject_height, smoothing=smooth)
@@ -475,7 +495,8 @@ def infer(
         progress.update(task[0], advance=1, fps=task[2] / max(time.perf_counter() - task[1], 1e-9))
 
     with pipeline, progress:
-        summary = run_infer(pipeline, plan, spine_only=spine_only, show=show, progress=(start, step))
+        recorder = SpineRecorder(spine_request) if spine_request.wanted else None
+        summary = run_infer(pipeline, plan, spine_only=spine_only, show=show, progress=(start, step), spine=recorder)
     where = ", ".join(pipeline.describe().values())
     out_console.print(
         f"{summary.frames} frames, {summary.people} people, {summary.fps:.1f} fps, "
@@ -491,8 +512,6 @@ def _csv(option: str, text: str | None, cast: type = str) -> tuple | None:
     """``a,b,c`` -> tuple (None stays None); a bad item names the option."""
     if text is None:
         return None
-    from .errors import InvalidOptionError  # lazy: the CLI starts without loading what this command needs
-
     try:
         return tuple(cast(item.strip()) for item in text.split(",") if item.strip())
     except ValueError:
@@ -621,12 +640,24 @@ def synth(
     out: Annotated[Path, typer.Argument(help="Folder for scene_SEED.png + scene_SEED.json (ground truth).")],
     count: Annotated[int, typer.Option(min=1, help="How many scenes.")] = 4,
     seed: Annotated[int, typer.Option(help="First seed (from 1000000: the held-out evaluation set).")] = 1_000_000,
+    motion: Annotated[
+        str | None, typer.Option(help="Instead: a video of one figure: walk | bend | side_bend | twist.")
+    ] = None,
+    frames: Annotated[int, typer.Option(min=2, help="Frames of the --motion clip (24 fps).")] = 48,
 ) -> None:
     """Render synthetic scenes with ground truth (boxes, 2D/3D keypoints, intrinsics) to try 'infer --weights trained'.
 
     The figures come from spinepose_deploy.synth, the world the packaged trained stand-ins learned on.
     """
-    from .synth.files import write_scenes  # lazy: the CLI starts without loading what this command needs
+    from .synth.files import write_clip, write_scenes  # lazy: the CLI starts without loading what this command needs
+
+    if motion is not None:
+        from .synth.motion import MOTIONS, make_clip  # lazy, as above
+
+        video = write_clip(out, make_clip(check_choice("--motion", motion, MOTIONS), frames))
+        out_console.print(f"wrote {video} (+ ground-truth JSON); try: spinepose-deploy infer {video} --weights trained "
+                          f"--lift --spine angles.csv --spine-plot angles.png --trc trc/", soft_wrap=True)
+        return
 
     paths = write_scenes(out, range(seed, seed + count))
     out_console.print(f"wrote {len(paths)} scenes to {out} (PNG + ground-truth JSON); try: spinepose-deploy infer "

@@ -17,7 +17,7 @@ from spinepose_deploy import backends
 from spinepose_deploy.errors import InferenceError, first_line, one_line
 
 PACKAGE = Path(__file__).resolve().parents[1] / "spinepose_deploy"
-BASE = {"errors", "paths", "_version", "_atomic", "_console", "_video"}
+BASE = {"errors", "paths", "_version", "_atomic", "_console", "_video", "_charts"}
 ALLOWED = {
     "errors": set(),
     "paths": {"errors"},
@@ -25,17 +25,19 @@ ALLOWED = {
     "_atomic": {"errors"},
     "_console": set(),
     "_video": set(),
+    "_charts": {"errors", "_atomic"},
     "ops": BASE,
+    "spine": BASE | {"ops"},  # spine kinematics: pure numpy on ops' skeleton, plus its file writers
     "zoo": BASE,
     "backends": BASE,
     "stages": BASE | {"ops", "zoo", "backends"},
-    "synth": BASE | {"ops", "zoo", "backends", "stages"},
-    "export": BASE | {"ops", "zoo", "backends", "stages", "synth"},
-    "pipeline": BASE | {"ops", "zoo", "backends", "stages", "synth", "export"},
-    "bench": BASE | {"ops", "zoo", "backends", "stages", "synth", "export", "pipeline"},
-    "scale": BASE | {"ops", "zoo", "backends", "stages", "synth", "export", "pipeline"},
-    "cli": BASE | {"ops", "zoo", "backends", "stages", "synth", "export", "pipeline", "bench", "scale"},
-    "__init__": BASE | {"pipeline"},
+    "synth": BASE | {"ops", "spine", "zoo", "backends", "stages"},
+    "export": BASE | {"ops", "spine", "zoo", "backends", "stages", "synth"},
+    "pipeline": BASE | {"ops", "spine", "zoo", "backends", "stages", "synth", "export"},
+    "bench": BASE | {"ops", "spine", "zoo", "backends", "stages", "synth", "export", "pipeline"},
+    "scale": BASE | {"ops", "spine", "zoo", "backends", "stages", "synth", "export", "pipeline"},
+    "cli": BASE | {"ops", "spine", "zoo", "backends", "stages", "synth", "export", "pipeline", "bench", "scale"},
+    "__init__": BASE | {"pipeline", "spine"},
 }
 
 

@@ -31,7 +31,8 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from .._atomic import atomic_path, write_text
+from .._atomic import write_text
+from .._charts import check_matplotlib, pyplot, save_png
 from .._version import __version__
 from ..errors import InvalidOptionError
 from ..export import render
@@ -205,12 +206,7 @@ def write_json(path: str | Path, document: dict[str, Any]) -> Path:
 
 def check_chart_available() -> None:
     """Fail up front (before minutes of benching) when --chart cannot be drawn."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise InvalidOptionError(
-            "--chart: matplotlib is required to draw the chart. Install: pip install 'spinepose-deploy[chart]'"
-        ) from None
+    check_matplotlib("--chart")
 
 
 def _chart_label(row: BenchRow) -> str:
@@ -221,12 +217,7 @@ def write_chart(rows: Sequence[BenchRow], path: str | Path, title: str = "") -> 
     """PNG: one panel per graph, p50 latency (p90 as the whisker) per backend x precision, grouped by batch.
 
     Bars of configs that failed their fidelity gate are hatched; failed rows are left out."""
-    check_chart_available()
-    import matplotlib  # optional extra, loaded only when this feature runs
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # optional extra, loaded only when this feature runs
-
+    plt = pyplot("--chart")
     timed = [r for r in rows if r.p50_ms is not None]
     graphs = [g for g in GRAPH_ORDER if any(r.graph == g for r in timed)]
     if not graphs:
@@ -271,8 +262,4 @@ def write_chart(rows: Sequence[BenchRow], path: str | Path, title: str = "") -> 
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout(rect=(0, 0.1, 1, 0.95))
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)

@@ -6,7 +6,9 @@ Metrics per role, on held-out real frames (``frames.py``):
   crop pixels (median, p95);
 - detector: recall of the reference boxes at IoU 0.5 and their mean IoU;
 - lifter: mean per-joint position error of the root-relative output, in the lifter's units x 1000 (mm when
-  the output is in metres).
+  the output is in metres);
+- pose and lifter: how many degrees the spine angles (``spinepose_deploy.spine``) moved, median / p95 / max
+  (``spine_deg_*``; 2D angles from the pose keypoints, 3D from the lifter's output). Reported, not gated.
 With ground truth (synthetic gate frames, ``frames.FrameTruth``) the report also gives the accuracy of the
 FP32 reference and of the candidate (``accuracy_entry``): pose PCK@0.05 of box size, lifter MPJPE in mm,
 detector AP50. Where the FP32 graph shows skill on that truth (``SKILL``), the accuracy decides the gate
@@ -32,6 +34,8 @@ import numpy as np
 from ..errors import InvalidOptionError, suggest
 from ..ops.detector import box_iou
 from ..ops.pose import decode_simcc
+from ..ops.skeleton import NUM_KEYPOINTS
+from ..spine.angles import NAMES_2D, NAMES_3D, angle_change, spine_angles
 from .passes import compare
 
 ROOT_KEYPOINT = 19
@@ -95,7 +99,21 @@ def pose_metrics(reference: Mapping[str, np.ndarray], candidate: Mapping[str, np
         "argmax_agreement": agreement,
         "kpt_px_median": float(np.median(distance)),
         "kpt_px_p95": float(np.percentile(distance, 95)),
+        **_spine_change(ref_xy, got_xy, None, None),
     }
+
+
+def _spine_change(ref_xy, got_xy, ref_3d, got_3d) -> dict[str, float]:
+    """Spine angle change in degrees (image-plane angles from crop keypoints: the crop warp is a similarity,
+    so they equal the image's; 3D angles from the lifter's output with camera y flipped to point up).
+    Graphs without the 37 SpineTrack keypoints (tiny test graphs) have no spine: nothing is reported."""
+    if ref_xy.ndim != 3 or ref_xy.shape[1] != NUM_KEYPOINTS:
+        return {}
+    ones = np.ones(ref_xy.shape[:-1])
+    if ref_3d is None:
+        return angle_change(spine_angles(ref_xy, ones), spine_angles(got_xy, ones), NAMES_2D)
+    flip = np.array([1.0, -1.0, 1.0])
+    return angle_change(spine_angles(ref_xy, ones, ref_3d * flip), spine_angles(got_xy, ones, got_3d * flip), NAMES_3D)
 
 
 def detector_metrics(reference_boxes: list[np.ndarray], candidate_boxes: list[np.ndarray]) -> dict[str, float]:
@@ -118,7 +136,9 @@ def detector_metrics(reference_boxes: list[np.ndarray], candidate_boxes: list[np
 def lifter_metrics(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
     ref = reference - reference[:, ROOT_KEYPOINT : ROOT_KEYPOINT + 1]
     got = candidate - candidate[:, ROOT_KEYPOINT : ROOT_KEYPOINT + 1]
-    return {"mpjpe_mm": float(np.linalg.norm(ref - got, axis=-1).mean() * 1000.0)}
+    zeros = np.zeros(ref.shape[:-1] + (2,))
+    return {"mpjpe_mm": float(np.linalg.norm(ref - got, axis=-1).mean() * 1000.0),
+            **_spine_change(zeros, zeros, ref, got)}  # fmt: skip
 
 
 def measure(

@@ -76,6 +76,11 @@ def fidelity_detail(fidelity: Mapping[str, Any], compact: bool = False) -> str:
         parts.append(f"{box} {fidelity['box_recall']:.{digits}f}{sep}IoU {fidelity['box_iou']:.{digits}f}")
     if "mpjpe_mm" in fidelity:
         parts.append(f"MPJPE {fidelity['mpjpe_mm']:.{1 if compact else 2}f}{mm}")
+    if "spine_deg_p95" in fidelity:  # how far the spine angles moved (spinepose_deploy.spine)
+        if compact:
+            parts.append(f"spine p95 {fidelity['spine_deg_p95']:.1f}deg")
+        else:
+            parts.append(f"spine {fidelity['spine_deg_median']:.2f}/{fidelity['spine_deg_p95']:.2f} deg (median/p95)")
     if not compact:
         parts.append(f"max|d| {max(fidelity['max_abs'].values(), default=0):.2g}")
     if fidelity.get("accuracy"):  # vs ground truth (synthetic gate scenes)

@@ -7,6 +7,8 @@ links (hip .. C1 .. head) are drawn twice as thick over a dark outline so they s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
@@ -116,11 +118,23 @@ def _draw_view(view: np.ndarray, xy: np.ndarray, visible: np.ndarray, world: boo
             cv2.circle(view, project(person[k]), 2, KEYPOINT_COLORS_BGR[k], -1, cv2.LINE_AA)
 
 
-def draw_result(image: np.ndarray, result: PoseResult, *, spine_only: bool = False, panel: bool = True) -> np.ndarray:
+def draw_result(
+    image: np.ndarray,
+    result: PoseResult,
+    *,
+    spine_only: bool = False,
+    panel: bool = True,
+    labels: Sequence[str] | None = None,
+) -> np.ndarray:
     """The overlay for one frame: skeletons, track ids, a 3D panel on the right when there is 3D, and a
-    STAND-IN label when the result came from stand-in graphs."""
+    STAND-IN label when the result came from stand-in graphs. ``labels`` (one per person, e.g. spine
+    angles) are written beside each person's box."""
     scores = spine_only_scores(result.scores) if spine_only else result.scores
     canvas = draw_skeleton(image, result.keypoints, scores, track_ids=result.track_ids)
+    for box, text in zip(result.boxes, labels or (), strict=False):
+        if text:
+            # halfway down the box: the track id label sits above the head
+            _label(canvas, text, (int(box[2]) + 4, int((box[1] + box[3]) / 2)))
     points = result.keypoints_3d_world if result.keypoints_3d_world is not None else result.keypoints_3d
     if panel and points is not None:
         size = (max(160, canvas.shape[1] // 3), canvas.shape[0])

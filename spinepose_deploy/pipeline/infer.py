@@ -33,6 +33,7 @@ from .io import (
 )
 from .pipeline import Pipeline
 from .result import PoseResult
+from .spine_outputs import SpineRecorder, angle_labels
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +122,10 @@ def run_infer(
     spine_only: bool = False,
     show: bool = False,
     progress: Progress | None = None,
+    spine: SpineRecorder | None = None,
 ) -> InferSummary:
-    """Run ``pipeline`` over every source of ``plan.spec``; write what ``plan`` asks for."""
+    """Run ``pipeline`` over every source of ``plan.spec``; write what ``plan`` asks for (and ``spine``, its
+    angle CSV / plot / TRC / C3D files, at the end even when stopped early)."""
     start, step = progress or (lambda name, total: None, lambda: None)
     summary = InferSummary(standin=pipeline.standin)
     began = time.perf_counter()
@@ -131,14 +134,17 @@ def run_infer(
             summary.sources += 1
             if source.kind == "image":
                 start(source.name, 1)
-                _run_image(pipeline, plan, source, summary, spine_only, show, single=len(plan.spec.sources) == 1)
+                single = len(plan.spec.sources) == 1
+                _run_image(pipeline, plan, source, summary, spine_only, show, single, spine)
                 step()
             else:
-                _run_stream(pipeline, plan, source, summary, spine_only, show, start, step)
+                _run_stream(pipeline, plan, source, summary, spine_only, show, start, step, spine)
             if summary.stopped:
                 break
     except KeyboardInterrupt:  # Ctrl-C ends a webcam session: keep what was written, report it
         summary.stopped = True
+    else:
+        _finish_spine(spine, summary, pipeline)
     finally:
         summary.seconds = time.perf_counter() - began
         if show:
@@ -154,18 +160,22 @@ def _run_image(
     spine_only: bool,
     show: bool,
     single: bool,
+    spine: SpineRecorder | None = None,
 ) -> None:
     image = read_image(source.path)
     result = pipeline(image)
     if pipeline.options.lift:
         result = pipeline.to_world(result)  # upstream writes world-space 3D for images too
     _account(summary, result)
+    labels = _spine_frame(spine, source.name, 0, None, result)
+    if spine is not None:
+        summary.files.extend(spine.finish_source(source.name, 1.0))  # a still image: one frame per "track"
     json_path = plan.json_path(source)
     if json_path is not None:
         summary.files.append(write_openpose(json_path, result.to_openpose(spine_only=spine_only)))
     vis_path = plan.vis_path(source)
     if vis_path is not None or show:
-        overlay = draw_result(image, result, spine_only=spine_only)
+        overlay = draw_result(image, result, spine_only=spine_only, labels=labels)
         if vis_path is not None:
             summary.files.append(write_image(vis_path, overlay))
         if show:
@@ -181,6 +191,7 @@ def _run_stream(
     show: bool,
     start: Callable[[str, int | None], None],
     step: Callable[[], None],
+    spine: SpineRecorder | None = None,
 ) -> None:
     vis_path = plan.vis_path(source)
     with VideoReader(source) as reader:
@@ -189,6 +200,7 @@ def _run_stream(
         try:
             for index, (frame, result) in enumerate(_paired(reader, pipeline, reader.fps)):
                 _account(summary, result)
+                labels = _spine_frame(spine, source.name, index, index / reader.fps, result)
                 json_path = plan.json_path(source, index)
                 if json_path is not None:
                     data = result.to_openpose(spine_only=spine_only)
@@ -196,7 +208,7 @@ def _run_stream(
                         data["decode_damaged"] = True  # FFmpeg concealed errors: keypoints may be off
                     summary.files.append(write_openpose(json_path, data))
                 if writer is not None or show:
-                    overlay = draw_result(frame, result, spine_only=spine_only)
+                    overlay = draw_result(frame, result, spine_only=spine_only, labels=labels)
                     if writer is not None:
                         writer.write(overlay)
                     if show and _show(overlay, wait_ms=1):
@@ -213,8 +225,26 @@ def _run_stream(
             written = writer.close()
             if written is not None:
                 summary.files.append(written)
+        if spine is not None:
+            summary.files.extend(spine.finish_source(source.name, reader.fps))
     if not reader.decode.ok:
         summary.damaged[str(source.path)] = reader.decode
+
+
+def _spine_frame(
+    spine: SpineRecorder | None, source: str, frame: int, time_s: float | None, result: PoseResult
+) -> list[str] | None:
+    """Record one frame's spine angles; the overlay labels when ``--vis-angles`` asked for them."""
+    if spine is None:
+        return None
+    angles = spine.add(source, frame, time_s, result)
+    return angle_labels(angles) if spine.request.vis_angles else None
+
+
+def _finish_spine(spine: SpineRecorder | None, summary: InferSummary, pipeline: Pipeline) -> None:
+    if spine is not None:
+        title = "spine angles" + (" (STAND-IN weights: the angles mean nothing)" if pipeline.standin else "")
+        summary.files.extend(spine.finish(title))
 
 
 def _paired(reader: VideoReader, pipeline: Pipeline, fps: float):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ops.skeleton import NUM_KEYPOINTS, SPINE_IDS
+from ..spine.angles import DEFAULT_THR, SpineAngles, spine_angles
 
 OPENPOSE_VERSION = 1.0  # upstream SpinePose writes {"version": 1.0, "people": [...]}
 
@@ -49,6 +50,10 @@ class PoseResult:
             keypoints_3d=np.zeros((0, NUM_KEYPOINTS, 3), np.float32) if lift else None,
             standin=standin,
         )
+
+    def spine_angles(self, thr: float = DEFAULT_THR) -> SpineAngles:
+        """Spine angles per person (``spinepose_deploy.spine``): 2D always, 3D when world-space 3D is known."""
+        return spine_angles(self.keypoints, self.scores, self.keypoints_3d_world, thr=thr)
 
     def to_openpose(self, *, spine_only: bool = False) -> dict:
         """Upstream SpinePose's OpenPose-style dict for this frame.

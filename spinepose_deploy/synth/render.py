@@ -252,7 +252,15 @@ def render_scene(seed: int, config: RenderConfig = RenderConfig(), people: int |
     for _ in range(count):
         body_pts = sk.forward_kinematics(sk.sample_body(rng), sk.sample_pose(rng))
         figures.append(place_figure(rng, body_pts, k, (height, width), config))
-    figures.sort(key=lambda pts: -float(pts[_K["hip"], 2]))  # far first
+    return draw_figures(img, figures, k, rng, config, seed)
+
+
+def draw_figures(img: np.ndarray, figures: list[np.ndarray], k: np.ndarray, rng: np.random.Generator,
+                 config: RenderConfig, seed: int = 0) -> Scene:
+    """Draw camera-space figures ``(37, 3)`` on the background ``img`` (in place) and measure the truth."""
+    height, width = img.shape[:2]
+    count = len(figures)
+    figures = sorted(figures, key=lambda pts: -float(pts[_K["hip"], 2]))  # far first
     mask = np.zeros((height, width), np.uint8)
     boxes, kpts = [], []
     for i, pts in enumerate(figures):

@@ -1,0 +1,88 @@
+"""World-space keypoints as motion-capture files: OpenSim TRC (text) and C3D (through ezc3d).
+
+Both take points ``(T, M, 3)`` in metres (world space, y up, as OpenSim expects), NaN for a marker that is
+missing in a frame (not detected, or below the confidence threshold), ``M`` marker names and a frame rate.
+Files are written to a temporary name and renamed, so a failed run never leaves half of one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .._atomic import atomic_path, write_text
+from ..errors import InvalidOptionError
+from ..ops.skeleton import KEYPOINT_NAMES
+
+
+def _check(points: np.ndarray, names: Sequence[str], rate: float) -> np.ndarray:
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 3 or points.shape[1:] != (len(names), 3):
+        raise ValueError(f"points {points.shape}; expected (frames, {len(names)}, 3)")
+    if not rate > 0:
+        raise ValueError(f"rate {rate}; expected frames per second > 0")
+    return points
+
+
+def trc_text(points: np.ndarray, rate: float, names: Sequence[str] = KEYPOINT_NAMES, file_name: str = "",
+             first_frame: int = 1) -> str:
+    """The OpenSim TRC (PathFileType 4, X/Y/Z, metres) for ``points (T, M, 3)``; missing values are ``NaN``.
+
+    Not empty cells: OpenSim 4.6's reader drops empty cells at the end of a line and then refuses the row.
+    """
+    points = _check(points, names, rate)
+    frames, markers = points.shape[:2]
+    lines = [
+        f"PathFileType\t4\t(X/Y/Z)\t{file_name}",
+        "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",
+        f"{rate:.6g}\t{rate:.6g}\t{frames}\t{markers}\tm\t{rate:.6g}\t{first_frame}\t{frames}",
+        "\t".join(["Frame#", "Time", *(f"{name}\t\t" for name in names)]).rstrip("\t"),
+        "\t".join(["", "", *(f"X{i}\tY{i}\tZ{i}" for i in range(1, markers + 1))]),
+        "",
+    ]
+    cells = np.where(np.isnan(points), "NaN", np.char.mod("%.6f", np.nan_to_num(points))).reshape(frames, -1)
+    for t in range(frames):
+        lines.append("\t".join([str(first_frame + t), f"{t / rate:.6f}", *cells[t]]))
+    return "\n".join(lines) + "\n"
+
+
+def write_trc(path: str | Path, points: np.ndarray, rate: float, names: Sequence[str] = KEYPOINT_NAMES,
+              first_frame: int = 1) -> Path:
+    path = Path(path)
+    return write_text(path, trc_text(points, rate, names, path.name, first_frame))
+
+
+def c3d_available() -> bool:
+    try:
+        import ezc3d  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def check_c3d(option: str = "--c3d") -> None:
+    if not c3d_available():
+        raise InvalidOptionError(
+            f"{option}: ezc3d is required to write C3D. Install: pip install 'spinepose-deploy[biomech]'"
+        )
+
+
+def write_c3d(path: str | Path, points: np.ndarray, rate: float, names: Sequence[str] = KEYPOINT_NAMES) -> Path:
+    """C3D with one point per marker (metres, ``POINT:UNITS`` m); missing markers are NaN, as ezc3d writes them."""
+    check_c3d()
+    import ezc3d
+
+    points = _check(points, names, rate)
+    c3d = ezc3d.c3d()
+    c3d["parameters"]["POINT"]["RATE"]["value"] = [float(rate)]
+    c3d["parameters"]["POINT"]["LABELS"]["value"] = tuple(names)
+    c3d["parameters"]["POINT"]["UNITS"]["value"] = ["m"]
+    data = np.ones((4, points.shape[1], points.shape[0]))
+    data[:3] = points.transpose(2, 1, 0)
+    c3d["data"]["points"] = data
+    path = Path(path)
+    with atomic_path(path, keep_suffix=True) as tmp:  # ezc3d appends .c3d to any other name
+        c3d.write(str(tmp))
+    return path
