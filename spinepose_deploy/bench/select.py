@@ -14,7 +14,9 @@ survives a change of the other graphs and is re-measured when the host's runtime
 ``ranked_configurations(selection)`` is what ``Pipeline.from_zoo(backend="auto")`` walks (best first,
 with ``load_with_fallback``; ``auto_configuration`` gives just the best pair per role): stored choices,
 else a probe within ``budget_s``: the source ONNX on each available backend that reads ONNX (FP32, so it
-passes by construction) and bundles already in the cache whose gate passed; the result is cached.
+passes by construction), the same ONNX with a bf16/fp16 hint where the CPU computes that natively (its bundle's
+gate is checked when the Pipeline loads it) and bundles already in the cache whose gate passed; the result is
+cached.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ NEAR_TIE_MS, NEAR_TIE_MAX = 0.2, 0.10
 PRECISION_ORDER = ("fp32", "bf16", "fp16", "int8")  # most faithful first
 PROBE_PEOPLE = 6  # batch the probe times pose and lifter at (the bench default)
 PROBE_BACKENDS = ("onnxruntime", "openvino")  # read the source ONNX directly: no export needed
+# a precision hint on the FP32 source ONNX (no converted graph needed): probed where the CPU computes it natively
+HINTED_BACKENDS, HINTED_PRECISIONS = ("openvino",), ("bf16", "fp16")
 DEFAULT = ("onnxruntime", "fp32")
 SCHEMA = "spinepose-deploy-selection/1"
 T = TypeVar("T")
@@ -300,6 +304,7 @@ def _probe_candidates(role: str, source: Any) -> list[_Candidate]:
     from ..paths import cache_subdir
 
     found = [_Candidate(b, "fp32", source.path) for b in PROBE_BACKENDS if get_backend(b).availability().ok]
+    found += [_Candidate(backend, precision, source.path) for backend, precision in native_low_precisions()]
     seen = {(c.backend, c.precision) for c in found}
     for manifest in sorted(cache_subdir("bundles").glob("*/manifest.json")):
         try:
@@ -315,6 +320,19 @@ def _probe_candidates(role: str, source: Any) -> list[_Candidate]:
             found.append(_Candidate(bundle.backend, bundle.precision, bundle.artifact(role)))
             seen.add(pair)
     return found
+
+
+def native_low_precisions() -> list[tuple[str, str]]:
+    """(backend, precision) pairs that read the source ONNX and compute it in ``HINTED_PRECISIONS`` natively on
+    a CPU here (OpenVINO's ``OPTIMIZATION_CAPABILITIES``: BF16 on AVX512_BF16/AMX, FP16 on AVX512_FP16/ARM).
+    They need no export to probe; loading one for real exports its bundle, whose fidelity gate then decides."""
+    from ..backends import capabilities
+
+    return [
+        (c.backend, c.precision)
+        for c in capabilities()
+        if c.ok and c.backend in HINTED_BACKENDS and c.device == "cpu" and c.precision in HINTED_PRECISIONS
+    ]
 
 
 def probe(sources: Mapping[str, Any], *, budget_s: float = 5.0) -> dict[str, list[Choice]]:

@@ -54,7 +54,8 @@ class Format:
 
 FORMATS: dict[str, Format] = {
     "onnxruntime": Format("onnxruntime", None, ("fp32", "fp16", "int8"), True),
-    "openvino": Format("openvino", "openvino", ("fp32", "fp16", "int8"), False),
+    # bf16: FP32 weights computed in bfloat16 where the device has it (the gate measures it through the Session)
+    "openvino": Format("openvino", "openvino", ("fp32", "bf16", "fp16", "int8"), False),
     "coreml": Format("coreml", "coreml", ("fp32", "fp16", "int8"), False),
     "tensorrt": Format("tensorrt", "tensorrt", ("fp32", "fp16", "int8"), True),
 }

@@ -570,6 +570,17 @@ def _load_bundle_roles(
         log.info("%s: %s from %s", role, loaded.sessions[role], bundle.path)
 
 
+def _require_gate(path: Path, role: str) -> None:
+    from ..export.bundle import Bundle
+
+    bundle = Bundle.load(path, verify=False)
+    gate = (bundle.graph(role).get("fidelity") or {}).get("gate") or {}
+    if not gate.get("passed", True):
+        failures = "; ".join(gate.get("failures") or []) or "see its manifest"
+        raise BundleError(f"{path}: {role} {bundle.backend} {bundle.precision_of(role)} fails the fidelity gate "
+                          f"({failures})")  # fmt: skip
+
+
 def _load_auto(
     loaded: _Loaded,
     selection: ModeSelection,
@@ -607,6 +618,7 @@ def _load_auto(
                 raise BackendUnavailableError(f"{choice.backend}: {status.reason}")
             group = bundle_roles(choice.precision, role)
             path = replace(recipe, backend=choice.backend, precision=choice.precision, roles=group).cached()
+            _require_gate(path, role)  # a probed bf16/fp16 hint is only picked once its export passed the gate
             _load_bundle_roles(loaded, path, choice.backend, [role], device or choice.device, threads)
 
         _, choice = load_with_fallback(choices, load, role=role)
