@@ -8,7 +8,6 @@ from ..errors import BackendUnavailableError, InvalidOptionError
 from ..zoo.specs import ModelSpec
 from .base import BatchRange, WriteResult
 
-
 # the inference precision hint the bundle asks OpenVINO to use when it loads each kind of artifact
 PRECISIONS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8": "f32"}
 
