@@ -391,3 +391,19 @@ def test_small_mode_bench_has_pipeline_and_auto_rows(standin_paths, tmp_path):
     assert set(result.selection) == {"detector", "pose", "lifter"}
     path = report.write_chart(result.rows, tmp_path / "chart.png", title="test")
     assert path.stat().st_size > 10_000
+
+
+def test_plan_runs_bf16_where_the_cpu_has_it_and_says_why_not_elsewhere(monkeypatch):
+    from spinepose_deploy import backends
+    from spinepose_deploy.backends.base import Capability
+
+    real = backends.capabilities()
+    items = runner.plan(BenchRequest(backends=("openvino",), precisions=("bf16",)))
+    has_bf16 = any(c.ok and c.backend == "openvino" and c.precision == "bf16" for c in real)
+    assert [(i.config.label, bool(i.skip)) for i in items] == [("openvino bf16", not has_bf16)]
+
+    no_bf16 = [Capability("openvino", "cpu", p, p != "bf16", "" if p != "bf16" else "CPU has no BF16 support")
+               for p in ("fp32", "fp16", "bf16", "int8")]  # fmt: skip
+    monkeypatch.setattr(backends, "capabilities", lambda: no_bf16)
+    items = runner.plan(BenchRequest(backends=("openvino",)))
+    assert {i.config.label: i.skip for i in items}["openvino bf16"] == "CPU has no BF16 support"

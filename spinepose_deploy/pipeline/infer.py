@@ -7,6 +7,7 @@ a file for one image or video (by suffix), otherwise a folder with ``<name>.<ext
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import time
@@ -211,16 +212,17 @@ def _run_stream(
 
 
 def _paired(reader: VideoReader, pipeline: Pipeline, fps: float):
-    """(frame, result) pairs: the tracker consumes frames lazily, so keep each frame for drawing."""
-    current: list[np.ndarray] = []
+    """(frame, result) pairs. ``track`` reads frames ahead of its results (``overlap``), so each frame waits
+    in a FIFO until its result comes out; at most the look-ahead's few frames are held."""
+    waiting: collections.deque[np.ndarray] = collections.deque()
 
     def frames():
         for frame in reader:
-            current[:] = [frame]
+            waiting.append(frame)
             yield frame
 
     for result in pipeline.track(frames(), fps=fps):
-        yield current[0], result
+        yield waiting.popleft(), result
 
 
 def _account(summary: InferSummary, result: PoseResult) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -31,7 +32,9 @@ from . import detector as det
 from . import lifter as lift_ops
 from . import pose as pose_ops
 from .bundle_cache import ROLES, BundleRecipe, bundle_roles
+from .detect_policy import DEFAULT_DET_EVERY, DetectionPolicy, DetectionSchedule, check_det_every
 from .io import as_bgr
+from .overlap import ahead
 from .result import PoseResult
 from .skeleton import NUM_KEYPOINTS
 from .tracking import IOU_THR, MIN_AREA, IouTracker, KeypointSmoother, pose_to_bbox
@@ -110,6 +113,11 @@ class PipelineOptions:
         smoothing: One-Euro smoothing of 2D keypoints in ``track``.
         tracking_iou: IoU above which a pose continues a track (upstream 0.3).
         max_age: frames a missed track survives (0: upstream, ends at once).
+        det_every: ``track`` runs the detector every N frames and carries boxes from the keypoints in between
+            (``detect_policy``); None: 1 under seed_compat (upstream's default), else ``DEFAULT_DET_EVERY``.
+        det_adaptive: also re-detect at once on a lost track, a low pose score, a box at the frame edge, an
+            empty scene or a scene cut (never under seed_compat: upstream has a fixed interval).
+        overlap: ``track`` decodes and detects the next frame on a worker thread while this one runs pose.
     """
 
     seed_compat: bool = False
@@ -127,8 +135,13 @@ class PipelineOptions:
     smoothing: bool = True
     tracking_iou: float = IOU_THR
     max_age: int = 0
+    det_every: int | None = None
+    det_adaptive: bool = True
+    overlap: bool = True
 
     def __post_init__(self) -> None:
+        if self.det_every is not None:
+            object.__setattr__(self, "det_every", check_det_every(self.det_every))
         if self.intrinsics is not None:
             k = np.asarray(self.intrinsics, dtype=np.float64)
             if k.shape != (3, 3) or not np.isfinite(k).all() or k[0, 0] <= 0 or k[1, 1] <= 0:
@@ -148,6 +161,11 @@ class PipelineOptions:
             raise InvalidOptionError(f"warmup_frames: {self.warmup_frames}, expected >= 1")
         if not 0.0 <= self.tracking_iou <= 1.0 or self.max_age < 0:
             raise InvalidOptionError(f"tracking_iou {self.tracking_iou} / max_age {self.max_age} out of range")
+
+    def detection_policy(self) -> DetectionPolicy:
+        """The detection interval ``track`` follows (see ``det_every``)."""
+        every = self.det_every or (1 if self.seed_compat else DEFAULT_DET_EVERY)
+        return DetectionPolicy(every, adaptive=self.det_adaptive and not self.seed_compat)
 
     @classmethod
     def build(cls, options: PipelineOptions | None = None, **overrides: Any) -> PipelineOptions:
@@ -223,6 +241,8 @@ class Pipeline:
             raise InvalidOptionError("lift: lifting needs a lifter Session (the bundle or call has none)")
         self.standin = any(g.standin for g in self.graphs.values()) if standin is None else bool(standin)
         self._compat_state = _LiftState()  # seed_compat: upstream keeps K and the scale across calls
+        self._detector_lock = threading.Lock()  # track() may detect ahead on a worker thread; a Session is not
+        # thread-safe on every backend (OpenVINO reuses one infer request)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -301,12 +321,15 @@ class Pipeline:
         if info.family is Family.RFDETR:
             feed, size = det.rfdetr_feed(image, info.input_hw, name, info.mean, info.std, info.color,
                                          self.options.seed_compat)  # fmt: skip
-            out = session.run(feed)
+            with self._detector_lock:
+                out = session.run(feed)
             dets, logits = _pick(out, "dets", 0), _pick(out, "labels", 1)
             boxes, scores = det.decode_rfdetr(dets, logits, size, score_thr=thr)
         else:
             feed, ratio = det.yolox_feed(image, info.input_hw, name)
-            boxes, scores = _decode_yolox(session.run(feed), ratio, info, thr)
+            with self._detector_lock:
+                out = session.run(feed)
+            boxes, scores = _decode_yolox(out, ratio, info, thr)
         if not self.options.seed_compat and len(scores) > 1:
             order = np.argsort(-scores, kind="stable")
             boxes, scores = boxes[order], scores[order]
@@ -373,7 +396,8 @@ class Pipeline:
     ) -> Iterator[PoseResult]:
         """Results for consecutive frames with track ids, smoothed 2D and (when lifting) world-space 3D.
 
-        ``boxes`` optionally gives each frame's boxes (None for a frame: run the detector). ``fps`` is the
+        ``boxes`` optionally gives each frame's boxes (None for a frame: the detection policy decides,
+        ``PipelineOptions.det_every``). ``fps`` is the
         One-Euro filter's frame rate. State lives in this generator: two ``track`` calls are independent.
         """
         opts = self.options
@@ -383,27 +407,64 @@ class Pipeline:
         state = _LiftState()
         lift_thr = TRACK_LIFT_THR if opts.lift_thr is None else opts.lift_thr
         limit = opts.max_people or (UPSTREAM_MAX_DETECTIONS if opts.seed_compat else None)
+        schedule = DetectionSchedule(opts.detection_policy()) if self.sessions["detector"] is not None else None
         box_iter = iter(boxes) if boxes is not None else None
-        for index, frame in enumerate(frames):
-            frame_boxes = None
+
+        def prepare(item: tuple[int, np.ndarray]) -> tuple[int, np.ndarray, np.ndarray | None, Any]:
+            """Decode-side work, one frame ahead when overlapping: the caller's boxes, else a due detection."""
+            index, frame = item
+            image = as_bgr(frame, f"frame {index}")
+            given = None
             if box_iter is not None:
-                frame_boxes = next(box_iter, _MISSING)
-                if frame_boxes is _MISSING:
+                given = next(box_iter, _MISSING)
+                if given is _MISSING:
                     raise UserError(f"boxes: ran out at frame {index}; give one entry (or None) per frame")
-            result = self._frame(as_bgr(frame, f"frame {index}"), frame_boxes, state, lift_thr, limit)
-            ids = tracker.update(pose_to_bbox(result.keypoints))  # from unsmoothed keypoints, as upstream
-            keypoints = result.keypoints
-            if smoother is not None:
-                keypoints = smoother(keypoints, ids).astype(np.float32)
-            world_3d = world.step(result.keypoints_3d, result.scores) if world is not None else None
-            yield replace(result, keypoints=keypoints, track_ids=ids, keypoints_3d_world=world_3d)
+            due = given is None and schedule is not None and schedule.policy.due(index)
+            return index, image, given, self.detect(image) if due else None
+
+        stream = ahead(prepare, enumerate(frames)) if opts.overlap else map(prepare, enumerate(frames))
+        try:
+            for index, image, given, detected in stream:
+                reason: str | None = "given"
+                if given is not None or schedule is None:
+                    result = self._frame(image, given, state, lift_thr, limit)
+                else:
+                    reason = schedule.decide(index, image)
+                    if reason is not None and detected is None:  # an adaptive trigger: detect now
+                        detected = self.detect(image)
+                    if reason is None:
+                        carried = schedule.carried
+                        detected = (carried.boxes, carried.box_scores)
+                    result = self._frame(image, None, state, lift_thr, limit, detections=detected)
+                key_boxes = pose_to_bbox(result.keypoints)
+                first_new_id = tracker.next_id
+                ids = tracker.update(key_boxes)  # from unsmoothed keypoints, as upstream
+                if schedule is not None:
+                    tracked = ids >= 0
+                    # a pose cropped from a carried box that does not continue its track has drifted off it
+                    lost = given is None and reason is None and bool(((ids < 0) | (ids >= first_new_id)).any())
+                    schedule.observe(key_boxes[tracked], result.box_scores[tracked], result.scores[tracked], lost)
+                keypoints = result.keypoints
+                if smoother is not None:
+                    keypoints = smoother(keypoints, ids).astype(np.float32)
+                world_3d = world.step(result.keypoints_3d, result.scores) if world is not None else None
+                yield replace(result, keypoints=keypoints, track_ids=ids, keypoints_3d_world=world_3d)
+        finally:
+            if opts.overlap:
+                stream.close()
 
     # ------------------------------------------------------------------ internals
     def _frame(
-        self, image: np.ndarray, boxes: np.ndarray | None, state: _LiftState, lift_thr: float, limit: int | None
+        self,
+        image: np.ndarray,
+        boxes: np.ndarray | None,
+        state: _LiftState,
+        lift_thr: float,
+        limit: int | None,
+        detections: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> PoseResult:
         if boxes is None:
-            boxes, box_scores = self.detect(image)
+            boxes, box_scores = detections if detections is not None else self.detect(image)
             if limit is not None:
                 boxes, box_scores = boxes[:limit], box_scores[:limit]
         else:
