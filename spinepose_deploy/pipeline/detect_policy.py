@@ -128,6 +128,6 @@ class DetectionSchedule:
         self.carried = Carried(
             np.asarray(boxes, np.float32).reshape(-1, 4),
             np.asarray(box_scores, np.float32).reshape(-1),
-            np.asarray(keypoint_scores, np.float32).reshape(len(boxes), -1),
+            np.asarray(keypoint_scores, np.float32).reshape(len(boxes), -1) if len(boxes) else np.zeros((0, 0)),
             bool(lost),
         )
