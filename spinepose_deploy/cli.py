@@ -337,9 +337,13 @@ def infer(
     detector: Annotated[str | None, typer.Option(help="yolox | rfdetr (default yolox)")] = None,
     model_version: Annotated[str | None, typer.Option("--model-version", help="v2 (default) | v1")] = None,
     backend: Annotated[
-        str | None, typer.Option(help="onnxruntime (default) | openvino | coreml | tensorrt | auto")
+        str | None,
+        typer.Option(help="auto (default: the fastest measured here) | onnxruntime | openvino | coreml | tensorrt; "
+                     "--backend onnxruntime --precision fp32 is the strict reference"),
     ] = None,
-    precision: Annotated[str | None, typer.Option(help="fp32 (default) | fp16")] = None,
+    precision: Annotated[
+        str | None, typer.Option(help="fp32 | bf16 | fp16 | int8 (default: fp32, or auto's measured choice)")
+    ] = None,
     weights: Annotated[
         str | None, typer.Option(help="auto (default) | real | standin | trained (stand-ins trained on 'synth' scenes)")
     ] = None,
@@ -354,6 +358,14 @@ def infer(
     fov: Annotated[float, typer.Option(help="Diagonal field of view in degrees, for lifting.")] = 84.0,
     subject_height: Annotated[float, typer.Option(help="Height of person 0 in metres (metric scale).")] = 1.84,
     smooth: Annotated[bool, typer.Option(help="One-Euro smoothing of video keypoints.")] = True,
+    det_every: Annotated[
+        str | None,
+        typer.Option("--det-every", help="Video: run the detector every N frames, boxes from the keypoints in "
+                     "between (default 5, detect_policy.DEFAULT_DET_EVERY; 1 = every frame)."),
+    ] = None,
+    det_adaptive: Annotated[
+        bool, typer.Option(help="Video: re-detect at once on a lost track, low pose score, box at the edge, scene cut.")
+    ] = True,
     ray: Annotated[
         bool, typer.Option("--ray", help="Run on Ray (INPUT may be a glob or a list file too); resumable: docs/ray.md.")
     ] = False,
@@ -362,6 +374,9 @@ def infer(
     ] = None,
 ) -> None:
     """Run pose estimation on an image, folder, video or webcam; write OpenPose JSON and overlays."""
+    from .pipeline.detect_policy import check_det_every
+
+    interval = dict(det_every=None if det_every is None else check_det_every(det_every), det_adaptive=det_adaptive)
     if ray or ray_address is not None:  # scale-out: spinepose_deploy/scale (backend defaults to auto per node)
         from .scale.command import ray_infer_command
 
@@ -369,7 +384,8 @@ def infer(
             input, ray_address, bundle=bundle, backend=backend, spine_only=spine_only, json_out=json_out, vis=vis,
             show=show, zoo={"--mode": mode, "--detector": detector, "--model-version": model_version,
                             "--precision": precision, "--weights": weights},
-            options=dict(lift=lift, max_people=max_people, fov=fov, subject_height=subject_height, smoothing=smooth),
+            options=dict(lift=lift, max_people=max_people, fov=fov, subject_height=subject_height, smoothing=smooth,
+                         **interval),
         ))  # fmt: skip
     import time
 
@@ -385,7 +401,8 @@ def infer(
         check_show()
     zoo = {"--mode": mode, "--detector": detector, "--model-version": model_version, "--precision": precision,
            "--weights": weights}  # fmt: skip
-    options = dict(lift=lift, max_people=max_people, fov=fov, subject_height=subject_height, smoothing=smooth)
+    options = dict(lift=lift, max_people=max_people, fov=fov, subject_height=subject_height, smoothing=smooth,
+                   **interval)  # fmt: skip
     if bundle is not None:
         given = [name for name, value in zoo.items() if value is not None]
         if given:
@@ -396,13 +413,19 @@ def infer(
             mode=mode or "small",
             detector=detector or "yolox",
             model_version=model_version or "v2",
-            backend=backend or "onnxruntime",
+            backend=backend or "auto",
             precision=precision,
             weights=weights or "auto",
             **options,
         )
     if pipeline.standin:
         err_console.print(STANDIN_BANNER)
+    if pipeline.auto_choice:
+        err_console.print(
+            f"backend auto picked {escape(pipeline.auto_choice)}; --backend onnxruntime --precision fp32 gives the "
+            "strict reference, 'spinepose-deploy bench' re-measures",
+            highlight=False,
+        )
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),

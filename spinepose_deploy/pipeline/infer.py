@@ -30,6 +30,7 @@ from .io import (
     write_image,
     write_openpose,
 )
+from .overlap import ahead
 from .pipeline import Pipeline
 from .result import PoseResult
 
@@ -125,12 +126,15 @@ def run_infer(
     start, step = progress or (lambda name, total: None, lambda: None)
     summary = InferSummary(standin=pipeline.standin)
     began = time.perf_counter()
+    # images are read and detected one ahead on a worker thread (overlap.ahead) while this one runs pose and writes
+    images = ahead(lambda s: _read_and_detect(pipeline, s), [s for s in plan.spec.sources if s.kind == "image"])
     try:
         for source in plan.spec.sources:
             summary.sources += 1
             if source.kind == "image":
                 start(source.name, 1)
-                _run_image(pipeline, plan, source, summary, spine_only, show, single=len(plan.spec.sources) == 1)
+                loaded = next(images)
+                _run_image(pipeline, plan, loaded, summary, spine_only, show, single=len(plan.spec.sources) == 1)
                 step()
             else:
                 _run_stream(pipeline, plan, source, summary, spine_only, show, start, step)
@@ -139,23 +143,37 @@ def run_infer(
     except KeyboardInterrupt:  # Ctrl-C ends a webcam session: keep what was written, report it
         summary.stopped = True
     finally:
+        images.close()
         summary.seconds = time.perf_counter() - began
         if show:
             _close_windows()
     return summary
 
 
+@dataclass(frozen=True)
+class _LoadedImage:
+    source: InputSource
+    image: np.ndarray
+    detections: tuple[np.ndarray, np.ndarray] | None
+
+
+def _read_and_detect(pipeline: Pipeline, source: InputSource) -> _LoadedImage:
+    image = read_image(source.path)
+    detections = pipeline.detect(image) if pipeline.sessions.get("detector") is not None else None
+    return _LoadedImage(source, image, detections)
+
+
 def _run_image(
     pipeline: Pipeline,
     plan: OutputPlan,
-    source: InputSource,
+    loaded: _LoadedImage,
     summary: InferSummary,
     spine_only: bool,
     show: bool,
     single: bool,
 ) -> None:
-    image = read_image(source.path)
-    result = pipeline(image)
+    source, image = loaded.source, loaded.image
+    result = pipeline(image, detections=loaded.detections)
     if pipeline.options.lift:
         result = pipeline.to_world(result)  # upstream writes world-space 3D for images too
     _account(summary, result)

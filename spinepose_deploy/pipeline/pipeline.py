@@ -193,6 +193,7 @@ class _Loaded:
 
     sessions: dict[str, Session | None] = field(default_factory=dict)
     graphs: dict[str, GraphInfo] = field(default_factory=dict)
+    picked: dict[str, str] = field(default_factory=dict)  # backend="auto": role -> configuration label
 
     @contextlib.contextmanager
     def closing_on_error(self) -> Iterator[None]:
@@ -241,6 +242,7 @@ class Pipeline:
             raise InvalidOptionError("lift: lifting needs a lifter Session (the bundle or call has none)")
         self.standin = any(g.standin for g in self.graphs.values()) if standin is None else bool(standin)
         self._compat_state = _LiftState()  # seed_compat: upstream keeps K and the scale across calls
+        self.auto_choice = ""  # from_zoo(backend="auto"): what it picked per role
         self._detector_lock = threading.Lock()  # track() may detect ahead on a worker thread; a Session is not
         # thread-safe on every backend (OpenVINO reuses one infer request)
 
@@ -271,7 +273,7 @@ class Pipeline:
         mode: str = "small",
         detector: str = "yolox",
         model_version: str = "v2",
-        backend: str = "onnxruntime",
+        backend: str = "auto",
         precision: str | None = None,
         weights: str = "auto",
         *,
@@ -281,9 +283,11 @@ class Pipeline:
     ) -> Pipeline:
         """Export (once, cached under ``cache_subdir("bundles")``) and load the graphs of a mode.
 
-        ``backend="auto"`` takes each role's (backend, precision) from the bench's measured selection;
-        roles may then come from different bundles. ``precision`` None means fp32 for a named backend
-        and the selection's choice for "auto" (a given precision overrides it).
+        ``backend="auto"`` (the default) takes each role's (backend, precision) from the bench's measured
+        selection, probed briefly on first use and cached (``bench.select``); roles may then come from
+        different bundles, and ``auto_choice`` says what was picked (logged once per process).
+        ``precision`` None means fp32 for a named backend and the selection's choice for "auto" (a given
+        precision overrides it). ``backend="onnxruntime", precision="fp32"`` is the strict reference.
         """
         opts = PipelineOptions.build(**options)
         selection = resolve_mode(mode, detector, model_version)
@@ -294,7 +298,13 @@ class Pipeline:
         with loaded.closing_on_error():
             if backend == "auto":
                 _load_auto(loaded, selection, recipe, roles, precision, device, threads)
-                return cls._from_loaded(loaded, opts)
+                pipeline = cls._from_loaded(loaded, opts)
+                pipeline.auto_choice = ", ".join(f"{role} {label}" for role, label in loaded.picked.items())
+                if pipeline.auto_choice not in _ANNOUNCED:
+                    _ANNOUNCED.add(pipeline.auto_choice)
+                    log.info("backend auto picked %s; backend='onnxruntime', precision='fp32' is the strict "
+                             "reference", pipeline.auto_choice)  # fmt: skip
+                return pipeline
             _load_bundle_roles(loaded, recipe.cached(), backend, roles, device, threads)
             return cls._from_loaded(loaded, opts)
 
@@ -304,11 +314,18 @@ class Pipeline:
         return cls(s.get("detector"), s["pose"], s.get("lifter"), graphs=loaded.graphs, options=options)
 
     # ------------------------------------------------------------------ one frame
-    def __call__(self, image: np.ndarray, boxes: np.ndarray | None = None) -> PoseResult:
-        """People in one BGR frame. Given ``boxes`` ``(N, 4)`` xyxy skip the detector."""
+    def __call__(
+        self,
+        image: np.ndarray,
+        boxes: np.ndarray | None = None,
+        *,
+        detections: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> PoseResult:
+        """People in one BGR frame. Given ``boxes`` ``(N, 4)`` xyxy skip the detector; ``detections`` is what
+        ``detect(image)`` returned (e.g. run ahead on another thread), used as if detected here."""
         state = self._compat_state if self.options.seed_compat else _LiftState()
         lift_thr = lift_ops.LIFTING_THR if self.options.lift_thr is None else self.options.lift_thr
-        return self._frame(as_bgr(image), boxes, state, lift_thr, self.options.max_people)
+        return self._frame(as_bgr(image), boxes, state, lift_thr, self.options.max_people, detections=detections)
 
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Person boxes ``(N, 4)`` and scores ``(N,)`` in image pixels (score order unless seed_compat)."""
@@ -529,6 +546,7 @@ class Pipeline:
 
 
 _MISSING = object()
+_ANNOUNCED: set[str] = set()  # auto choices already logged in this process
 
 
 def _roles(options: PipelineOptions) -> tuple[str, ...]:
@@ -683,7 +701,7 @@ def _load_auto(
             _load_bundle_roles(loaded, path, choice.backend, [role], device or choice.device, threads)
 
         _, choice = load_with_fallback(choices, load, role=role)
-        log.info("backend auto: %s on %s", role, choice.label)
+        loaded.picked[role] = choice.label
 
 
 __all__ = ["GraphInfo", "Pipeline", "PipelineOptions", "PoseResult"]
