@@ -9,11 +9,13 @@ so a caller can run those detections ahead on another thread. Adaptive triggers 
 * ``lost``: a carried pose failed to continue its track (its keypoint box no longer overlaps the box it
   was cropped from, so the pose has drifted off the person);
 * ``low score``: a carried pose's mean keypoint score fell below ``low_score`` (person occluded or gone);
-* ``edge``: a carried box touches the frame edge (a person leaving, or one entering next to it);
-* ``empty``: nobody is carried (a person entering an empty scene is found at once; costs one detector run);
+* ``edge``: a carried box touches the frame edge (a person entering or leaving: its box changes fast);
+* ``empty``: nobody is carried (a person entering an empty scene is found soon; costs one detector run);
 * ``scene cut``: the frame differs from the previous one by more than ``cut_grey`` grey levels on average
   (``thumbnail``; a camera cut leaves every carried box on the wrong place).
-A person entering far from every track is still found only at the next due frame: the price of the interval.
+``edge`` and ``empty`` hold for many frames in a row (a person takes a second to walk in), so they re-detect
+at most every ``recheck_every`` frames. A person entering far from every track is still found only at the
+next due frame: the price of the interval.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class DetectionPolicy:
     low_score: float = 0.3
     edge_px: float = 2.0
     cut_grey: float = 40.0
+    recheck_every: int = 2  # "edge" / "empty": at most every this many frames
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "every", check_det_every(self.every))
@@ -93,9 +96,15 @@ class DetectionSchedule:
         self.carried = Carried.empty()
         self._thumb: np.ndarray | None = None
         self._seen = False
+        self._since = 0  # frames since the last detection
 
     def decide(self, index: int, frame: np.ndarray) -> str | None:
         """Why frame ``index`` runs the detector ("due", "first", "lost", ...), or None to reuse ``carried``."""
+        reason = self._reason(index, frame)
+        self._since = 0 if reason is not None else self._since + 1
+        return reason
+
+    def _reason(self, index: int, frame: np.ndarray) -> str | None:
         policy = self.policy
         thumb = thumbnail(frame) if policy.adaptive else None
         previous, self._thumb = self._thumb, thumb
@@ -106,8 +115,9 @@ class DetectionSchedule:
         if not policy.adaptive:
             return None
         carried = self.carried
+        recheck = self._since + 1 >= policy.recheck_every
         if len(carried.boxes) == 0:
-            return "empty"
+            return "empty" if recheck else None
         if carried.lost:
             return "lost"
         if carried.keypoint_scores.size and carried.keypoint_scores.mean(axis=1).min() < policy.low_score:
@@ -116,7 +126,7 @@ class DetectionSchedule:
         b, near = carried.boxes, policy.edge_px
         low = (b[:, :2] <= near).any(axis=1)
         high = (b[:, 2] >= width - 1 - near) | (b[:, 3] >= height - 1 - near)
-        if (low | high).any():
+        if recheck and (low | high).any():
             return "edge"
         if previous is not None and thumb is not None and float(np.abs(thumb - previous).mean()) > policy.cut_grey:
             return "scene cut"
