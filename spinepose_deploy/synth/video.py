@@ -62,7 +62,8 @@ class WalkingClip:
     """``frames`` frames of ``people`` walkers at ``fps``; iterate for :class:`VideoFrame` s."""
 
     def __init__(self, seed: int = 0, frames: int = 180, people: int = 4, size: tuple[int, int] = (480, 640),
-                 fps: float = 30.0) -> None:  # fmt: skip
+                 fps: float = 30.0, present: float = 0.5) -> None:  # fmt: skip
+        """``present``: share of the walkers already part-way across at frame 0; the others enter later."""
         rng = np.random.default_rng(np.random.SeedSequence([0x3A1C, int(seed)]))
         self.size, self.frames, self.fps = size, int(frames), float(fps)
         height, width = size
@@ -70,12 +71,17 @@ class WalkingClip:
         self.intrinsics = render.sample_intrinsics(rng, height, width, config)
         self.background = render._background(rng, height, width, config)
         render._distractors(self.background, rng, config.distractors)
-        self.walkers = [
-            Walker(sk.sample_body(rng), float(rng.uniform(3.5, 8.0)), int(rng.choice([-1, 1])),
-                   float(rng.uniform(0.9, 1.6)), int(i * self.frames / (people + 1) * rng.uniform(0.3, 1.0)),
-                   float(rng.uniform(0, 2 * np.pi)), int(rng.integers(1 << 30)))
-            for i in range(people)
-        ]  # fmt: skip
+        self.walkers = []
+        for i in range(people):
+            body, depth, direction = sk.sample_body(rng), float(rng.uniform(3.5, 8.0)), int(rng.choice([-1, 1]))
+            speed = float(rng.uniform(0.9, 1.6))
+            crossing = 2 * self._half_width(depth) / speed * self.fps  # frames from one side to the other
+            if i < round(present * people):  # part-way across already: entered before the clip started
+                start = -int(rng.uniform(0.15, 0.6) * crossing)
+            else:
+                start = int((i + 1) * self.frames / (people + 1) * rng.uniform(0.3, 1.0))
+            self.walkers.append(Walker(body, depth, direction, speed, start, float(rng.uniform(0, 2 * np.pi)),
+                                       int(rng.integers(1 << 30))))  # fmt: skip
 
     def _half_width(self, depth: float) -> float:
         """Half the view's width in metres at ``depth``, plus a body's margin."""
