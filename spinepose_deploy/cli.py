@@ -172,7 +172,9 @@ def doctor(as_json: JsonFlag = False) -> None:
 def export(
     backend: Annotated[str, typer.Option(help="onnxruntime | openvino | coreml | tensorrt")],
     out: Annotated[Path, typer.Option(help="Bundle directory to write (must be new or empty unless --force).")],
-    precision: Annotated[str, typer.Option(help="fp32 | fp16 | int8 (see --calib)")] = "fp32",
+    precision: Annotated[
+        str, typer.Option(help="fp32 | bf16 (openvino, CPUs with BF16) | fp16 | int8 (see --calib)")
+    ] = "fp32",
     mode: Annotated[str, typer.Option(help="small | medium | large | xlarge")] = "small",
     detector: Annotated[str, typer.Option(help="yolox | rfdetr")] = "yolox",
     model_version: Annotated[str, typer.Option("--model-version", help="v2 (latest) | v1")] = "v2",
@@ -487,7 +489,9 @@ def bench(
     model_version: Annotated[str, typer.Option("--model-version", help="v2 (latest) | v1")] = "v2",
     backends: Annotated[str | None, typer.Option(help="Comma list (default: every backend this host runs).")] = None,
     precisions: Annotated[
-        str | None, typer.Option(help="Comma list: fp32,fp16,int8 (default: all; int8 only when already exported).")
+        str | None,
+        typer.Option(help="Comma list: fp32,bf16,fp16,int8 (default: every one this host runs without "
+                     "calibration; int8 only when already exported)."),
     ] = None,
     batch: Annotated[
         str | None, typer.Option(help="Pose/lifter batch sizes, e.g. 1,4,8 (default: 1 and --people).")

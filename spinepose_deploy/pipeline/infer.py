@@ -203,8 +203,10 @@ def _run_stream(
     with VideoReader(source) as reader:
         start(source.name, reader.frame_count)
         writer = VideoWriter(vis_path, reader.fps) if vis_path is not None else None
+        # closed explicitly (not at garbage collection): the look-ahead thread stops before the reader closes
+        pairs = _paired(reader, pipeline, reader.fps)
         try:
-            for index, (frame, result) in enumerate(_paired(reader, pipeline, reader.fps)):
+            for index, (frame, result) in enumerate(pairs):
                 _account(summary, result)
                 json_path = plan.json_path(source, index)
                 if json_path is not None:
@@ -223,6 +225,8 @@ def _run_stream(
             if writer is not None:
                 writer.abort()
             raise
+        finally:
+            pairs.close()
         if writer is not None:
             written = writer.close()
             if written is not None:
@@ -239,8 +243,9 @@ def _paired(reader: VideoReader, pipeline: Pipeline, fps: float):
             waiting.append(frame)
             yield frame
 
-    for result in pipeline.track(frames(), fps=fps):
-        yield waiting.popleft(), result
+    with contextlib.closing(pipeline.track(frames(), fps=fps)) as results:
+        for result in results:
+            yield waiting.popleft(), result
 
 
 def _account(summary: InferSummary, result: PoseResult) -> None:
