@@ -414,8 +414,9 @@ class Pipeline:
         """Results for consecutive frames with track ids, smoothed 2D and (when lifting) world-space 3D.
 
         ``boxes`` optionally gives each frame's boxes (None for a frame: the detection policy decides,
-        ``PipelineOptions.det_every``). ``fps`` is the
-        One-Euro filter's frame rate. State lives in this generator: two ``track`` calls are independent.
+        ``PipelineOptions.det_every``). ``fps`` is the One-Euro filter's frame rate. State lives in this
+        generator: two ``track`` calls are independent. With ``overlap`` the next frame is decoded (and, when
+        due, detected) on a worker thread while this one runs pose; results come out in frame order.
         """
         opts = self.options
         tracker = IouTracker(opts.tracking_iou, MIN_AREA, opts.max_age)
