@@ -406,5 +406,6 @@ def test_plan_runs_bf16_where_the_cpu_has_it_and_says_why_not_elsewhere(monkeypa
     no_bf16 = [Capability("openvino", "cpu", p, p != "bf16", "" if p != "bf16" else "CPU has no BF16 support")
                for p in ("fp32", "fp16", "bf16", "int8")]  # fmt: skip
     monkeypatch.setattr(backends, "capabilities", lambda: no_bf16)
+    monkeypatch.setattr(runner, "capabilities", lambda: no_bf16, raising=False)  # where runner imports it by name
     items = runner.plan(BenchRequest(backends=("openvino",)))
     assert {i.config.label: i.skip for i in items}["openvino bf16"] == "CPU has no BF16 support"
