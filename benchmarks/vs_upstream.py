@@ -17,7 +17,9 @@ still spinning from the previous call do not tax the next; the tables show media
   pose stage, N people  crop + infer + decode: ours ``Pipeline.estimate``; upstream
                         ``BasePoseSolution.estimate`` (per-crop preprocess/run/postprocess, threads)
   end to end, N people  detector + pose + lifter per frame (the detector runs, its boxes are replaced by
-                        the N given ones on both sides): ours strict FP32 ONNX Runtime, ours
+                        the N given ones on both sides): ours strict FP32 (``backend="auto",
+                        precision="fp32"``: the fastest FP32 backend measured here, ONNX Runtime or
+                        OpenVINO with an explicit f32 hint, equally exact), ours
                         ``backend="auto"`` (the bench's stored selection; probed if there is none),
                         upstream ``SpinePoseEstimator(enable_lifting=True)``
   video, whole clip     a synthetic clip (``synth.video.WalkingClip``, 640x480, ``--people`` walkers, frames
@@ -190,6 +192,7 @@ def main() -> int:
     upstream = upstream_estimator(paths)
     strict = Pipeline.from_zoo(mode="small", backend="onnxruntime", precision="fp32", weights=args.weights, lift=True)
     auto = Pipeline.from_zoo(mode="small", backend="auto", weights=args.weights, lift=True)
+    fp32 = Pipeline.from_zoo(mode="small", backend="auto", precision="fp32", weights=args.weights, lift=True)
     info = strict.graphs["pose"]
     batch, _, _ = pose_ops.crop_batch(image, boxes, info.input_hw, info.mean, info.std, info.color)
 
@@ -216,7 +219,7 @@ def main() -> int:
             "upstream": lambda: BasePoseSolution.estimate(upstream, image, boxes),
         },
         "end to end": {
-            "ours fp32": frame(strict),
+            "ours fp32": frame(fp32),
             "ours auto": frame(auto),
             "upstream": upstream_frame,
         },
@@ -261,6 +264,7 @@ def main() -> int:
     if load_before:
         print(f"load average (1 min) before/after: {load_before[0]:.1f} / {load_after[0]:.1f}")
     print(f"ours auto: {', '.join(auto.describe().values())}")
+    print(f"ours strict FP32: {', '.join(fp32.describe().values())}")
     print("STAND-IN graphs: speed figures are real, keypoints are not SpinePose's.\n")
     print(f"| {'measurement':38} | {'wall ms':>8} | {'per s':>6} | {'CPU ms':>8} |")
     print(f"|{'-' * 40}|{'-' * 10}|{'-' * 8}|{'-' * 10}|")
@@ -286,11 +290,12 @@ def main() -> int:
             "date": date, "tool_version": __version__, "upstream": UPSTREAM_VERSION, "people": args.people,
             "rounds": args.rounds, "host": host, "load_avg": [load_before, load_after], "median_ms": results,
             "median_cpu_ms": cpu, "ratios": ratios, "cpu_ratios": cpu_ratios, "auto": auto.describe(),
+            "strict_fp32": fp32.describe(),
             "weights": args.weights,
             "standin": True,
         }  # fmt: skip
         args.json.write_text(json.dumps(document, indent=2) + "\n")
-    for pipe in (strict, auto):
+    for pipe in (strict, auto, fp32):
         pipe.close()
     upstream.close()
     return 0
