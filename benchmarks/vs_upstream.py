@@ -1,6 +1,6 @@
 """This toolkit vs upstream SpinePose 2.1.0 on the same stand-in graphs, image and boxes, in one process.
 
-    python benchmarks/vs_upstream.py [--people 6] [--rounds 15] [--weights trained] [--video-frames 60]
+    python benchmarks/vs_upstream.py [--people 6] [--rounds 15] [--weights trained] [--video-frames 45]
                                      [--json results.json]
 
 Upstream (``pip install spinepose==2.1.0``; it does not touch torch) is pointed at the local stand-in ONNX
@@ -155,7 +155,7 @@ def main() -> int:
     parser.add_argument("--people", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=15, help="timed turns per configuration")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--video-frames", type=int, default=60, help="frames of the synthetic clip (0: skip video)")
+    parser.add_argument("--video-frames", type=int, default=45, help="frames of the synthetic clip (0: skip video)")
     parser.add_argument("--weights", default="auto", help="auto (random stand-ins here) | trained (the packaged "
                         "stand-ins trained on synthetic figures: their INT8 graphs can pass the fidelity gate)")
     args = parser.parse_args()
