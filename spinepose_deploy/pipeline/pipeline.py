@@ -32,7 +32,7 @@ from . import detector as det
 from . import lifter as lift_ops
 from . import pose as pose_ops
 from .bundle_cache import ROLES, BundleRecipe, bundle_roles
-from .detect_policy import DEFAULT_DET_EVERY, DetectionPolicy, DetectionSchedule, check_det_every
+from .detect_policy import CARRY_EXPANSION, DEFAULT_DET_EVERY, DetectionPolicy, DetectionSchedule, check_det_every
 from .io import as_bgr
 from .overlap import ahead
 from .result import PoseResult
@@ -461,7 +461,8 @@ class Pipeline:
                     tracked = ids >= 0
                     # a pose cropped from a carried box that does not continue its track has drifted off it
                     lost = given is None and reason is None and bool(((ids < 0) | (ids >= first_new_id)).any())
-                    schedule.observe(key_boxes[tracked], result.box_scores[tracked], result.scores[tracked], lost)
+                    carry = key_boxes if opts.seed_compat else pose_to_bbox(result.keypoints, CARRY_EXPANSION)
+                    schedule.observe(carry[tracked], result.box_scores[tracked], result.scores[tracked], lost)
                 keypoints = result.keypoints
                 if smoother is not None:
                     keypoints = smoother(keypoints, ids).astype(np.float32)
