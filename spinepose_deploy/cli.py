@@ -213,6 +213,14 @@ def export(
         list[str] | None,
         typer.Option(help="Fidelity gate threshold NAME=VALUE (repeatable), e.g. pose_p95_px=6."),
     ] = None,
+    onnx_only: Annotated[
+        bool,
+        typer.Option(
+            "--onnx-only",
+            help="TensorRT: write the exact ONNX graphs and trtexec lines, no engines (no TensorRT needed); "
+            "engines are built on the GPU on first use.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Export a mode's detector, pose and lifter graphs as a verified bundle for one backend and precision."""
@@ -237,6 +245,7 @@ def export(
         calib_method=calib_method,
         calib_samples=calib_samples,
         fallback=fallback,
+        onnx_only=onnx_only,
     )
     request.validate()
     try:
@@ -276,6 +285,10 @@ def export(
             _gate_text(graph["fidelity"]),
         )
     out_console.print(table)
+    if bundle.manifest.get("onnx_only"):  # what a Jetson / GPU owner runs in the bundle directory
+        out_console.print("Engines are built on the GPU on first use (Pipeline.from_bundle), or with:", highlight=False)
+        for role in bundle.roles:
+            out_console.print(escape(bundle.graph(role)["extra"]["trtexec"]), highlight=False, soft_wrap=True)
 
 
 def _fidelity_text(fidelity: dict) -> str:

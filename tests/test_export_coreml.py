@@ -393,6 +393,40 @@ def test_tiny_graph_writes_flexible_ml_program(tiny_onnx, tmp_path):
     assert [o["name"] for o in extra["outputs"]] == ["feat", "pooled"]
     assert extra["prediction"].startswith("macOS only; converted and spec-validated on ")
     assert extra["torch_vs_onnxruntime_max_abs_diff"] < 1e-4
+    assert extra["mil_ops_checked"].endswith("MIL op types, all in the iOS16 opset")
+
+
+def test_onnx_op_without_onnx2torch_converter_is_one_line_naming_the_node(tiny_onnx, tmp_path):
+    from spinepose_deploy.export import coreml, coreml_rules
+
+    coreml._import_onnx2torch()
+    unique = make_model(
+        [helper.make_node("Unique", ["x"], ["y"], name="the_unique")],
+        [helper.make_tensor_value_info("x", FLOAT, [4])],
+        [helper.make_tensor_value_info("y", FLOAT, [None])],
+    )
+    with pytest.raises(ExportError, match=r"node 'the_unique' \(Unique, opset 17\): Core ML rule onnx2torch-op") as exc:
+        coreml_rules.check_onnx(unique, tmp_path / "g.onnx")
+    assert "\n" not in str(exc.value)
+    coreml_rules.check_onnx(onnx.load(str(tiny_onnx)), tiny_onnx)  # the converter's own graphs pass
+
+
+def test_mil_op_newer_than_the_deployment_target_is_refused(tiny_onnx, tmp_path):
+    from spinepose_deploy.export import coreml, coreml_rules
+
+    coreml.write(tiny_onnx, tmp_path, spec=get_spec("pose-s-v2"), precision="fp32", batch=BatchRange(1, 1, 1))
+    ct, _, _ = coreml._import_backend()
+    from coremltools.converters.mil import Builder as mb
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(1, 4, 8))], opset_version=ct.target.iOS18)
+    def attention(x):
+        return mb.scaled_dot_product_attention(query=x, key=x, value=x)  # MIL op added in iOS18
+
+    model = ct.convert(attention, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS18)
+    assert "scaled_dot_product_attention" in coreml_rules.program_ops(model)
+    with pytest.raises(ExportError, match=r"MIL op 'scaled_dot_product_attention': Core ML rule mil-op: needs iOS18"):
+        coreml_rules.check_program(model, "iOS16", tmp_path / "g.onnx")
+    assert coreml_rules.check_program(model, "iOS18", tmp_path / "g.onnx")
 
 
 def test_failed_write_leaves_nothing_and_keeps_an_old_package(tiny_onnx, tmp_path, monkeypatch):

@@ -34,6 +34,47 @@ def device_count() -> int:
     return call(cudart().cudaGetDeviceCount(), "cudaGetDeviceCount")
 
 
+# pip distributions that tie the TensorRT stack to one CUDA major (the [tensorrt-cu12] / [tensorrt-cu13] extras)
+CUDA_PACKAGES = {"tensorrt-cu12": 12, "tensorrt-cu13": 13}
+
+
+def driver_mismatch() -> str | None:
+    """Why the installed CUDA packages cannot run on this driver, or None when they can (or nothing says).
+
+    The driver reports the newest CUDA it supports (``cudaDriverGetVersion``); a TensorRT wheel or cuda-python
+    built for a newer CUDA major fails there with "insufficient driver" deep inside, so name it here.
+    """
+    from importlib import metadata
+
+    needs: dict[str, tuple[str, int]] = {}
+    for package, major in CUDA_PACKAGES.items():
+        try:
+            needs[package] = (metadata.version(package), major)
+        except metadata.PackageNotFoundError:
+            continue
+    for package in ("cuda-bindings", "cuda-python"):  # cuda-python >= 12.8 is a meta package of cuda-bindings
+        try:
+            version = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+        needs[package] = (version, int(version.split(".")[0]))
+        break
+    try:
+        error, driver = cudart().cudaDriverGetVersion()
+    except ImportError:
+        return None
+    if int(error) != 0 or not driver:
+        return "no NVIDIA driver answers (cudaDriverGetVersion); install the NVIDIA driver"
+    have = (int(driver) // 1000, int(driver) % 1000 // 10)
+    for package, (version, major) in needs.items():
+        if have[0] < major:
+            return (
+                f"the NVIDIA driver supports CUDA {have[0]}.{have[1]} but {package} {version} needs CUDA {major}: "
+                f"pip install 'spinepose-deploy[tensorrt-cu{have[0]}]' or update the driver"
+            )
+    return None
+
+
 class DeviceBuffers:
     """One stream and named device buffers on one GPU, grown when needed and reused across calls."""
 
@@ -49,7 +90,7 @@ class DeviceBuffers:
 
     def get(self, name: str, nbytes: int) -> int:
         pointer, size = self._buffers.get(name, (0, 0))
-        if nbytes > size:
+        if nbytes > size or name not in self._buffers:  # a zero-byte output still gets a (1-byte) buffer
             if pointer:
                 call(self._rt.cudaFree(pointer), "cudaFree")
             pointer = call(self._rt.cudaMalloc(max(nbytes, 1)), "cudaMalloc")  # 256-byte aligned

@@ -4,7 +4,8 @@ A backend module implements only ``_load`` / ``availability`` / ``capabilities``
 ``_run``; this module owns the checks every backend shares (file exists, suffix, feeds match the
 declared inputs) and batch handling (graphs with a static batch are run in chunks of that size,
 padded, and the outputs concatenated; dynamic-batch graphs run the whole batch at once, or in chunks
-of ``max_batch`` when the runtime bounds the batch: Core ML RangeDim, TensorRT optimisation profile).
+of ``max_batch`` when the runtime bounds the batch: Core ML RangeDim, TensorRT optimisation profile,
+padded up to ``min_batch`` when the profile's MIN is above the batch).
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ class Session(abc.ABC):
     outputs: list[TensorInfo]
     artifact: Path | None = None
     max_batch: int | None = None  # largest batch of a dynamic-batch graph (Core ML range, TensorRT profile)
+    min_batch: int | None = None  # smallest one (TensorRT profile MIN): smaller batches are padded up to it
     notes: list[str]
 
     def __init__(self) -> None:
@@ -106,6 +108,8 @@ class Session(abc.ABC):
         static = self.inputs[0].static_batch if self.inputs else None
         if static is None and batch is not None and self.max_batch and batch > self.max_batch:
             return self._run_chunked(feeds, batch, self.max_batch)  # a bounded dynamic batch
+        if static is None and batch is not None and self.min_batch and batch < self.min_batch:
+            return self._run_chunked(feeds, batch, self.min_batch)  # one chunk, padded, trimmed back
         if static is None or batch is None or batch == static:
             return self._run(feeds)
         return self._run_chunked(feeds, batch, static)

@@ -127,6 +127,7 @@ class OnnxRuntimeBackend(Backend):
         threads: int | None = None,
         allow_fallback: bool = True,
         spinning: bool = False,
+        optimize: bool = True,
         **_: Any,
     ) -> Session:
         import onnxruntime as ort
@@ -147,7 +148,9 @@ class OnnxRuntimeBackend(Backend):
         if "cpu" not in chosen:
             chosen.append("cpu")
         options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # optimize=False runs every node as written (Q/DQ pairs unfused: the QDQ semantics, not ORT's int8 kernels)
+        level = ort.GraphOptimizationLevel
+        options.graph_optimization_level = level.ORT_ENABLE_ALL if optimize else level.ORT_DISABLE_ALL
         if threads:
             options.intra_op_num_threads = threads
         if not spinning:

@@ -1,8 +1,10 @@
 """TensorRT backend: serialized engines (``.engine`` / ``.plan``) through the TensorRT 10/11 tensor API.
 
-Dynamic shapes come from the engine's optimisation profile (larger batches than its max are run in
-chunks, other shapes outside it are refused). Engines are tied to the TensorRT version and GPU model
-that built them; one that does not deserialize here is refused with a message to rebuild it.
+Dynamic shapes come from the engine's optimisation profile: batches larger than its max run in chunks,
+smaller than its min are padded (``Session.min_batch``), other shapes outside it are refused. Engines are
+tied to the TensorRT version and GPU model that built them; one that does not deserialize here is refused
+with a message to rebuild it. An ``.onnx`` (from ``export --onnx-only``) is built into an engine on first
+use and cached per GPU and TensorRT version (``tensorrt_build.cached_engine``).
 """
 
 from __future__ import annotations
@@ -15,31 +17,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import InferenceError, InvalidOptionError, ModelLoadError
-from . import _cuda
+from . import _cuda, _trt
 from .base import Availability, Backend, Capability, Session, TensorInfo, dim_str
 
 log = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "fp16", "int8")
-
-
-def _make_logger(trt: Any) -> Any:
-    severity = trt.ILogger.Severity
-    errors = (severity.INTERNAL_ERROR, severity.ERROR)
-
-    class _Logger(trt.ILogger):
-        """Keeps TensorRT's errors so a failed load can say why; forwards everything to logging."""
-
-        def __init__(self) -> None:
-            trt.ILogger.__init__(self)
-            self.errors: list[str] = []
-
-        def log(self, level: Any, msg: str) -> None:
-            if level in errors:
-                self.errors.append(msg)
-            warning = level in errors or level == severity.WARNING
-            log.log(logging.WARNING if warning else logging.DEBUG, "TensorRT: %s", msg)
-
-    return _Logger()
 
 
 def _make_allocator(trt: Any, buffers: _cuda.DeviceBuffers) -> Any:
@@ -81,8 +63,10 @@ class TensorRTSession(Session):
         self.device, self.precision = f"cuda:{gpu}", precision
         self._buffers = _cuda.DeviceBuffers(gpu)
         self._context = engine.create_execution_context()
-        if profile:
-            self._context.set_optimization_profile_async(profile, self._buffers.stream)
+        if self._context is None:  # out of GPU memory, most often
+            raise ModelLoadError(f"TensorRT create_execution_context failed ({_trt.logger().last_error()})")
+        if profile and not self._context.set_optimization_profile_async(profile, self._buffers.stream):
+            raise ModelLoadError(f"TensorRT could not select optimisation profile {profile}")
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         is_input = {n: engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT for n in names}
         self.inputs = [_tensor_info(trt, engine, n) for n in names if is_input[n]]
@@ -96,6 +80,7 @@ class TensorRTSession(Session):
         dynamic_batch = bool(self.inputs) and isinstance(self.inputs[0].shape[0], str)
         if dynamic_batch and self._bounds:
             self.max_batch = min(bounds[2][0] for bounds in self._bounds.values())
+            self.min_batch = max(bounds[0][0] for bounds in self._bounds.values())
         self._allocator = _make_allocator(trt, self._buffers)
 
     def _check_profile(self, name: str, shape: tuple[int, ...]) -> None:
@@ -112,13 +97,15 @@ class TensorRTSession(Session):
         self._buffers.activate()
         for name, array in feeds.items():
             self._check_profile(name, array.shape)
-            self._context.set_input_shape(name, array.shape)
+            if not self._context.set_input_shape(name, array.shape):
+                raise InferenceError(f"{self.artifact}: TensorRT refused input '{name}' shape {array.shape}")
             self._context.set_tensor_address(name, self._buffers.upload(name, array))
         shapes = {o.name: tuple(self._context.get_tensor_shape(o.name)) for o in self.outputs}
         dtypes = {o.name: np.dtype(o.dtype) for o in self.outputs}
         for name, shape in shapes.items():
             if min(shape, default=0) < 0:  # sized while running: TensorRT asks the allocator
-                self._context.set_output_allocator(name, self._allocator)
+                if not self._context.set_output_allocator(name, self._allocator):
+                    raise InferenceError(f"{self.artifact}: TensorRT refused an output allocator for '{name}'")
             else:
                 nbytes = int(np.prod(shape)) * dtypes[name].itemsize
                 self._context.set_tensor_address(name, self._buffers.get(name, nbytes))
@@ -127,9 +114,9 @@ class TensorRTSession(Session):
         self._buffers.sync()  # data-dependent shapes are final only now
         results = {}
         for name, shape in shapes.items():
-            host = np.empty(
-                self._allocator.shapes[name] if min(shape, default=0) < 0 else shape, dtypes[name]
-            )
+            if min(shape, default=0) < 0 and name not in self._allocator.shapes:
+                raise InferenceError(f"{self.artifact}: TensorRT reported no shape for output '{name}'")
+            host = np.empty(self._allocator.shapes[name] if min(shape, default=0) < 0 else shape, dtypes[name])
             self._buffers.download(name, host)
             results[name] = host
         self._buffers.sync()
@@ -142,9 +129,17 @@ class TensorRTSession(Session):
             self._keep = ()
 
 
+def _safe(probe: Any) -> Any:
+    """A probe's answer, or None when it fails (availability never raises)."""
+    try:
+        return probe()
+    except Exception:
+        return None
+
+
 class TensorRTBackend(Backend):
     name = "tensorrt"
-    suffixes = (".engine", ".plan")
+    suffixes = (".engine", ".plan", ".onnx")
     extra = "tensorrt"
     library = "tensorrt"
 
@@ -152,7 +147,7 @@ class TensorRTBackend(Backend):
         """Say every missing piece: the tensorrt package, cuda-python, an NVIDIA GPU. Never raises."""
         missing, version, count = [], None, 0
         if importlib.util.find_spec("tensorrt") is None:
-            missing.append("the tensorrt package (pip install 'spinepose-deploy[tensorrt]')")
+            missing.append("the tensorrt package (pip install 'spinepose-deploy[tensorrt-cu12]', or -cu13 for CUDA 13)")
         else:
             try:
                 import tensorrt as trt
@@ -165,9 +160,12 @@ class TensorRTBackend(Backend):
             if not count:
                 missing.append("an NVIDIA GPU (CUDA sees none)")
         except ImportError:
-            missing.append("cuda-python (pip install cuda-python), without which no GPU can be found")
+            missing.append("cuda-python (pip install 'spinepose-deploy[tensorrt-cu12]'), without which no GPU is found")
         except Exception as exc:
-            missing.append(f"an NVIDIA GPU with a working driver ({exc})")
+            mismatch = _safe(_cuda.driver_mismatch)
+            missing.append(mismatch or f"an NVIDIA GPU with a working driver ({exc})")
+        if not missing and (mismatch := _safe(_cuda.driver_mismatch)):
+            missing.append(f"CUDA packages that match the driver: {mismatch}")
         if missing:
             return Availability(False, "needs " + "; ".join(missing), version)
         return Availability(True, f"{count} GPU(s)", version)
@@ -187,19 +185,20 @@ class TensorRTBackend(Backend):
     ) -> Session:
         import tensorrt as trt
 
-        text = str(device).lower().removeprefix("cuda").removeprefix("gpu").lstrip(":") or "0"
-        count = _cuda.device_count()
-        if not text.isdigit() or int(text) >= count:
-            raise InvalidOptionError(
-                f"tensorrt device '{device}': expected a GPU index 0..{count - 1}, 'cuda' or 'cuda:N'"
-            )
-        gpu = int(text)
+        gpu, count = _trt.device_index(device), _cuda.device_count()
+        if gpu >= count:
+            raise InvalidOptionError(f"tensorrt device '{device}': expected a GPU index 0..{count - 1}")
         _cuda.call(_cuda.cudart().cudaSetDevice(gpu), "cudaSetDevice")
-        logger = _make_logger(trt)
+        if path.suffix.lower() == ".onnx":  # an --onnx-only bundle: build (once per GPU / TensorRT version)
+            from .tensorrt_build import cached_engine
+
+            path = cached_engine(path, device=gpu)
+        logger = _trt.logger()
+        seen = len(logger.errors)
         runtime = trt.Runtime(logger)
         engine = runtime.deserialize_cuda_engine(path.read_bytes())
         if engine is None:
-            detail = logger.errors[-1].strip()[:200] if logger.errors else "no detail from TensorRT"
+            detail = logger.last_error(seen)
             raise ModelLoadError(
                 f"{path}: TensorRT {trt.__version__} cannot deserialize it ({detail}); an engine runs "
                 "only on the TensorRT version and GPU model that built it: rebuild it on this machine"
@@ -208,4 +207,4 @@ class TensorRTBackend(Backend):
             raise InvalidOptionError(
                 f"tensorrt profile {profile}: {path} has {engine.num_optimization_profiles} profile(s)"
             )
-        return TensorRTSession(engine, (runtime, logger), gpu, profile, precision)
+        return TensorRTSession(engine, (runtime,), gpu, profile, precision)

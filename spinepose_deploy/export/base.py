@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import InvalidOptionError
@@ -45,3 +47,9 @@ class WriteResult:
     files: list[str]  # every file written, for hashing
     notes: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)  # backend-specific manifest fields (e.g. TensorRT GPU key)
+
+
+def writer_function(module: str, onnx_only: bool = False) -> Callable[..., WriteResult]:
+    """An artifact writer: ``export.<module>.write`` (``write_onnx`` for TensorRT's ``--onnx-only``)."""
+    writer = importlib.import_module(f"{__package__}.{module}")
+    return writer.write_onnx if onnx_only else writer.write

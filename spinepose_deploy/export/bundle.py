@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..backends._trt import device_index, gpu_key
 from ..errors import BundleError
 from ..zoo.fetch import sha256_file
 
@@ -115,22 +116,24 @@ class Bundle:
                         "(file changed after export); re-export the bundle"
                     )
 
-    def check_runtime(self, installed_version: str | None) -> None:
+    def check_runtime(self, installed_version: str | None, device: str | int | None = None) -> None:
         """Refuse a bundle the installed runtime cannot read (see module docstring)."""
         made_with = self.manifest.get("backend_version")
         if self.backend == "tensorrt":
-            from .tensorrt import gpu_key
-
-            here = gpu_key()
+            here = gpu_key(device_index(device))
             for role in self.roles:
-                built = self.graph(role)["extra"].get("engine_key", {})
+                extra = self.graph(role)["extra"]
+                if extra.get("onnx_only"):  # built on this GPU on first use, cached per GPU/TensorRT version
+                    continue
+                built = extra.get("engine_key", {})
                 if built != here:
                     raise BundleError(
                         f"{self.artifact(role)}: engine built for {built.get('gpu')} "
                         f"(sm {built.get('compute_capability')}) "
                         f"with TensorRT {built.get('tensorrt')}; this host has {here['gpu']} (sm "
                         f"{here['compute_capability']}) with TensorRT {here['tensorrt']}. Rebuild it here: "
-                        "spinepose-deploy export --backend tensorrt ..."
+                        "spinepose-deploy export --backend tensorrt ... (or export --onnx-only once and let "
+                        "each GPU build its own engines)"
                     )
             return
         newer = made_with and installed_version and _version_tuple(made_with) > _version_tuple(installed_version)

@@ -28,6 +28,7 @@ import onnx
 from .._atomic import atomic_dir
 from ..errors import BackendUnavailableError, ExportError, InputFileError, InvalidOptionError, ModelLoadError
 from ..zoo.specs import ModelSpec, Role
+from . import coreml_rules
 from .base import BatchRange, WriteResult
 from .passes import run_onnx
 from .sanitize import NMS_METADATA_KEY, sanitize_for_torch
@@ -59,10 +60,12 @@ def write(onnx_path: Path, out_dir: Path, *, spec: ModelSpec, precision: str, ba
     reference = model if _output_names(model) == _output_names(sanitized) else sanitized
     inputs, outputs = _io(sanitized, onnx_path)
     flexible = static_batch is None
+    coreml_rules.check_onnx(sanitized, onnx_path)  # one line naming the node, not onnx2torch's traceback
     module = _step(onnx_path, "onnx2torch conversion", onnx2torch.convert, sanitized)
     wrapped = _tuple_outputs(torch, module).eval()
     captured, capture, max_diff = _capture(torch, wrapped, reference, inputs, batch, static_batch, onnx_path)
     mlmodel, shape_kind = _convert(ct, captured, capture, inputs, outputs, batch, flexible, precision, onnx_path)
+    mil_ops = coreml_rules.check_program(mlmodel, DEPLOYMENT_TARGET, onnx_path)
     if shape_kind == "enumerated":
         notes.append(
             "a batch range failed to convert; the model accepts the enumerated batch sizes "
@@ -86,6 +89,7 @@ def write(onnx_path: Path, out_dir: Path, *, spec: ModelSpec, precision: str, ba
     extra = {
         "compute_precision": PRECISIONS[precision],
         "minimum_deployment_target": DEPLOYMENT_TARGET,
+        "mil_ops_checked": f"{len(mil_ops)} MIL op types, all in the {DEPLOYMENT_TARGET} opset",
         "prediction": f"macOS only; converted and spec-validated on {platform.system()} {platform.machine()}",
         "host_nms": nms is not None,
         "coremltools": ct.__version__,

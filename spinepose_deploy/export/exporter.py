@@ -18,7 +18,6 @@ with the INT8 report kept in its manifest entry.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
 import logging
 import platform
@@ -31,11 +30,12 @@ import onnx
 
 from .. import __version__
 from .._atomic import atomic_dir
-from ..errors import InvalidOptionError, UserError, check_choice
+from ..backends import tensorrt_rules
+from ..errors import BackendUnavailableError, InvalidOptionError, UserError, check_choice
 from ..zoo.source import SourceGraph, resolve_graph
 from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, ModelSpec, ModeSelection, Role, resolve_mode
 from . import calibration, frames, int8, passes, quantize
-from .base import BatchRange, WriteResult
+from .base import BatchRange, WriteResult, writer_function
 from .bundle import FORMAT, FORMAT_VERSION, MANIFEST, Bundle, hash_files
 from .fidelity import GateFailedError, Thresholds, check, measure
 
@@ -87,6 +87,9 @@ class ExportRequest:
     calib_samples: int | None = None  # default calibration.DEFAULT_SAMPLES
     fallback: str = "none"  # "fp16": a graph failing the INT8 gate is exported in FP16 instead
     int8_rounds: int = INT8_ROUNDS
+    # TensorRT only: write the exact ONNX graphs the engine builder would parse (no TensorRT needed here);
+    # engines are built on the target (first use, or the trtexec lines in the manifest)
+    onnx_only: bool = False
 
     @property
     def method(self) -> str:
@@ -115,6 +118,10 @@ class ExportRequest:
         for role in self.roles:
             check_choice("--roles", role, ("detector", "pose", "lifter"))
         check_choice("--fallback", self.fallback, FALLBACKS)
+        if self.onnx_only and self.backend != "tensorrt":
+            raise InvalidOptionError(
+                f"--onnx-only: only for --backend tensorrt (engines are built on the GPU); got --backend {self.backend}"
+            )
         int8_options = {
             "--calib": self.calib is not None,
             "--calib-method": self.calib_method is not None,
@@ -149,6 +156,12 @@ def _prepare(
     report: dict = {}
     model = passes.simplify(original)
     report["simplify"] = passes.verify("simplify", original, model, feeds, PASS_TOLERANCE["fp32"]).to_dict()
+    if fmt.backend == "tensorrt":  # before FP16 / QDQ, so every TensorRT-bound graph keeps the cap
+        capped, changes = tensorrt_rules.cap_topk(model)
+        if changes:
+            report["topk_cap"] = passes.verify("topk_cap", model, capped, feeds, PASS_TOLERANCE["fp32"]).to_dict()
+            notes.extend(changes)
+            model = capped
     if source.spec.role in (Role.POSE, Role.LIFTER) and not passes.has_dynamic_batch(model):
         candidate = passes.make_batch_dynamic(model)
         try:
@@ -182,7 +195,7 @@ def _write_artifact(
     work: Path,
     spec: ModelSpec,
     precision: str,
-    batch: BatchRange,
+    request: ExportRequest,
 ) -> WriteResult:
     if fmt.writer is None:
         name = f"{spec.role.value}.onnx"
@@ -190,8 +203,8 @@ def _write_artifact(
         return WriteResult(primary=name, files=[name])
     src = work / f"{spec.role.value}.src.onnx"
     onnx.save(target if fmt.fp16_onnx else reference, str(src))
-    writer = importlib.import_module(f"{__package__}.{fmt.writer}")
-    return writer.write(src, tmp, spec=spec, precision=precision, batch=batch)
+    write = writer_function(fmt.writer, request.onnx_only)
+    return write(src, tmp, spec=spec, precision=precision, batch=request.batch)
 
 
 def _fidelity(
@@ -208,9 +221,13 @@ def _fidelity(
 
     backend = get_backend(fmt.backend)
     status = backend.availability()
-    if not status.ok:
+    options: dict = {}
+    proxy = not status.ok and request.onnx_only  # the graph TensorRT will get, run where TensorRT cannot run
+    if proxy:
+        backend, options = get_backend("onnxruntime"), {"optimize": False}
+    elif not status.ok:
         return {"measured": False, "reason": status.reason}
-    session = backend.load(artifact, precision=precision or request.precision)
+    session = backend.load(artifact, precision=precision or request.precision, **options)
     try:
         ref_out, got_out = role_frames.run(lambda feeds: passes.run_onnx(reference, feeds), session.run)
     finally:
@@ -218,7 +235,12 @@ def _fidelity(
     metrics = measure(spec.role.value, ref_out, got_out, role_frames.decode_boxes(ref_out, got_out))
     metrics.update(role_frames.accuracy())  # vs ground truth, when the frames have it (synthetic scenes)
     metrics["frames"] = role_frames.count
-    metrics["measured_on"] = f"{fmt.backend} {session.device} {session.precision}"
+    metrics["measured_on"] = f"{session.backend} {session.device} {session.precision}"
+    if proxy:
+        metrics["measured_on"] += (
+            " (the TensorRT-bound ONNX run node by node, Q/DQ unfused: its numerics, not TensorRT's kernels; "
+            f"TensorRT not here: {status.reason})"
+        )
     failures = check(spec.role.value, metrics, request.thresholds)
     metrics["gate"] = {"passed": not failures, "failures": failures, "thresholds": request.thresholds.to_dict()}
     return metrics
@@ -238,7 +260,13 @@ def export_bundle(request: ExportRequest, progress: Progress | None = None) -> B
         say(source.summary())
     from ..backends import get_backend
 
-    backend_version = get_backend(fmt.backend).availability().version
+    status = get_backend(fmt.backend).availability()
+    if fmt.backend == "tensorrt" and not request.onnx_only and not status.ok:  # before any work, not after
+        raise BackendUnavailableError(
+            f"--backend tensorrt: engines are built on the GPU that runs them, and this host {status.reason}; "
+            "add --onnx-only to write the exact graphs (and trtexec lines) for the GPU host to build"
+        )
+    backend_version = status.version
     out = Path(request.out)
     replace = out.exists()
     with atomic_dir(out, replace=replace) as tmp:
@@ -263,6 +291,7 @@ def export_bundle(request: ExportRequest, progress: Progress | None = None) -> B
             "detector": request.detector,
             "model_version": request.model_version,
             "batch": str(request.batch),
+            "onnx_only": request.onnx_only,
             "standin": any(g["standin"] for g in graphs.values()),
             "host": {"os": platform.system(), "machine": platform.machine(), "python": platform.python_version()},
             "calibration": None if source is None else {**source.describe(), "method": request.method},
@@ -329,7 +358,7 @@ def _export_graphs(
         fp32, target, pass_report = _prepare(source, request.precision, fmt, role_frames.first_feeds(), notes)
         references[role] = fp32
         say(f"{role}: writing {fmt.backend} {request.precision} artifact")
-        written = _write_artifact(fmt, target, fp32, tmp, work, spec, request.precision, request.batch)
+        written = _write_artifact(fmt, target, fp32, tmp, work, spec, request.precision, request)
         say(f"{role}: fidelity vs FP32")
         fidelity = _fidelity(fmt, request, tmp / written.primary, spec, fp32, role_frames)
         graphs[role] = _entry(spec, source, written, tmp, request.precision, pass_report, fidelity, notes)
@@ -404,6 +433,7 @@ def _export_int8(
             work=work / role,
             batch=request.batch,
             timing_feed=first if role == "detector" else passes.batched(first, 6),
+            onnx_only=request.onnx_only,
         )
 
         def gate(artifact: Path, spec: ModelSpec = spec, role: str = role) -> dict:
@@ -428,7 +458,7 @@ def _export_int8(
                 target = _lower_fp16(
                     references[role], spec, role_frames[role].first_feeds(), notes[role], pass_reports[role]
                 )
-            written = _write_artifact(fmt, target, references[role], tmp, work, spec, "fp16", request.batch)
+            written = _write_artifact(fmt, target, references[role], tmp, work, spec, "fp16", request)
             fidelity = _fidelity(fmt, request, tmp / written.primary, spec, references[role], role_frames[role], "fp16")
             entry = _entry(spec, sources[role], written, tmp, "fp16", pass_reports[role], fidelity, notes[role])
         else:

@@ -10,7 +10,6 @@ passes, ``quantize.sensitivity`` ranks nodes and later rounds keep the most sens
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import logging
 import shutil
@@ -23,7 +22,7 @@ import numpy as np
 
 from ..zoo.specs import ModelSpec
 from . import quantize
-from .base import BatchRange, WriteResult
+from .base import BatchRange, WriteResult, writer_function
 from .calibration import FeedFiles
 from .fidelity import Attempt, GateFailedError, GateReport, gate_with_retry
 
@@ -53,6 +52,7 @@ class Int8Job:
     work: Path
     batch: BatchRange
     timing_feed: dict[str, np.ndarray] = field(default_factory=dict)
+    onnx_only: bool = False  # TensorRT: write the QDQ ONNX for the target's builder, not an engine
 
 
 @dataclass
@@ -144,8 +144,7 @@ def _write(name: str, job: Int8Job, pre: Path, qdq: Path | None, target: Path, e
         artifact = f"{stem}.onnx"
         shutil.copyfile(qdq, target / artifact)
         return WriteResult(artifact, [artifact], [note], {"qdq": counts})
-    writer = importlib.import_module(f"{__package__}.{job.backend}")
-    written = writer.write(qdq, target, spec=job.spec, precision="int8", batch=job.batch)
+    written = writer_function(job.backend, job.onnx_only)(qdq, target, spec=job.spec, precision="int8", batch=job.batch)
     written.notes.insert(0, note)
     return written
 

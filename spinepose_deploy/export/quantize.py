@@ -80,6 +80,10 @@ class Scheme:
     activations: str  # "u8" | "s8"
     symmetric_activations: bool
     reduce_range: bool  # 7-bit weights
+    # int32 DequantizeLinear on Conv/Gemm biases: ORT and OpenVINO fold it into their integer kernels, but
+    # TensorRT dequantizes only INT8/FP8/INT4 (onnx-tensorrt operators.md, DequantizeLinear) and would refuse
+    # the graph; it fuses float biases into the INT8 kernel itself
+    quantize_bias: bool = True
 
     def to_dict(self) -> dict:
         if self.name == "coreml":
@@ -88,12 +92,13 @@ class Scheme:
             "name": self.name,
             "activations": f"{'s8 symmetric' if self.symmetric_activations else self.activations + ' asymmetric'}",
             "weights": f"s8 symmetric per-channel{', 7-bit (reduce_range)' if self.reduce_range else ''}",
+            "bias": "int32 (quantized)" if self.quantize_bias else "float (not quantized)",
         }
 
 
 SCHEMES = {
     "cpu": Scheme("cpu", "u8", False, True),
-    "tensorrt": Scheme("tensorrt", "s8", True, False),
+    "tensorrt": Scheme("tensorrt", "s8", True, False, quantize_bias=False),
     "coreml": Scheme("coreml", "fp16", False, False),  # weights only here (activations need macOS)
 }
 BACKEND_SCHEME = {"onnxruntime": "cpu", "openvino": "cpu", "tensorrt": "tensorrt", "coreml": "coreml"}
@@ -195,6 +200,7 @@ def calibrate(model: Path, feeds: FeedFiles, method: str, scheme: Scheme, cache:
 
     ops = sorted(set(QLinearOpsRegistry) | set(QDQRegistry))
     with tempfile.TemporaryDirectory(prefix="calib-") as tmp:
+        model = _without_tail(model, Path(tmp) / "head.onnx")
         # minmax ranges stay raw (the quantizer symmetrises them when the scheme says so); histograms of
         # |x| only suit symmetric activations
         options = {"symmetric": scheme.symmetric_activations and method != "minmax"}
@@ -205,12 +211,38 @@ def calibrate(model: Path, feeds: FeedFiles, method: str, scheme: Scheme, cache:
             calibrate_method=_method(method),
             extra_options=options,
         )
-        for chunk in feeds.chunks(CHUNK):
-            # one item per run: the histogram collectors stack each tensor over runs, and the pose / lifter
-            # feeds hold as many people as their frame (ragged batches)
-            calibrator.collect_data(_SingleItems(chunk))
-        save_tensors_data(calibrator.compute_data(), cache)
+        with _quiet_libraries():  # the histogram calibrators print progress lines to stdout
+            for chunk in feeds.chunks(CHUNK):
+                # one item per run: the histogram collectors stack each tensor over runs, and the pose / lifter
+                # feeds hold as many people as their frame (ragged batches)
+                calibrator.collect_data(_SingleItems(chunk))
+            data = calibrator.compute_data()
+        save_tensors_data(data, cache)
     return cache
+
+
+def _without_tail(model: Path, out: Path) -> Path:
+    """``model`` cut before its float tail (``float_tail``), whose outputs are never quantized: a detector's
+    NMS outputs change size from frame to frame, and ORT's histogram collectors stack every calibrated
+    tensor over runs (with symmetric activations, TensorRT's scheme, percentile/entropy then crash)."""
+    tail = set(float_tail(model))
+    if not tail:
+        return model
+    cut = onnx.load(str(model))
+    kept = [node for node in cut.graph.node if node.name not in tail]
+    produced = {name for node in kept for name in node.output}
+    feeding = [name for node in cut.graph.node if node.name in tail for name in node.input if name in produced]
+    outputs = [o for o in cut.graph.output if o.name in produced]
+    # ORT's calibrators drop the model's own outputs from their ranges: what fed the tail stays intermediate
+    taps = [name for name in dict.fromkeys(feeding) if name not in {o.name for o in outputs}]
+    ends = [onnx.helper.make_node("Identity", [name], [f"{name}/calibration_tap"]) for name in taps]
+    del cut.graph.node[:]
+    cut.graph.node.extend(kept + ends)
+    del cut.graph.output[:]
+    cut.graph.output.extend(outputs)
+    cut.graph.output.extend(onnx.helper.make_empty_tensor_value_info(node.output[0]) for node in ends)
+    onnx.save(cut, str(out))
+    return out
 
 
 def quantize_qdq(
@@ -227,7 +259,11 @@ def quantize_qdq(
     quantization = _ort_quant()
     qtype = quantization.QuantType
     # no CalibMaxIntermediateOutputs: the MinMaxCalibrater of ORT 1.32 drops (never merges) the outputs it flushes
-    options = {"ActivationSymmetric": scheme.symmetric_activations, "WeightSymmetric": True}
+    options = {
+        "ActivationSymmetric": scheme.symmetric_activations,
+        "WeightSymmetric": True,
+        "QuantizeBias": scheme.quantize_bias,
+    }
     kwargs = {"calibration_cache_path": str(cache)} if cache is not None else {}
     feeds.rewind()
     try:

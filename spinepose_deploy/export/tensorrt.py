@@ -1,10 +1,11 @@
-"""TensorRT artifact writer: ONNX -> serialized engine with an optimisation profile for the batch range.
+"""TensorRT artifact writers: the engine (``write``) and, for ``--onnx-only``, the exact ONNX it is built from.
 
-Written for TensorRT 10 and 11 and not runnable on machines without an NVIDIA GPU (tests skip;
-``benchmarks/check_tensorrt.py`` verifies on a GPU host). TensorRT 11 networks are strongly typed, so FP16
-and INT8 come from the graph itself (the FP16 / QDQ ONNX the passes made); TensorRT 10 additionally needs
-the builder flags. An engine only runs on the GPU architecture and TensorRT version that built it, so the
-manifest records both and ``engine_key`` is checked at load.
+Both first check the graph against TensorRT's ONNX rules (``backends.tensorrt_rules``): a graph the parser
+or builder would refuse stops the export with one line naming the node and the rule, also on machines
+without TensorRT. ``write`` then builds a strongly typed engine (``backends.tensorrt_build``) for the GPU and
+TensorRT version it runs on, recorded as ``engine_key`` and checked at load. ``write_onnx`` writes the graph
+with its batch profile in the ONNX metadata plus the ``trtexec`` line that builds the same engine on the
+target; ``Pipeline.from_bundle`` on a TensorRT host builds and caches the engines on first use.
 """
 
 from __future__ import annotations
@@ -12,85 +13,69 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..errors import BackendUnavailableError, ExportError
-from ..paths import cache_subdir
+import onnx
+
+from ..backends import tensorrt_build, tensorrt_rules
+from ..errors import ExportError, ModelLoadError
 from ..zoo.specs import ModelSpec
 from .base import BatchRange, WriteResult
 
 log = logging.getLogger(__name__)
-WORKSPACE_BYTES = 1 << 30
 
 
-def gpu_key() -> dict[str, str]:
-    """TensorRT version + GPU name and compute capability of device 0: what an engine is tied to."""
-    try:
-        import tensorrt as trt
-        from cuda.bindings import runtime as cudart
-    except ImportError as exc:
-        raise BackendUnavailableError(
-            f"TensorRT export needs tensorrt and cuda-python ({exc.name} is missing). "
-            "Install: pip install 'spinepose-deploy[tensorrt]' on a host with an NVIDIA GPU"
-        ) from None
-    err, props = cudart.cudaGetDeviceProperties(0)
-    if err != cudart.cudaError_t.cudaSuccess:
-        raise BackendUnavailableError(f"TensorRT export needs an NVIDIA GPU: cudaGetDeviceProperties failed ({err})")
-    name = props.name.decode() if isinstance(props.name, bytes) else str(props.name)
-    return {
-        "tensorrt": trt.__version__,
-        "gpu": name.strip("\x00 "),
-        "compute_capability": f"{props.major}.{props.minor}",
-    }
+def check_rules(onnx_path: Path, spec: ModelSpec) -> tensorrt_rules.Report:
+    """The rules report of the graph handed to TensorRT; ExportError (one line) when a rule is broken."""
+    report = tensorrt_rules.check(onnx.load(str(onnx_path)), f"{spec.name} ({onnx_path.name})")
+    if not report.ok:
+        raise ExportError(report.first_error())
+    return report
+
+
+def _extra(report: tensorrt_rules.Report, batch: BatchRange) -> dict:
+    return {"batch_profile": str(batch), "typing": tensorrt_build.TYPING, "rules": report.to_dict()}
 
 
 def write(onnx_path: Path, out_dir: Path, *, spec: ModelSpec, precision: str, batch: BatchRange) -> WriteResult:
     """Build ``<role>.engine`` for the batch range; the timing cache persists across builds in the user cache."""
-    key = gpu_key()
-    import tensorrt as trt
-
-    major = int(trt.__version__.split(".")[0])
-    logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
-    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if major >= 11 else 0
-    network = builder.create_network(flags)
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(onnx_path)):
-        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise ExportError(f"{onnx_path}: TensorRT could not parse the ONNX graph: {errors}")
-
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
-    if major < 11:  # TensorRT 10 is weakly typed unless told: allow the lower precisions explicitly
-        if precision in ("fp16", "int8"):
-            config.set_flag(trt.BuilderFlag.FP16)
-        if precision == "int8":
-            config.set_flag(trt.BuilderFlag.INT8)
-
-    profile = builder.create_optimization_profile()
-    for index in range(network.num_inputs):
-        tensor = network.get_input(index)
-        shape = list(tensor.shape)
-        if shape and shape[0] == -1:
-            rest = shape[1:]
-            if any(d == -1 for d in rest):
-                raise ExportError(f"{onnx_path}: input '{tensor.name}' has dynamic non-batch dims {shape}")
-            profile.set_shape(tensor.name, (batch.min, *rest), (batch.opt, *rest), (batch.max, *rest))
-    config.add_optimization_profile(profile)
-
-    timing_path = cache_subdir("tensorrt") / f"timing-{key['compute_capability']}-{key['tensorrt']}.cache"
-    timing = config.create_timing_cache(timing_path.read_bytes() if timing_path.exists() else b"")
-    config.set_timing_cache(timing, ignore_mismatch=False)
-
-    serialized = builder.build_serialized_network(network, config)
-    if serialized is None:
-        raise ExportError(f"{onnx_path}: TensorRT engine build failed (see the TensorRT log above)")
+    report = check_rules(onnx_path, spec)
+    try:
+        data, key = tensorrt_build.build_engine(onnx_path, (batch.min, batch.opt, batch.max))
+    except ModelLoadError as exc:
+        raise ExportError(str(exc)) from exc
     engine = out_dir / f"{spec.role.value}.engine"
-    engine.write_bytes(bytes(serialized))
-    from .._atomic import write_bytes
-
-    write_bytes(timing_path, bytes(config.get_timing_cache().serialize()))
+    engine.write_bytes(data)
     return WriteResult(
         primary=engine.name,
         files=[engine.name],
         notes=[f"TensorRT {key['tensorrt']} engine for {key['gpu']} (sm {key['compute_capability']}), batch {batch}"],
-        extra={"engine_key": key, "batch_profile": str(batch)},
+        extra={"engine_key": key, **_extra(report, batch)},
+    )
+
+
+def write_onnx(onnx_path: Path, out_dir: Path, *, spec: ModelSpec, precision: str, batch: BatchRange) -> WriteResult:
+    """``<role>.onnx`` exactly as the builder would parse it, its profile in the metadata, and its trtexec line."""
+    report = check_rules(onnx_path, spec)
+    model = onnx.load(str(onnx_path))
+    props = {p.key: p for p in model.metadata_props}
+    entry = props.get(tensorrt_build.PROFILE_KEY) or model.metadata_props.add()
+    entry.key, entry.value = tensorrt_build.PROFILE_KEY, str(batch)
+    name = f"{spec.role.value}.onnx"
+    onnx.save(model, str(out_dir / name))
+    weights = {i.name for i in model.graph.initializer}
+    inputs = [
+        (
+            v.name,
+            [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in v.type.tensor_type.shape.dim],
+        )
+        for v in model.graph.input
+        if v.name not in weights
+    ]
+    command = tensorrt_build.trtexec_command(name, inputs, (batch.min, batch.opt, batch.max))
+    return WriteResult(
+        primary=name,
+        files=[name],
+        notes=[
+            f"TensorRT-ready {precision} ONNX (no engine: built on first use on the GPU, or with trtexec there)",
+        ],
+        extra={"onnx_only": True, "trtexec": command, **_extra(report, batch)},
     )

@@ -632,7 +632,7 @@ def _load_bundle_roles(
         )
     runtime = backends.get_backend(bundle.backend)
     runtime.require()
-    bundle.check_runtime(runtime.availability().version)
+    bundle.check_runtime(runtime.availability().version, device)
     options: dict[str, Any] = {}
     if device:
         options["device"] = device
