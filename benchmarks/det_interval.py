@@ -17,7 +17,7 @@ import json
 import time
 
 from spinepose_deploy import Pipeline
-from spinepose_deploy.bench.host import describe, fingerprint
+from spinepose_deploy.backends.host import describe, fingerprint
 from spinepose_deploy.pipeline.detect_policy import DEFAULT_DET_EVERY
 from spinepose_deploy.pipeline.pipeline import PipelineOptions
 from spinepose_deploy.synth.metrics import track_accuracy

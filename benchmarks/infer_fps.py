@@ -110,7 +110,7 @@ def upstream(paths: dict, video: Scene, lift: bool, detector: bool = True) -> Ca
 
 def raw_pipeline(paths: dict, lift: bool):
     from spinepose_deploy import Pipeline, backends
-    from spinepose_deploy.pipeline.pipeline import GraphInfo
+    from spinepose_deploy.stages import GraphInfo
     from spinepose_deploy.zoo.specs import get_spec
 
     names = {"detector": "yolox-tiny", "pose": "pose-s-v2", "lifter": "lifter"}

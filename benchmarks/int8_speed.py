@@ -28,6 +28,7 @@ import onnx
 
 from spinepose_deploy.backends import get_backend
 from spinepose_deploy.export import calibration, frames, passes, quantize
+from spinepose_deploy.stages import GraphInfo
 from spinepose_deploy.zoo.source import resolve_graph
 from spinepose_deploy.zoo.specs import Role, resolve_mode
 
@@ -39,7 +40,7 @@ def prepare_graphs(mode: str, work: Path) -> tuple[dict, dict]:
     selection = resolve_mode(mode)
     sources = {role: resolve_graph(spec) for role, spec in selection.graphs().items()}
     inputs = {
-        role: calibration.GraphInput(spec, frames.input_name(onnx.load(str(sources[role].path))))
+        role: GraphInfo.from_spec(spec, input_name=frames.input_name(onnx.load(str(sources[role].path))))
         for role, spec in selection.graphs().items()
     }
     paths = {}

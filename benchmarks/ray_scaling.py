@@ -40,7 +40,8 @@ class ThreadsFactory:
     def __call__(self):
         from spinepose_deploy import backends
         from spinepose_deploy.export.bundle import Bundle
-        from spinepose_deploy.pipeline.pipeline import GraphInfo, Pipeline
+        from spinepose_deploy.pipeline.pipeline import Pipeline
+        from spinepose_deploy.stages import GraphInfo
 
         bundle = Bundle.load(self.bundle)
         sessions, graphs = {}, {}
@@ -105,7 +106,7 @@ def main() -> None:
 
     import ray
 
-    from spinepose_deploy.pipeline.bundle_cache import BundleRecipe
+    from spinepose_deploy.export.bundle_cache import BundleRecipe
 
     bundle = BundleRecipe("onnxruntime", "fp32", "standin").cached()
     work = Path(tempfile.mkdtemp(prefix="ray-scaling-"))

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from spinepose_deploy.pipeline.detector import nms, yolox_feed
+from spinepose_deploy.ops.detector import nms, yolox_feed
 from spinepose_deploy.synth import dataset
 from spinepose_deploy.synth.evaluate import evaluate_detector
 from spinepose_deploy.synth.render import render_scene
@@ -295,7 +295,7 @@ def onnx_predictor(path: Path, spec):
     """The pipeline's path: yolox_feed, the graph with its NMS, decode at the graph's 0.05 score floor."""
     import onnxruntime as ort
 
-    from spinepose_deploy.pipeline.detector import decode_yolox
+    from spinepose_deploy.ops.detector import decode_yolox
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 

@@ -283,7 +283,7 @@ def train_pose(args) -> None:
 
 def _mirror(xy: torch.Tensor, xyz: torch.Tensor, flip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mirror the chosen samples left-right (x -> -x, left/right keypoints swapped): an exact augmentation."""
-    from spinepose_deploy.pipeline.skeleton import FLIP_PAIRS
+    from spinepose_deploy.ops.skeleton import FLIP_PAIRS
 
     perm = list(range(xy.shape[1]))
     for a, b in FLIP_PAIRS:

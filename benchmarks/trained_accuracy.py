@@ -27,7 +27,7 @@ def ort_run(path: Path, threads: int):
 
 
 def detector_predict(run, input_hw):
-    from spinepose_deploy.pipeline.detector import decode_yolox, yolox_feed
+    from spinepose_deploy.ops.detector import decode_yolox, yolox_feed
 
     def predict(image: np.ndarray):
         feed, ratio = yolox_feed(image, input_hw)

@@ -22,7 +22,7 @@ import cv2
 import psutil
 
 from spinepose_deploy import Pipeline
-from spinepose_deploy.bench.host import describe, fingerprint
+from spinepose_deploy.backends.host import describe, fingerprint
 from spinepose_deploy.pipeline.infer import OutputPlan, run_infer
 from spinepose_deploy.pipeline.io import resolve_input
 from spinepose_deploy.synth.video import WalkingClip

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
+from ._version import __version__
 from .errors import SpinePoseDeployError
 
 if TYPE_CHECKING:
     from .pipeline.pipeline import Pipeline, PipelineOptions
     from .pipeline.result import PoseResult
 
-__version__ = "0.1.0"
 __all__ = ["Pipeline", "PipelineOptions", "PoseResult", "SpinePoseDeployError", "__version__"]
 
 # re-exported lazily: `import spinepose_deploy` (and every CLI start) stays free of OpenCV and numpy work
@@ -23,7 +24,5 @@ _LAZY = {
 
 def __getattr__(name: str) -> object:
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module 'spinepose_deploy' has no attribute {name!r}")

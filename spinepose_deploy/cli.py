@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -12,9 +13,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from . import __version__
 from ._console import STANDIN_BANNER, err_console, out_console
+from ._version import __version__
+from .backends.formats import FORMATS
 from .errors import SpinePoseDeployError
+from .export import render
 
 app = typer.Typer(
     help="Run SpinePose (spine-aware 2D/3D pose) fast on ONNX Runtime, OpenVINO, Core ML and TensorRT.",
@@ -51,6 +54,7 @@ def models_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """List every released graph with its role, input, contract and published size."""
     if ctx.invoked_subcommand is not None:
         return
+    # lazy: the CLI starts without loading what this command needs
     from .zoo.specs import MODELS, MODES, SPINEPOSE_LICENSE
 
     if as_json:
@@ -92,12 +96,10 @@ def models_build(
     as_json: JsonFlag = False,
 ) -> None:
     """Build architecture-faithful stand-in graphs (seeded weights) into the cache."""
-    import time
-
-    from .zoo.specs import MODELS, get_spec
+    from .zoo.specs import MODELS, get_spec  # lazy: the CLI starts without loading what this command needs
 
     specs = list(MODELS.values()) if names == ["all"] else [get_spec(n) for n in names]
-    from .zoo.standins import build_standin
+    from .zoo.standins import build_standin  # lazy: the CLI starts without loading what this command needs
 
     err_console.print(STANDIN_BANNER)
     rows = []
@@ -128,6 +130,7 @@ def models_fetch(
     offline: Annotated[bool, typer.Option(help="Never touch the network; fail naming the missing file.")] = False,
 ) -> None:
     """Download released graphs into the cache (sha256 pinned, I/O contract checked)."""
+    # lazy: the CLI starts without loading what this command needs
     from .zoo import fetch
     from .zoo.specs import get_spec
 
@@ -142,7 +145,7 @@ def models_fetch(
 @app.command()
 def doctor(as_json: JsonFlag = False) -> None:
     """Show which backend x device x precision this host can run, with versions and the reason for each 'no'."""
-    from .backends import capabilities
+    from .backends import capabilities  # lazy: the CLI starts without loading what this command needs
 
     rows = capabilities()
     if as_json:
@@ -170,10 +173,11 @@ def doctor(as_json: JsonFlag = False) -> None:
 # -- export ----------------------------------------------------------------------------------------
 @app.command()
 def export(
-    backend: Annotated[str, typer.Option(help="onnxruntime | openvino | coreml | tensorrt")],
+    backend: Annotated[str, typer.Option(help=" | ".join(FORMATS))],
     out: Annotated[Path, typer.Option(help="Bundle directory to write (must be new or empty unless --force).")],
     precision: Annotated[
-        str, typer.Option(help="fp32 | bf16 (openvino, CPUs with BF16) | fp16 | int8 (see --calib)")
+        str, typer.Option(help=" | ".join(dict.fromkeys(p for f in FORMATS.values() for p in f.precisions))
+                          + " (bf16: openvino on CPUs with BF16; int8: see --calib)")
     ] = "fp32",
     mode: Annotated[str, typer.Option(help="small | medium | large | xlarge")] = "small",
     detector: Annotated[str, typer.Option(help="yolox | rfdetr")] = "yolox",
@@ -224,10 +228,12 @@ def export(
     as_json: JsonFlag = False,
 ) -> None:
     """Export a mode's detector, pose and lifter graphs as a verified bundle for one backend and precision."""
+    # lazy: the CLI starts without loading what this command needs
     from ._console import steps
+    from .errors import GateFailedError
     from .export.base import BatchRange
     from .export.exporter import ExportRequest, export_bundle
-    from .export.fidelity import GateFailedError, Thresholds
+    from .export.fidelity import Thresholds
 
     request = ExportRequest(
         backend=backend,
@@ -247,7 +253,7 @@ def export(
         fallback=fallback,
         onnx_only=onnx_only,
     )
-    request.validate()
+    source = request.validate()  # the calibration data is checked and opened once, here
     try:
         with steps(enabled=not as_json) as progress:
             task = progress.add_task("export", total=12)
@@ -257,7 +263,7 @@ def export(
                     err_console.print(escape(message), highlight=False)
                 progress.update(task, description=message, advance=1)
 
-            bundle = export_bundle(request, progress=advance)
+            bundle = export_bundle(request, progress=advance, source=source)
             progress.update(task, completed=12, description="done")
     except GateFailedError as exc:  # the report first, then main() prints the one-line error
         err_console.print(_int8_table({exc.role: exc.report.to_dict()}))
@@ -281,7 +287,7 @@ def export(
             graph["model"] + (" (stand-in)" if graph["standin"] else ""),
             graph["artifact"],
             f"{size:.1f}",
-            _fidelity_text(graph["fidelity"]),
+            render.fidelity_detail(graph["fidelity"]),
             _gate_text(graph["fidelity"]),
         )
     out_console.print(table)
@@ -291,34 +297,11 @@ def export(
             out_console.print(escape(bundle.graph(role)["extra"]["trtexec"]), highlight=False, soft_wrap=True)
 
 
-def _fidelity_text(fidelity: dict) -> str:
-    if not fidelity.get("measured", True):
-        return f"not measured: {fidelity['reason']}"
-    parts = []
-    if "argmax_agreement" in fidelity:
-        parts.append(f"argmax {fidelity['argmax_agreement']:.3f}, p95 {fidelity['kpt_px_p95']:.2f} px")
-    if "box_recall" in fidelity:
-        parts.append(f"box recall {fidelity['box_recall']:.3f}, IoU {fidelity['box_iou']:.3f}")
-    if "mpjpe_mm" in fidelity:
-        parts.append(f"MPJPE {fidelity['mpjpe_mm']:.2f} mm")
-    parts.append(f"max|d| {max(fidelity['max_abs'].values(), default=0):.2g}")
-    if fidelity.get("accuracy"):  # vs ground truth (synthetic gate scenes)
-        parts.append(_accuracy_text(fidelity["accuracy"]))
-    return "; ".join(parts)
-
-
-def _accuracy_text(accuracy: dict) -> str:
-    from .export.fidelity import accuracy_text
-
-    basis = "truth decides the gate" if accuracy.get("decides") else "FP32 has no skill there: FP32-relative gate"
-    return f"vs ground truth {accuracy_text(accuracy)}, {basis}"
-
-
 def _gate_text(fidelity: dict) -> str:
-    gate = fidelity.get("gate")
-    if gate is None:
+    failures = render.gate_failures_text(fidelity)
+    if failures is None:
         return "-"
-    return "[green]pass[/]" if gate["passed"] else "[red]fail[/]: " + "; ".join(gate["failures"])
+    return "[green]pass[/]" if failures == "" else "[red]fail[/]: " + failures
 
 
 def _int8_table(reports: dict[str, dict]) -> Table:
@@ -333,7 +316,7 @@ def _int8_table(reports: dict[str, dict]) -> Table:
                 latency = f", {cand['latency_ms']:.1f} ms" if "latency_ms" in cand else ""
                 verdict = "pass" if cand["passed"] else "; ".join(cand["failures"])
                 if cand.get("accuracy"):
-                    verdict += f" ({_accuracy_text(cand['accuracy'])})"
+                    verdict += f" ({render.accuracy_basis_text(cand['accuracy'])})"
                 cells.append(f"{name}: {verdict}{latency}")
             last = entry is report["rounds"][-1]
             result = ("[green]pass[/]" if entry["passed"] else "[red]fail[/]") + (
@@ -393,7 +376,7 @@ def infer(
 
     interval = dict(det_every=None if det_every is None else check_det_every(det_every), det_adaptive=det_adaptive)
     if ray or ray_address is not None:  # scale-out: spinepose_deploy/scale (backend defaults to auto per node)
-        from .scale.command import ray_infer_command
+        from .scale.command import ray_infer_command  # lazy: the CLI starts without loading what this command needs
 
         raise typer.Exit(ray_infer_command(
             input, ray_address, bundle=bundle, backend=backend, spine_only=spine_only, json_out=json_out, vis=vis,
@@ -402,37 +385,24 @@ def infer(
             options=dict(lift=lift, max_people=max_people, fov=fov, subject_height=subject_height, smoothing=smooth,
                          **interval),
         ))  # fmt: skip
-    import time
-
+    # lazy: the CLI starts without loading what this command needs
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .errors import InvalidOptionError
+    # lazy: the CLI starts without loading what this command needs
     from .pipeline.infer import OutputPlan, check_show, run_infer
     from .pipeline.io import resolve_input
-    from .pipeline.pipeline import Pipeline
+    from .pipeline.spec import PipelineSpec
 
     plan = OutputPlan(resolve_input(input), json_out, vis)  # input and output checks before any model loads
     if show:
         check_show()
-    zoo = {"--mode": mode, "--detector": detector, "--model-version": model_version, "--precision": precision,
-           "--weights": weights}  # fmt: skip
     options = dict(lift=lift, max_people=max_people, fov=fov, subject_height=subject_height, smoothing=smooth,
                    **interval)  # fmt: skip
-    if bundle is not None:
-        given = [name for name, value in zoo.items() if value is not None]
-        if given:
-            raise InvalidOptionError(f"{given[0]}: not allowed with --bundle (the bundle fixes it)")
-        pipeline = Pipeline.from_bundle(bundle, backend=backend or "auto", **options)
-    else:
-        pipeline = Pipeline.from_zoo(
-            mode=mode or "small",
-            detector=detector or "yolox",
-            model_version=model_version or "v2",
-            backend=backend or "auto",
-            precision=precision,
-            weights=weights or "auto",
-            **options,
-        )
+    spec = PipelineSpec.from_cli(
+        bundle, backend, "auto", mode=mode, detector=detector, model_version=model_version, precision=precision,
+        weights=weights, options=options,
+    )  # fmt: skip
+    pipeline = spec.build()
     if pipeline.standin:
         err_console.print(STANDIN_BANNER)
     if pipeline.auto_choice:
@@ -484,7 +454,7 @@ def _csv(option: str, text: str | None, cast: type = str) -> tuple | None:
     """``a,b,c`` -> tuple (None stays None); a bad item names the option."""
     if text is None:
         return None
-    from .errors import InvalidOptionError
+    from .errors import InvalidOptionError  # lazy: the CLI starts without loading what this command needs
 
     try:
         return tuple(cast(item.strip()) for item in text.split(",") if item.strip())
@@ -527,13 +497,12 @@ def bench(
     chart: Annotated[Path | None, typer.Option(help="Write a PNG chart here (needs the 'chart' extra).")] = None,
 ) -> None:
     """Time every backend x precision this host runs, per graph and end to end, and store the fastest that passes."""
-    import time
+    from rich.console import Console  # lazy: the CLI starts without loading what this command needs
 
-    from rich.console import Console
-
+    # lazy: the CLI starts without loading what this command needs
     from ._console import steps
+    from .backends.host import describe, fingerprint
     from .bench import report, runner
-    from .bench.host import describe, fingerprint
 
     start = time.perf_counter()
     request = runner.BenchRequest(
@@ -622,7 +591,7 @@ def synth(
 
     The figures come from spinepose_deploy.synth, the world the packaged trained stand-ins learned on.
     """
-    from .synth.files import write_scenes
+    from .synth.files import write_scenes  # lazy: the CLI starts without loading what this command needs
 
     paths = write_scenes(out, range(seed, seed + count))
     out_console.print(f"wrote {len(paths)} scenes to {out} (PNG + ground-truth JSON); try: spinepose-deploy infer "

@@ -17,13 +17,17 @@ subclasses exit with code 2 (the user can fix them), the rest with code 1.
     │   └── UnsafeArchiveError         an archive entry escapes the target or is a link
     ├── BundleError                    a bundle is incomplete, tampered or for another runtime
     ├── ExportError                    a conversion step failed
-    └── InferenceError                 a session failed while running
+    │   └── GateFailedError            INT8 failed the fidelity gate in every round (carries the report)
+    └── InferenceError                 a session failed while running (the runtime's error as its cause)
+
+``first_line`` is the one way to show a runtime's (often multi-page) error as one line.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
 
 class SpinePoseDeployError(Exception):
@@ -94,8 +98,35 @@ class ExportError(SpinePoseDeployError):
     """An export/conversion step failed."""
 
 
+class GateFailedError(ExportError):
+    """The INT8 gate failed in every round; carries the report (``export.fidelity.GateReport``) so the CLI
+    can print its table."""
+
+    def __init__(self, role: str, report: Any) -> None:
+        failures = "; ".join(report.final.fidelity.get("gate", {}).get("failures", [])) or "see the report"
+        super().__init__(
+            f"{role}: INT8 fails the fidelity gate after {len(report.rounds)} round(s) ({failures}); "
+            "use --fallback fp16, more representative --calib data, or loosen --gate"
+        )
+        self.role, self.report = role, report
+
+
 class InferenceError(SpinePoseDeployError):
     """A session failed while running."""
+
+
+def first_line(exc: BaseException | str, limit: int = 300) -> str:
+    """The first non-empty line of ``exc``'s message (at most ``limit`` characters), else its type name."""
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()[:limit]
+    return type(exc).__name__
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An error as one short line: our messages as they are, others prefixed with their type."""
+    text = first_line(exc, limit) if str(exc).strip() else ""
+    return text if isinstance(exc, SpinePoseDeployError) else f"{type(exc).__name__}: {text}"[:limit]
 
 
 def suggest(value: str, choices: Iterable[str]) -> str:

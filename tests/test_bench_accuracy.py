@@ -15,7 +15,7 @@ from spinepose_deploy.bench.runner import RAN, BenchRequest
 from spinepose_deploy.cli import main
 from spinepose_deploy.errors import InvalidOptionError
 from spinepose_deploy.export.exporter import ExportRequest, export_bundle
-from spinepose_deploy.pipeline.pipeline import GraphInfo
+from spinepose_deploy.stages import GraphInfo
 from spinepose_deploy.zoo.source import resolve_graph
 from spinepose_deploy.zoo.specs import get_spec
 from spinepose_deploy.zoo.standins.trained import trained_graph

@@ -20,11 +20,12 @@ from onnx import TensorProto, helper, numpy_helper
 
 from spinepose_deploy import backends
 from spinepose_deploy.cli import main
-from spinepose_deploy.errors import InputFileError, InvalidOptionError
+from spinepose_deploy.errors import GateFailedError, InputFileError, InvalidOptionError
 from spinepose_deploy.export import calibration, fidelity, int8, passes, quantize
 from spinepose_deploy.export.base import BatchRange
 from spinepose_deploy.export.exporter import ExportRequest, export_bundle
-from spinepose_deploy.export.fidelity import GateFailedError, Thresholds
+from spinepose_deploy.export.fidelity import Thresholds
+from spinepose_deploy.stages import GraphInfo
 from spinepose_deploy.zoo.specs import resolve_mode
 
 K, WX, WY, H, W = 4, 48, 64, 16, 12  # a miniature SimCC pose graph
@@ -248,9 +249,9 @@ def test_video_source_and_feed_hash(tmp_path, standin_paths):
     assert source.kind == "video" and source.holdout_rule == "every 5th frame"
     selection = resolve_mode("small", "yolox", "v2")
     graphs = {
-        "detector": calibration.GraphInput(selection.detector, "input"),
-        "pose": calibration.GraphInput(selection.pose, "input"),
-        "lifter": calibration.GraphInput(selection.lifter, "input"),
+        "detector": GraphInfo.from_spec(selection.detector, input_name="input"),
+        "pose": GraphInfo.from_spec(selection.pose, input_name="input"),
+        "lifter": GraphInfo.from_spec(selection.lifter, input_name="input"),
     }
     with (
         backends.load(standin_paths["yolox-tiny"]) as detector,

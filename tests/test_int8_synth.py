@@ -16,19 +16,20 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from spinepose_deploy.errors import InputFileError, InvalidOptionError
+from spinepose_deploy.errors import GateFailedError, InputFileError, InvalidOptionError
 from spinepose_deploy.export import calibration, fidelity
 from spinepose_deploy.export.exporter import ExportRequest, export_bundle
-from spinepose_deploy.export.fidelity import GateFailedError, Thresholds
-from spinepose_deploy.pipeline import pose as pose_ops
-from spinepose_deploy.pipeline.lifter import lifter_feed
+from spinepose_deploy.export.fidelity import Thresholds
+from spinepose_deploy.ops import pose as pose_ops
+from spinepose_deploy.ops.lifter import lifter_feed
+from spinepose_deploy.stages import GraphInfo
 from spinepose_deploy.synth import dataset
 from spinepose_deploy.zoo import fetch, source
 from spinepose_deploy.zoo.specs import get_spec, resolve_mode
 from spinepose_deploy.zoo.standins import trained
 
 SELECTION = resolve_mode("small", "yolox", "v2")
-GRAPHS = {role: calibration.GraphInput(spec, "input") for role, spec in SELECTION.graphs().items()}
+GRAPHS = {role: GraphInfo.from_spec(spec, input_name="input") for role, spec in SELECTION.graphs().items()}
 HAS_TRAINED = all(trained.packed_path(n).is_file() for n in ("pose-s-v2", "lifter"))
 needs_trained = pytest.mark.skipif(not HAS_TRAINED, reason=f"no trained stand-ins in {trained.trained_dir()}")
 
@@ -111,9 +112,9 @@ def _gate(frames_, reference: list[dict], candidate: list[dict]) -> tuple[dict, 
     """What the exporter's gate does with an artifact's outputs."""
     ref, got = frames_.run(_replay(reference), _replay(candidate))
     frames_.outputs = (reference, candidate)
-    metrics = fidelity.measure(frames_.spec.role.value, ref, got, frames_.decode_boxes(ref, got))
+    metrics = fidelity.measure(frames_.graph.spec.role.value, ref, got, frames_.decode_boxes(ref, got))
     metrics.update(frames_.accuracy())
-    return metrics, fidelity.check(frames_.spec.role.value, metrics, Thresholds())
+    return metrics, fidelity.check(frames_.graph.spec.role.value, metrics, Thresholds())
 
 
 def _fresh(frames_):

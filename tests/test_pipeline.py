@@ -13,11 +13,12 @@ import pytest
 
 from spinepose_deploy import Pipeline, PoseResult, backends
 from spinepose_deploy.errors import InputFileError, InvalidOptionError, UserError
+from spinepose_deploy.export.bundle_cache import BundleRecipe
+from spinepose_deploy.ops import image as image_io
+from spinepose_deploy.ops.skeleton import SPINE_IDS
 from spinepose_deploy.paths import package_data_dir
 from spinepose_deploy.pipeline import draw, io
-from spinepose_deploy.pipeline.bundle_cache import BundleRecipe
-from spinepose_deploy.pipeline.pipeline import GraphInfo
-from spinepose_deploy.pipeline.skeleton import SPINE_IDS
+from spinepose_deploy.stages import GraphInfo
 from spinepose_deploy.zoo.specs import get_spec
 
 K = 37
@@ -26,7 +27,7 @@ BOXES = np.array([[60, 20, 470, 510], [200, 150, 330, 420], [10, 300, 160, 505],
 
 @pytest.fixture(scope="module")
 def image() -> np.ndarray:
-    return io.read_image(package_data_dir() / "astronaut.jpg")
+    return image_io.read_image(package_data_dir() / "astronaut.jpg")
 
 
 @pytest.fixture(scope="module")
@@ -125,14 +126,14 @@ def test_static_batch_pose_graph_is_chunked_by_the_session(pipe, image, tmp_path
 
 def test_missing_and_unreadable_files_are_clear_errors(tmp_path):
     with pytest.raises(InputFileError, match="no such image file"):
-        io.read_image(tmp_path / "missing.jpg")
+        image_io.read_image(tmp_path / "missing.jpg")
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not a jpeg at all")
     with pytest.raises(InputFileError, match="not a readable image"):
-        io.read_image(broken)
+        image_io.read_image(broken)
     (tmp_path / "empty.png").write_bytes(b"")
     with pytest.raises(InputFileError, match="not a readable image"):
-        io.read_image(tmp_path / "empty.png")
+        image_io.read_image(tmp_path / "empty.png")
     with pytest.raises(InputFileError, match="no such file or folder"):
         io.resolve_input(tmp_path / "nothing.mp4")
     (tmp_path / "notes.txt").write_text("x")
@@ -172,8 +173,8 @@ def test_grayscale_and_rgba_are_converted(pipe, image, tmp_path):
     np.testing.assert_array_equal(pipe(rgba, BOXES[:2]).keypoints, pipe(image, BOXES[:2]).keypoints)
     cv2.imwrite(str(tmp_path / "gray.png"), gray)
     cv2.imwrite(str(tmp_path / "rgba.png"), rgba)
-    assert io.read_image(tmp_path / "gray.png").shape == image.shape
-    np.testing.assert_array_equal(io.read_image(tmp_path / "rgba.png"), image)
+    assert image_io.read_image(tmp_path / "gray.png").shape == image.shape
+    np.testing.assert_array_equal(image_io.read_image(tmp_path / "rgba.png"), image)
 
 
 def _write_video(path, frames, fps=30.0):
@@ -348,7 +349,7 @@ def test_from_zoo_refuses_a_bad_precision_before_building_anything(monkeypatch):
 @pytest.mark.slow
 def test_from_zoo_auto_mixes_backends_per_role_and_falls_back_past_a_failing_choice(image, monkeypatch, caplog):
     pytest.importorskip("openvino")
-    from spinepose_deploy.bench import select
+    from spinepose_deploy.export import selection as select
 
     def choice(role, backend):
         return select.Choice(role, "", "", backend, "fp32", "cpu", 1.0, 1)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from spinepose_deploy.errors import UserError
-from spinepose_deploy.pipeline import detector, lifter, pose, skeleton, tracking, world
+from spinepose_deploy.ops import detector, lifter, pose, skeleton, tracking, world
 
 RNG = np.random.default_rng(0)
 

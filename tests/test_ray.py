@@ -15,9 +15,9 @@ import pytest
 from spinepose_deploy.cli import main
 from spinepose_deploy.errors import BackendUnavailableError, InputFileError, InvalidOptionError
 from spinepose_deploy.paths import package_data_dir
+from spinepose_deploy.pipeline.spec import PipelineSpec
 from spinepose_deploy.scale.ray_infer import RAY_MISSING
 from spinepose_deploy.scale.sources import resolve_sources
-from spinepose_deploy.scale.worker import PipelineSpec
 
 DATA = package_data_dir()
 OPTIONS = {"lift": True}  # 3D and the world frame: the most state a video carries across frames
@@ -108,7 +108,7 @@ def local_ray(session_cache):
 
 @pytest.fixture(scope="module")
 def bundle(standin_paths):
-    from spinepose_deploy.pipeline.bundle_cache import BundleRecipe
+    from spinepose_deploy.export.bundle_cache import BundleRecipe
 
     return BundleRecipe("onnxruntime", "fp32", "standin").cached()
 

@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from spinepose_deploy.pipeline.pose import crop_to_image
-from spinepose_deploy.pipeline.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS, ROOT_ID, SPINE_IDS
+from spinepose_deploy.ops.pose import crop_to_image
+from spinepose_deploy.ops.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS, ROOT_ID, SPINE_IDS
 from spinepose_deploy.synth import dataset, metrics
 from spinepose_deploy.synth import skeleton as sk
 from spinepose_deploy.synth.render import marker_colors, render_scene
@@ -120,7 +120,7 @@ def test_pose_crops_map_back_to_image_keypoints():
     rows = np.arange(len(scene.boxes))
     batch, kpts, vis = dataset.pose_batch(scene, scene.boxes, rows, (256, 192))
     assert batch.shape == (2, 3, 256, 192) and batch.dtype == np.float32
-    from spinepose_deploy.pipeline.pose import bbox_xyxy2cs, fix_aspect_ratio
+    from spinepose_deploy.ops.pose import bbox_xyxy2cs, fix_aspect_ratio
 
     centers, scales = bbox_xyxy2cs(scene.boxes)
     back = crop_to_image(kpts, centers, fix_aspect_ratio(scales, 192 / 256), (256, 192))

@@ -246,7 +246,7 @@ def test_symmetric_histogram_calibration_of_a_detector_with_nms(tmp_path, standi
     """TensorRT's scheme with percentile: the NMS outputs change size per frame and are not calibrated
     (ORT's symmetric histogram collector stacked them and crashed)."""
     from spinepose_deploy.export import frames
-    from spinepose_deploy.pipeline.detector import letterbox
+    from spinepose_deploy.ops.detector import letterbox
 
     model = standin_paths["yolox-tiny"]
     raw = [{"input": letterbox(image, (416, 416))[0].transpose(2, 0, 1)[None].astype(np.float32)}

@@ -101,7 +101,7 @@ def test_trained_lifter_beats_mean_pose(fast_set, graphs):
 
 
 def _precisions() -> list[tuple[str, str]]:
-    from spinepose_deploy.export.exporter import FORMATS
+    from spinepose_deploy.backends.formats import FORMATS
 
     return [(b, p) for b in ("onnxruntime", "openvino") for p in FORMATS[b].precisions]
 

@@ -14,7 +14,8 @@ import pytest
 
 from spinepose_deploy import backends
 from spinepose_deploy.paths import package_data_dir
-from spinepose_deploy.pipeline.pipeline import GraphInfo, Pipeline
+from spinepose_deploy.pipeline.pipeline import Pipeline
+from spinepose_deploy.stages import GraphInfo
 from spinepose_deploy.zoo.specs import get_spec
 
 spinepose = pytest.importorskip("spinepose", reason="upstream spinepose 2.1.0 is not installed (dev extra)")

@@ -16,7 +16,7 @@ from ..errors import InferenceError
 def cudart() -> Any:
     """The CUDA runtime module. Raises ImportError when cuda-python is not installed."""
     try:
-        from cuda.bindings import runtime
+        from cuda.bindings import runtime  # runtime library, loaded on first use: listing backends never fails
     except ImportError:
         from cuda import cudart as runtime  # cuda-python before the cuda.bindings layout
     return runtime

@@ -20,7 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BackendUnavailableError, InputFileError, InvalidOptionError, ModelLoadError
+from ..errors import (
+    BackendUnavailableError,
+    InferenceError,
+    InputFileError,
+    InvalidOptionError,
+    ModelLoadError,
+    SpinePoseDeployError,
+    first_line,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +114,19 @@ class Session(abc.ABC):
         feeds = self._check_feeds(feeds)
         batch = self._feed_batch(feeds)
         static = self.inputs[0].static_batch if self.inputs else None
-        if static is None and batch is not None and self.max_batch and batch > self.max_batch:
-            return self._run_chunked(feeds, batch, self.max_batch)  # a bounded dynamic batch
-        if static is None and batch is not None and self.min_batch and batch < self.min_batch:
-            return self._run_chunked(feeds, batch, self.min_batch)  # one chunk, padded, trimmed back
-        if static is None or batch is None or batch == static:
-            return self._run(feeds)
-        return self._run_chunked(feeds, batch, static)
+        try:
+            if static is None and batch is not None and self.max_batch and batch > self.max_batch:
+                return self._run_chunked(feeds, batch, self.max_batch)  # a bounded dynamic batch
+            if static is None and batch is not None and self.min_batch and batch < self.min_batch:
+                return self._run_chunked(feeds, batch, self.min_batch)  # one chunk, padded, trimmed back
+            if static is None or batch is None or batch == static:
+                return self._run(feeds)
+            return self._run_chunked(feeds, batch, static)
+        except SpinePoseDeployError:
+            raise
+        except Exception as exc:  # the runtime's own error, whatever its type: one line, the error as cause
+            name = self.artifact.name if self.artifact else "graph"
+            raise InferenceError(f"{self.backend} {name}: inference failed: {first_line(exc)}") from exc
 
     @abc.abstractmethod
     def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -214,8 +228,7 @@ class Backend(abc.ABC):
         except (ModelLoadError, BackendUnavailableError, InvalidOptionError):
             raise
         except Exception as exc:  # the runtime's own error: keep it as the cause, show one line
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelLoadError(f"{path}: {self.name} could not load it: {first[:300]}") from exc
+            raise ModelLoadError(f"{path}: {self.name} could not load it: {first_line(exc)}") from exc
         session.artifact = path
         return session
 

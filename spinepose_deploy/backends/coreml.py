@@ -104,7 +104,7 @@ class CoreMLBackend(Backend):
     ) -> Session:
         if importlib.util.find_spec("coremltools") is None:
             raise BackendUnavailableError(self.missing_library_reason())
-        import coremltools as ct
+        import coremltools as ct  # runtime library, loaded on first use: listing backends never fails
 
         units = check_choice("coreml compute_units", str(compute_units).upper(), COMPUTE_UNITS)
         status = self.availability()
@@ -141,7 +141,7 @@ def _feature_info(feature: Any) -> TensorInfo:
     if kind != "multiArrayType":
         return TensorInfo(feature.name, (), kind or "unknown")
     array = feature.type.multiArrayType
-    from coremltools.proto import FeatureTypes_pb2
+    from coremltools.proto import FeatureTypes_pb2  # runtime library, loaded on first use: listing backends never fails
 
     dtype = _ARRAY_DTYPES.get(FeatureTypes_pb2.ArrayFeatureType.ArrayDataType.Name(array.dataType), "float32")
     flexibility = array.WhichOneof("ShapeFlexibility")
@@ -172,7 +172,7 @@ def spec_precision(spec: Any) -> str:
     """What an ML Program computes in: int8 (compressed weights), fp16 or fp32. NeuralNetworks: fp32."""
     if spec.WhichOneof("Type") != "mlProgram":
         return "fp32"
-    from coremltools.proto import MIL_pb2
+    from coremltools.proto import MIL_pb2  # runtime library, loaded on first use: listing backends never fails
 
     fp16 = MIL_pb2.DataType.Value("FLOAT16")
     precision = "fp32"

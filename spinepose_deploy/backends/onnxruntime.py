@@ -97,7 +97,7 @@ class OnnxRuntimeBackend(Backend):
         if importlib.util.find_spec("onnxruntime") is None:
             return Availability(False, "onnxruntime is not installed: pip install onnxruntime")
         try:
-            import onnxruntime as ort
+            import onnxruntime as ort  # runtime library, loaded on first use: listing backends never fails
 
             return Availability(True, "", ort.__version__)
         except Exception as exc:  # a broken install must not break doctor
@@ -107,7 +107,7 @@ class OnnxRuntimeBackend(Backend):
         status = self.availability()
         if not status:
             return [Capability(self.name, "cpu", p, False, status.reason) for p in ("fp32", "fp16", "int8")]
-        import onnxruntime as ort
+        import onnxruntime as ort  # runtime library, loaded on first use: listing backends never fails
 
         available = set(ort.get_available_providers())
         rows = []
@@ -130,7 +130,7 @@ class OnnxRuntimeBackend(Backend):
         optimize: bool = True,
         **_: Any,
     ) -> Session:
-        import onnxruntime as ort
+        import onnxruntime as ort  # runtime library, loaded on first use: listing backends never fails
 
         if device != "auto" and device not in PROVIDERS:
             raise InvalidOptionError(
@@ -182,7 +182,7 @@ def _hint(device: str) -> str:
 
 def run_model_bytes(model: bytes, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Run a serialized graph once on the CPU EP (reference runs of export passes and fidelity checks)."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # runtime library, loaded on first use: listing backends never fails
 
     options = ort.SessionOptions()
     options.log_severity_level = 3

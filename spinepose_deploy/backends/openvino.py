@@ -91,7 +91,7 @@ class OpenVinoBackend(Backend):
 
     @functools.cached_property
     def _core(self) -> Any:
-        import openvino as ov
+        import openvino as ov  # runtime library, loaded on first use: listing backends never fails
 
         return ov.Core()
 
@@ -104,7 +104,7 @@ class OpenVinoBackend(Backend):
         if importlib.util.find_spec("openvino") is None:
             return Availability(False, self.missing_library_reason())
         try:
-            import openvino as ov
+            import openvino as ov  # runtime library, loaded on first use: listing backends never fails
 
             devices = ", ".join(self._core.available_devices)
             return Availability(True, f"devices: {devices}", ov.get_version().split("-")[0])
@@ -144,7 +144,7 @@ class OpenVinoBackend(Backend):
         cache: bool = True,
         **_: Any,
     ) -> Session:
-        import openvino as ov
+        import openvino as ov  # runtime library, loaded on first use: listing backends never fails
 
         check_choice("--precision", precision, PRECISIONS)
         check_choice("openvino hint", hint, HINTS)
@@ -186,7 +186,7 @@ class OpenVinoBackend(Backend):
 
 def _read_model(path: Path) -> Any:
     """Read with the frontend the suffix names: clearer errors than Core.read_model, which tries them all."""
-    from openvino.frontend import FrontEndManager
+    from openvino.frontend import FrontEndManager  # runtime library, loaded on first use: listing backends never fails
 
     is_ir = path.suffix.lower() == ".xml"
     if is_ir and not path.with_suffix(".bin").exists():

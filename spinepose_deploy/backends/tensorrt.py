@@ -56,7 +56,7 @@ class TensorRTSession(Session):
     backend = "tensorrt"
 
     def __init__(self, engine: Any, keep: tuple, gpu: int, profile: int, precision: str) -> None:
-        import tensorrt as trt
+        import tensorrt as trt  # runtime library, loaded on first use: listing backends never fails
 
         super().__init__()
         self._engine, self._keep, self._profile = engine, keep, profile
@@ -150,7 +150,7 @@ class TensorRTBackend(Backend):
             missing.append("the tensorrt package (pip install 'spinepose-deploy[tensorrt-cu12]', or -cu13 for CUDA 13)")
         else:
             try:
-                import tensorrt as trt
+                import tensorrt as trt  # runtime library, loaded on first use: listing backends never fails
 
                 version = trt.__version__
             except Exception as exc:  # a broken install must not break doctor
@@ -183,7 +183,7 @@ class TensorRTBackend(Backend):
     def _load(
         self, path: Path, *, device: int | str = 0, profile: int = 0, precision: str = "fp32", **_: Any
     ) -> Session:
-        import tensorrt as trt
+        import tensorrt as trt  # runtime library, loaded on first use: listing backends never fails
 
         gpu, count = _trt.device_index(device), _cuda.device_count()
         if gpu >= count:

@@ -20,8 +20,16 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import onnx
 
 from ..backends.base import Session
+from ..stages import Detector, GraphInfo
+from ..synth import dataset
+from ..synth.evaluate import evaluate_detector, evaluate_lifter, evaluate_pose
+from ..zoo import source as zoo_source
+from ..zoo.fetch import sha256_file
+from ..zoo.specs import get_spec
+from ..zoo.standins.trained import trained_graph
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +48,6 @@ class GroundTruth:
 
     @classmethod
     def heldout(cls, count: int) -> GroundTruth:
-        from ..synth import dataset
-
         scenes = dataset.heldout_scenes(count)
         return cls(scenes, dataset.people(scenes))
 
@@ -53,22 +59,15 @@ class GroundTruth:
 def trained_hashes(model: str) -> frozenset[str]:
     """sha256 of the trained stand-in of ``model`` (empty when the package has none).
 
-    Both the graph ``trained_graph`` restores and the one ``resolve_graph(weights="trained")`` picks (when
+    Both the graph ``trained_graph`` restores and the one ``zoo_source.resolve_graph(weights="trained")`` picks (when
     its metadata says trained: it falls back to the random stand-in), so a bundle exported either way is
     recognised."""
-    import onnx
-
-    from ..zoo.fetch import sha256_file
-    from ..zoo.source import resolve_graph
-    from ..zoo.specs import get_spec
-    from ..zoo.standins.trained import trained_graph
-
     spec = get_spec(model)
     path = trained_graph(spec)
     if path is None:
         return frozenset()
     hashes = {sha256_file(path)}
-    source = resolve_graph(spec, weights=TRAINED)
+    source = zoo_source.resolve_graph(spec, weights=TRAINED)
     if any(p.key == "trained" for p in onnx.load(str(source.path), load_external_data=False).metadata_props):
         hashes.add(source.sha256)
     return frozenset(hashes)
@@ -114,43 +113,24 @@ def batched(run: Run, low: int = 1, high: int | None = None) -> Run:
 
 
 def measure(
-    role: str, session: Session, info: Any, truth: GroundTruth, batch: tuple[int, int] | None = None
+    role: str, session: Session, info: GraphInfo, truth: GroundTruth, batch: tuple[int, int] | None = None
 ) -> dict[str, Any]:
     """Accuracy of one loaded graph vs ground truth: ``{metric, value, scenes, people, ...}``.
 
-    ``info`` is the graph's ``pipeline.GraphInfo``; ``batch`` the artifact's (min, max) batch (pose, lifter).
+    ``info`` is the graph's ``stages.GraphInfo``; ``batch`` the artifact's (min, max) batch (pose, lifter).
     """
-    from ..synth.evaluate import evaluate_detector, evaluate_lifter, evaluate_pose
-
     name = session.inputs[0].name
     run: Run = session.run if batch is None else batched(session.run, *batch)
     base = {"metric": METRIC[role], "scenes": len(truth.scenes), "people": len(truth.persons)}
     if role == "detector":
-        result = evaluate_detector(_detector(session, info), truth.scenes)
+        # the pipeline's own detection (feed, decode, host NMS where stripped) with every box kept: AP needs
+        # the low-score ones too
+        detector = Detector.on(session, info)
+        result = evaluate_detector(lambda image: detector(image, score_thr=0.0), truth.scenes)
         recall = next(v for k, v in result.items() if k.startswith("recall_at_"))
         return {**base, "value": round(result["ap50"], 4), "recall_at_0.3": round(recall, 4)}
     if role == "pose":
-        result = evaluate_pose(run, truth.scenes, info.input_hw, truth.persons, input_name=name)
+        result = evaluate_pose(run, truth.scenes, info.input_hw, truth.persons, input_name=name, graph=info)
         return {**base, "value": round(result["pck"], 4), "mean_error": round(result["mean_error"], 5)}
-    result = evaluate_lifter(run, truth.persons, input_name=name)
+    result = evaluate_lifter(run, truth.persons, input_name=name, graph=info)
     return {**base, "value": round(result["mpjpe_mm"], 2), "mean_pose_mm": round(result["mean_pose_mpjpe_mm"], 2)}
-
-
-def _detector(session: Session, info: Any) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """The pipeline's own detection (feed, decode, host NMS where stripped) with every box kept (AP needs
-    the low-score ones too). ``Pipeline`` requires a pose Session; ``detect`` never runs it, so the
-    detector's own Session fills that slot."""
-    from ..pipeline.pipeline import Pipeline
-
-    pipe = Pipeline(session, session, graphs={"detector": info, "pose": info}, det_score_thr=0.0)
-    return pipe.detect
-
-
-def text(accuracy: Mapping[str, Any] | None) -> str:
-    """'PCK@0.05 0.912' / 'AP50 0.975' / 'MPJPE 156.3 mm' for tables."""
-    if not accuracy:
-        return "-"
-    metric, value = accuracy["metric"], accuracy["value"]
-    if metric == "mpjpe_mm":
-        return f"MPJPE {value:.1f} mm"
-    return f"{'PCK@0.05' if metric == 'pck@0.05' else 'AP50'} {value:.3f}"

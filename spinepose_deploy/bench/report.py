@@ -32,8 +32,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from .._atomic import atomic_path, write_text
+from .._version import __version__
 from ..errors import InvalidOptionError
-from . import accuracy as acc
+from ..export import render
 from .runner import EXPORT, FAILED, FAILED_FIDELITY, PIPELINE, RAN, BenchRequest, BenchResult, BenchRow
 
 SCHEMA = "spinepose-deploy-bench/1"
@@ -46,23 +47,6 @@ def _ms(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:.3f}" if value < 1 else f"{value:.2f}" if value < 100 else f"{value:.0f}"
-
-
-def fidelity_text(fidelity: dict | None) -> str:
-    """The one number that matters per graph, vs the FP32 reference (from the bundle manifest)."""
-    if not fidelity:
-        return "-"
-    if not fidelity.get("measured", True):
-        return "not measured"
-    gate = fidelity.get("gate") or {}
-    verdict = "pass" if gate.get("passed", True) else "FAIL"
-    if "argmax_agreement" in fidelity:
-        return f"{verdict}: argmax {fidelity['argmax_agreement']:.3f}, p95 {fidelity['kpt_px_p95']:.1f} px"
-    if "box_recall" in fidelity:
-        return f"{verdict}: recall {fidelity['box_recall']:.2f}, IoU {fidelity['box_iou']:.3f}"
-    if "mpjpe_mm" in fidelity:
-        return f"{verdict}: MPJPE {fidelity['mpjpe_mm']:.2f} mm"
-    return verdict
 
 
 def _config_text(row: BenchRow) -> str:
@@ -110,17 +94,10 @@ def bench_table(rows: Sequence[BenchRow], title: str = "spinepose-deploy bench")
             timing,
             "-" if row.items_per_s is None else f"{row.items_per_s:.1f}{unit}",
             "-" if row.rss_mb is None else f"{row.rss_mb:.0f}",
-            escape(fidelity_text(row.fidelity)) if row.graph != PIPELINE else "-",
-            *([accuracy_text(row.accuracy)] if scored else []),
+            escape(render.fidelity_summary(row.fidelity)) if row.graph != PIPELINE else "-",
+            *([escape(render.measured_accuracy_text(row.accuracy))] if scored else []),
         )
     return table
-
-
-def accuracy_text(accuracy: dict | None) -> str:
-    """The row's accuracy vs ground truth, or why it has none."""
-    if accuracy and accuracy.get("value") is None:
-        return escape(f"not measured: {accuracy.get('error', '')}")
-    return escape(acc.text(accuracy))
 
 
 def auto_vs_best(rows: Sequence[BenchRow]) -> tuple[BenchRow, BenchRow] | None:
@@ -135,8 +112,6 @@ def auto_vs_best(rows: Sequence[BenchRow]) -> tuple[BenchRow, BenchRow] | None:
 
 def to_json(result: BenchResult, request: BenchRequest) -> dict[str, Any]:
     """The bench as one JSON-ready document (see the module docstring)."""
-    from .. import __version__
-
     selection = {
         role: {k: doc["choices"][0][k] for k in ("backend", "precision", "device", "latency_ms", "batch", "model")}
         for role, doc in result.selection.items()
@@ -206,10 +181,10 @@ def write_chart(rows: Sequence[BenchRow], path: str | Path, title: str = "") -> 
 
     Bars of configs that failed their fidelity gate are hatched; failed rows are left out."""
     check_chart_available()
-    import matplotlib
+    import matplotlib  # optional extra, loaded only when this feature runs
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # optional extra, loaded only when this feature runs
 
     timed = [r for r in rows if r.p50_ms is not None]
     graphs = [g for g in GRAPH_ORDER if any(r.graph == g for r in timed)]

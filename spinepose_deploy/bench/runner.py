@@ -1,9 +1,9 @@
 """``spinepose-deploy bench``: every backend x precision this host runs, per graph and batch, then end to end.
 
 Plan (``plan``): with bundle paths, those bundles; otherwise every (backend, precision, device) that
-``backends.capabilities()`` says runs here, crossed with the exporter's precisions (``exporter.FORMATS``).
+``backends.capabilities()`` says runs here, crossed with the exporter's precisions (``backends.formats.FORMATS``).
 FP16 on a device without FP16 still runs (the runtime computes in f32) and the row says so. Bundles are
-exported into the cache on first use (``pipeline.bundle_cache``, the same keys ``Pipeline.from_zoo``
+exported into the cache on first use (``export.bundle_cache``, the same keys ``Pipeline.from_zoo``
 uses), except INT8 in the default run: its calibration takes minutes, so an uncached INT8 bundle is
 listed as skipped with the command that makes it (``--precisions int8`` exports it; later runs reuse it).
 INT8 is exported one bundle per graph, so a graph failing its INT8 gate (a failed export) leaves the
@@ -40,11 +40,21 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidOptionError, SpinePoseDeployError, check_choice
-from ..pipeline.bundle_cache import ROLES, BundleRecipe, bundle_roles
-from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE
+from .. import backends
+from ..backends import capabilities, get_backend
+from ..backends.formats import FORMATS
+from ..backends.host import fingerprint
+from ..errors import InvalidOptionError, ModelLoadError, SpinePoseDeployError, check_choice, one_line
+from ..export import selection as select
+from ..export.base import BatchRange
+from ..export.bundle import Bundle
+from ..export.bundle_cache import BundleRecipe, bundle_roles
+from ..export.selection import load_with_fallback
+from ..pipeline.pipeline import Pipeline
+from ..stages import GraphInfo, measure
+from ..zoo import source as zoo_source
+from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, ROLES, resolve_mode
 from . import accuracy as acc
-from . import measure
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +95,6 @@ class BenchRequest:
         return tuple(sorted(set(self.batches or (1, self.people))))
 
     def validate(self) -> None:
-        from ..export.exporter import FORMATS
 
         for backend in self.backends or ():
             check_choice("--backends", backend, FORMATS)
@@ -199,24 +208,16 @@ class BenchResult:
 
 def uses_standins(request: BenchRequest) -> bool:
     """Whether the graphs benched are stand-ins (builds missing stand-ins: the bench needs them anyway)."""
-    from ..export.bundle import Bundle
-    from ..zoo.source import resolve_graph
-    from ..zoo.specs import resolve_mode
-
     if request.bundles:
         return any(Bundle.load(path, verify=False).standin for path in request.bundles)
     selection = resolve_mode(request.mode, request.detector, request.model_version)
     graphs = selection.graphs()
-    return any(resolve_graph(graphs[role], weights=request.weights).standin for role in request.roles)
+    return any(zoo_source.resolve_graph(graphs[role], weights=request.weights).standin for role in request.roles)
 
 
 def weights_kinds(request: BenchRequest) -> dict[str, str]:
     """Per role, whose weights the bench runs: ``real``, ``trained`` (synthetic world) or ``random``
     (``accuracy.weights_kind``); with several bundles, the least meaningful kind of a role wins."""
-    from ..export.bundle import Bundle
-    from ..zoo.source import resolve_graph
-    from ..zoo.specs import resolve_mode
-
     kinds: dict[str, str] = {}
     if request.bundles:
         for path in request.bundles:
@@ -228,17 +229,13 @@ def weights_kinds(request: BenchRequest) -> dict[str, str]:
         return kinds
     graphs = resolve_mode(request.mode, request.detector, request.model_version).graphs()
     for role in request.roles:
-        source = resolve_graph(graphs[role], weights=request.weights)
+        source = zoo_source.resolve_graph(graphs[role], weights=request.weights)
         kinds[role] = acc.weights_kind(source.spec.name, source.standin, source.sha256)
     return kinds
 
 
 def plan(request: BenchRequest) -> list[PlanItem]:
     """Which configs to run, in order (cheap exports first), with the ones skipped and why."""
-    from ..backends import capabilities, get_backend
-    from ..export.bundle import Bundle
-    from ..export.exporter import FORMATS
-
     if request.bundles:
         items = []
         for path in request.bundles:
@@ -333,13 +330,6 @@ def _bundle_for(request: BenchRequest, config: Config, roles: tuple[str, ...], p
 # ------------------------------------------------------------------ loading
 
 
-def one_line(exc: BaseException) -> str:
-    """An error as one short line (runtime errors can span pages)."""
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    return (first if isinstance(exc, SpinePoseDeployError) else f"{type(exc).__name__}: {first}")[:300]
-
-
 def _fidelity_status(fidelity: dict | None) -> tuple[str, str]:
     gate = (fidelity or {}).get("gate")
     if gate and not gate.get("passed", True):
@@ -375,10 +365,6 @@ def open_bundle(
     """Load each graph of a bundle (timed) and run it once per batch (first inference, memory rise).
 
     A graph that fails to load or run becomes ``failed`` rows (with the reason) and is left out."""
-    from .. import backends
-    from ..export.bundle import Bundle
-    from ..pipeline.pipeline import GraphInfo
-
     bundle = Bundle.load(path)
     graphs: dict[str, _Graph] = {}
     for role in [r for r in request.roles if r in bundle.roles]:
@@ -412,8 +398,6 @@ def open_bundle(
 
 def _batch_range(manifest: dict, role: str) -> tuple[int, int] | None:
     """(min, max) batch the bundle's pose/lifter artifacts accept (the detector always runs one frame)."""
-    from ..export.base import BatchRange
-
     if role == "detector" or not manifest.get("batch"):
         return None
     try:
@@ -526,10 +510,6 @@ def _auto_pipeline(
     ranked: dict[str, list[Any]], loaded: dict[Config, dict[str, _Graph]], request: BenchRequest
 ) -> tuple[Any, BenchRow]:
     """The auto-selected mix as a Pipeline over the Sessions already open (each role with fallback)."""
-    from ..errors import ModelLoadError
-    from ..pipeline.pipeline import Pipeline
-    from .select import load_with_fallback
-
     chosen: dict[str, _Graph] = {}
     labels = []
     for role in ROLES:
@@ -559,10 +539,6 @@ def run_bench(
     progress: Progress | None = None,
 ) -> BenchResult:
     """Run the bench; ``on_row`` sees each row as soon as it is measured (keep them: Ctrl-C propagates)."""
-    from ..pipeline.pipeline import Pipeline
-    from . import select
-    from .host import fingerprint
-
     request.validate()
     start = time.perf_counter()
     say = progress or (lambda message: log.info(message))

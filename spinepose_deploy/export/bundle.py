@@ -21,15 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from ..backends._trt import device_index, gpu_key
+from ..backends.formats import FORMATS
 from ..errors import BundleError
 from ..zoo.fetch import sha256_file
+from ..zoo.specs import ROLES
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 FORMAT = "spinepose-deploy-bundle"
 FORMAT_VERSION = 1
-ROLES = ("detector", "pose", "lifter")
 
 
 def hash_files(root: Path, files: list[str]) -> dict[str, str]:
@@ -119,7 +120,8 @@ class Bundle:
     def check_runtime(self, installed_version: str | None, device: str | int | None = None) -> None:
         """Refuse a bundle the installed runtime cannot read (see module docstring)."""
         made_with = self.manifest.get("backend_version")
-        if self.backend == "tensorrt":
+        fmt = FORMATS.get(self.backend)
+        if fmt is not None and fmt.engine_bound_to_gpu:
             here = gpu_key(device_index(device))
             for role in self.roles:
                 extra = self.graph(role)["extra"]
@@ -137,7 +139,7 @@ class Bundle:
                     )
             return
         newer = made_with and installed_version and _version_tuple(made_with) > _version_tuple(installed_version)
-        if self.backend in ("openvino", "onnxruntime") and newer:
+        if fmt is not None and fmt.refuses_newer_artifacts and newer:
             raise BundleError(
                 f"{self.path}: exported with {self.backend} {made_with}, newer than the installed "
                 f"{installed_version}; upgrade {self.backend} or re-export with this version"

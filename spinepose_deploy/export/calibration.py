@@ -43,16 +43,15 @@ import cv2
 import numpy as np
 
 from ..errors import InputFileError, InvalidOptionError
-from ..pipeline import detector as det
-from ..pipeline import lifter as lift
-from ..pipeline import pose as pose_ops
-from ..zoo.specs import Family, ModelSpec
+from ..stages import Detector, GraphInfo, Lifter, PoseEstimator
+from ..stages.graph import Runner
+from ..synth import dataset
+from ..synth.render import render_scene
 from . import frames
 
 log = logging.getLogger(__name__)
 
 Feed = dict[str, np.ndarray]
-Runner = Callable[[Feed], dict[str, np.ndarray]]
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 DEFAULT_SAMPLES = 64
 HOLDOUT_EVERY = 5  # every 5th frame goes to the fidelity gate ...
@@ -60,7 +59,6 @@ HOLDOUT_MIN_FRAMES = 10  # ... when there are at least this many; else the mirro
 MAX_GATE_FRAMES = 8
 GATE_FEED_BYTES = 16 << 20  # gate feeds of pose / lifter people are batched up to this size
 MAX_CROPS = 8  # person crops per calibration frame (the largest-score boxes)
-ROLES = ("detector", "pose", "lifter")
 GATE_SEED = 10_000
 BOXES_FILE = "boxes.json"
 SYNTH = "synth"
@@ -228,9 +226,6 @@ Source = CalibrationSource | SynthSource
 def synth_shot(seed: int, jitter: bool) -> Shot:
     """A rendered scene with the ground truth of its usable people; ``jitter`` moves the crop boxes as a
     detector's would (the truth keeps the exact ones)."""
-    from ..synth import dataset
-    from ..synth.render import render_scene
-
     scene = render_scene(seed)
     rows = np.flatnonzero(dataset.usable(scene))
     truth = frames.FrameTruth(
@@ -449,31 +444,17 @@ def _augment(
 # -------------------------------------------------------------------------------------- feeds
 
 
-@dataclass(frozen=True)
-class GraphInput:
-    """One graph's spec and input name (released graphs do not all call their input 'input')."""
-
-    spec: ModelSpec
-    name: str
+def _detector(graphs: Mapping[str, GraphInfo], runners: Mapping[str, Runner]) -> Detector:
+    return Detector(graphs["detector"], runners.get("detector"))
 
 
-def detector_feed(graph: GraphInput, image: np.ndarray) -> tuple[Feed, object]:
-    spec = graph.spec
-    if spec.family is Family.YOLOX:
-        return det.yolox_feed(image, spec.input_size, graph.name)
-    return det.rfdetr_feed(image, spec.input_size, graph.name, spec.mean, spec.std, spec.color)
-
-
-def detect(spec: ModelSpec, outputs: Mapping[str, np.ndarray], meta: object) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes and scores at the pipeline's thresholds."""
-    if spec.family is Family.YOLOX:
-        return det.decode_yolox(outputs["dets"], meta)
-    return det.decode_rfdetr(outputs["dets"], outputs["labels"], meta)
+def _pose(graphs: Mapping[str, GraphInfo], runners: Mapping[str, Runner]) -> PoseEstimator:
+    return PoseEstimator(graphs["pose"], runners.get("pose"))
 
 
 def pipeline_feeds(
     source: Source,
-    graphs: Mapping[str, GraphInput],
+    graphs: Mapping[str, GraphInfo],
     runners: Mapping[str, Runner],
     roles: tuple[str, ...],
 ) -> Iterator[dict[str, Feed]]:
@@ -491,7 +472,7 @@ def pipeline_feeds(
 
 def gate_frames(
     shots: list[Shot] | list[np.ndarray],
-    graphs: Mapping[str, GraphInput],
+    graphs: Mapping[str, GraphInfo],
     runners: Mapping[str, Runner],
     role: str,
 ) -> frames.RoleFrames:
@@ -501,7 +482,7 @@ def gate_frames(
     for index, item in enumerate(shots):
         shot = item if isinstance(item, Shot) else Shot(f"gate{index}", item)
         if role == "detector":
-            feed, info = detector_feed(graphs["detector"], shot.image)
+            feed, info = _detector(graphs, runners).preprocess(shot.image)
             feeds.append(feed)
             meta.append(info)
             truth.append(shot.truth)
@@ -521,7 +502,7 @@ def gate_frames(
     known = all(t is not None for t in truth)
     if role != "detector":  # people of consecutive frames in one batch: fewer, larger runs
         feeds = _batched(feeds, GATE_FEED_BYTES)
-    return frames.RoleFrames(graphs[role].spec, feeds, meta, truth=truth if known else [])
+    return frames.RoleFrames(graphs[role], feeds, meta, truth=truth if known else [])
 
 
 def _batched(feeds: list[Feed], max_bytes: int) -> list[Feed]:
@@ -541,7 +522,7 @@ def _batched(feeds: list[Feed], max_bytes: int) -> list[Feed]:
 def frame_feeds(
     image: np.ndarray | Shot,
     index: int,
-    graphs: Mapping[str, GraphInput],
+    graphs: Mapping[str, GraphInfo],
     runners: Mapping[str, Runner],
     roles: tuple[str, ...],
 ) -> dict[str, Feed]:
@@ -553,65 +534,51 @@ def frame_feeds(
 def _feeds(
     shot: Shot,
     index: int,
-    graphs: Mapping[str, GraphInput],
+    graphs: Mapping[str, GraphInfo],
     runners: Mapping[str, Runner],
     roles: tuple[str, ...],
 ) -> tuple[dict[str, Feed], tuple[np.ndarray, np.ndarray] | None]:
-    """``frame_feeds`` plus the pose crops' (centers, scales), None when no crop was made."""
+    """``frame_feeds`` plus the pose crops' (centers, scales), None when no crop was made.
+
+    Every graph is fed through its stage object, as the Pipeline does: ``Detector`` (FP32 runner) for the
+    boxes, ``PoseEstimator`` for the crops and their decode (SimCC validation, v1 smoothing), ``Lifter`` for
+    the normalisation."""
     feeds: dict[str, Feed] = {}
     image = shot.image
-    det_feed = None
+    detector = _detector(graphs, runners)
+    det_feed = meta = None
     if "detector" in roles or shot.boxes is None:
-        det_feed, meta = detector_feed(graphs["detector"], image)
+        det_feed, meta = detector.preprocess(image)
     if "detector" in roles:
         feeds["detector"] = det_feed
     truth_lift = shot.truth is not None  # the lifter gets ground-truth 2D, not pose outputs
     if "pose" not in roles and ("lifter" not in roles or truth_lift):
         if "lifter" in roles and len(shot.truth.boxes):
-            feeds["lifter"] = {graphs["lifter"].name: _truth_lifter_input(shot.truth)}
+            feeds["lifter"] = _truth_lifter_feed(graphs["lifter"], shot.truth)
         return feeds, None
     if shot.boxes is not None:
         boxes = shot.boxes
     else:
-        boxes, scores = detect(graphs["detector"].spec, runners["detector"](det_feed), meta)
-        if len(boxes) == 0:  # stand-in detectors rarely find anyone: crop where a person would be
-            boxes = frames.person_boxes(image, count=2, seed=index)
-        else:
-            boxes = boxes[np.argsort(-scores)[:MAX_CROPS]]
+        boxes, _ = detector.postprocess(detector.run(det_feed), meta)  # highest score first
+        # stand-in detectors rarely find anyone: crop where a person would be
+        boxes = boxes[:MAX_CROPS] if len(boxes) else frames.person_boxes(image, count=2, seed=index)
     if len(boxes) == 0:
         return feeds, None
-    pose = graphs["pose"]
-    batch, centers, scales = pose_ops.crop_batch(
-        image, boxes, pose.spec.input_size, pose.spec.mean, pose.spec.std, pose.spec.color
-    )
+    pose = _pose(graphs, runners)
+    pose_feed, crops = pose.preprocess(image, boxes)
     if "pose" in roles:
-        feeds["pose"] = {pose.name: batch}
+        feeds["pose"] = pose_feed
     if "lifter" in roles:
         if truth_lift:
-            lifted = _truth_lifter_input(shot.truth)
+            feeds["lifter"] = _truth_lifter_feed(graphs["lifter"], shot.truth)
         else:
-            lifted = _lifter_input(image, pose, runners["pose"], batch, centers, scales)
-        feeds["lifter"] = {graphs["lifter"].name: lifted}
-    return feeds, (centers, scales)
+            feeds["lifter"] = frames.lifter_input(pose, Lifter(graphs["lifter"]), image, pose_feed, crops)
+    return feeds, (crops.centers, crops.scales)
 
 
-def _truth_lifter_input(truth: frames.FrameTruth) -> np.ndarray:
+def _truth_lifter_feed(graph: GraphInfo, truth: frames.FrameTruth) -> Feed:
     """Ground-truth 2D keypoints normalised with the scene's intrinsics; invisible ones zeroed."""
-    xy, _ = lift.lifter_feed(truth.keypoints, truth.visible.astype(np.float32), truth.intrinsics)
-    return np.ascontiguousarray(xy, dtype=np.float32)
-
-
-def _lifter_input(
-    image: np.ndarray, pose: GraphInput, run_pose: Runner, batch: np.ndarray, centers: np.ndarray, scales: np.ndarray
-) -> np.ndarray:
-    out = run_pose({pose.name: batch})
-    keypoints, _ = pose_ops.decode_simcc(out["simcc_x"], out["simcc_y"])
-    points = pose_ops.crop_to_image(keypoints, centers, scales, pose.spec.input_size)
-    h, w = image.shape[:2]
-    # All points visible: the pipeline zeroes low-score points, and zeros lie inside the calibrated ranges of
-    # visible ones; stand-in scores are meaningless and would zero everything.
-    xy, _ = lift.lifter_feed(points, np.ones(points.shape[:2], np.float32), lift.estimate_intrinsics(w, h))
-    return xy
+    return Lifter(graph).preprocess(truth.keypoints, truth.visible.astype(np.float32), truth.intrinsics)[0]
 
 
 # -------------------------------------------------------------------------------------- spooling

@@ -26,7 +26,14 @@ import numpy as np
 import onnx
 
 from .._atomic import atomic_dir
-from ..errors import BackendUnavailableError, ExportError, InputFileError, InvalidOptionError, ModelLoadError
+from ..errors import (
+    BackendUnavailableError,
+    ExportError,
+    InputFileError,
+    InvalidOptionError,
+    ModelLoadError,
+    first_line,
+)
 from ..zoo.specs import ModelSpec, Role
 from . import coreml_rules
 from .base import BatchRange, WriteResult
@@ -133,8 +140,9 @@ def _import_backend() -> tuple[types.ModuleType, types.ModuleType, types.ModuleT
     """Import coremltools, torch and onnx2torch, or say how to install them."""
     try:
         with _quiet_coremltools():
+            # runtime library, loaded on first use: listing backends never fails
             import coremltools as ct
-        import torch
+        import torch  # optional extra, loaded only when this feature runs
 
         onnx2torch = _import_onnx2torch()
     except ImportError as exc:
@@ -162,7 +170,7 @@ def _import_onnx2torch() -> types.ModuleType:
     except (ImportError, RuntimeError, AttributeError, OSError) as exc:
         reason = f"{type(exc).__name__}: {exc}"
     else:
-        import onnx2torch
+        import onnx2torch  # optional extra, loaded only when this feature runs
 
         _add_grid_sample(onnx2torch)
         return onnx2torch
@@ -181,7 +189,7 @@ def _import_onnx2torch() -> types.ModuleType:
     stub.ops = ops
     sys.modules.update({"torchvision": stub, "torchvision.ops": ops})
     try:
-        import onnx2torch
+        import onnx2torch  # optional extra, loaded only when this feature runs
     finally:
         for name, module in saved.items():
             if module is None:
@@ -199,6 +207,7 @@ def _add_grid_sample(onnx2torch: types.ModuleType) -> None:
     RF-DETR's deformable attention samples with GridSample; torch's ``grid_sample`` maps to Core ML's
     ``resample``. Registered once per process; a converter shipped by onnx2torch itself wins.
     """
+    # optional extra, loaded only when this feature runs
     import torch
     from onnx2torch.node_converters.registry import add_converter, get_converter
     from onnx2torch.utils.common import OnnxToTorchModule, OperationConverterResult, onnx_mapping_from_node
@@ -235,7 +244,7 @@ def _load_onnx(path: Path) -> onnx.ModelProto:
         model = onnx.load(str(path))
         onnx.checker.check_model(model)
     except Exception as exc:  # protobuf DecodeError, onnx ValidationError, external-data OSError
-        reason = _first_line(exc) or type(exc).__name__
+        reason = first_line(exc) or type(exc).__name__
         raise ModelLoadError(f"{path} is not a valid ONNX model: {reason}") from exc
     if not model.graph.node or not model.graph.output:
         raise ModelLoadError(f"{path} is not a valid ONNX model: the graph has no nodes or no outputs")
@@ -250,13 +259,8 @@ def _step(path: Path, what: str, func, *args, **kwargs):
         raise
     except Exception as exc:  # third-party converters raise anything (NotImplementedError, KeyError, ...)
         raise ExportError(
-            f"core ml export of {path.name}: {what} failed: {type(exc).__name__}: {_first_line(exc)}"
+            f"core ml export of {path.name}: {what} failed: {type(exc).__name__}: {first_line(exc)}"
         ) from exc
-
-
-def _first_line(exc: BaseException, limit: int = 300) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:limit] if text else ""
 
 
 def _output_names(model: onnx.ModelProto) -> list[str]:
@@ -347,7 +351,7 @@ def _capture(
             errors.append(f"{capture}: {exc}")
             continue
         except Exception as exc:  # tracer/export failures come in many types
-            errors.append(f"{capture}: {type(exc).__name__}: {_first_line(exc)}")
+            errors.append(f"{capture}: {type(exc).__name__}: {first_line(exc)}")
             continue
         return captured, capture, diff
     hint = "" if static_batch is not None else " (a graph that cannot take a batch range needs --batch N)"

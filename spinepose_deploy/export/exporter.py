@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import logging
 import platform
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,37 +29,22 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from .. import __version__
 from .._atomic import atomic_dir
-from ..backends import tensorrt_rules
-from ..errors import BackendUnavailableError, InvalidOptionError, UserError, check_choice
+from .._version import __version__
+from ..backends import get_backend, tensorrt_rules
+from ..backends.formats import FORMATS, BackendFormat
+from ..errors import BackendUnavailableError, GateFailedError, InvalidOptionError, UserError, check_choice, first_line
+from ..stages import GraphInfo
 from ..zoo.source import SourceGraph, resolve_graph
 from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, ModelSpec, ModeSelection, Role, resolve_mode
 from . import calibration, frames, int8, passes, quantize
 from .base import BatchRange, WriteResult, writer_function
 from .bundle import FORMAT, FORMAT_VERSION, MANIFEST, Bundle, hash_files
-from .fidelity import GateFailedError, Thresholds, check, measure
+from .fidelity import Thresholds, check, measure
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Format:
-    """One export target (STYLE: formats as a data table drive choices and validation)."""
-
-    backend: str
-    writer: str | None  # module in spinepose_deploy.export; None: the ONNX itself is the artifact
-    precisions: tuple[str, ...]
-    fp16_onnx: bool  # consumes an FP16 ONNX (ORT, TensorRT 11) rather than converting FP32 itself
-
-
-FORMATS: dict[str, Format] = {
-    "onnxruntime": Format("onnxruntime", None, ("fp32", "fp16", "int8"), True),
-    # bf16: FP32 weights computed in bfloat16 where the device has it (the gate measures it through the Session)
-    "openvino": Format("openvino", "openvino", ("fp32", "bf16", "fp16", "int8"), False),
-    "coreml": Format("coreml", "coreml", ("fp32", "fp16", "int8"), False),
-    "tensorrt": Format("tensorrt", "tensorrt", ("fp32", "fp16", "int8"), True),
-}
 FALLBACKS = ("none", "fp16")
 INT8_ROUNDS = 3  # exclusion rounds after the first INT8 attempt
 
@@ -107,7 +93,10 @@ class ExportRequest:
             return calibration.SYNTH
         return self.calib
 
-    def validate(self) -> None:
+    def validate(self) -> calibration.Source | None:
+        """Check every option once, up front; returns the INT8 calibration source, opened and split (else None).
+
+        Pass that source to ``export_bundle`` so the data is checked and opened once per export."""
         check_choice("--backend", self.backend, FORMATS)
         fmt = FORMATS[self.backend]
         if self.precision not in fmt.precisions:
@@ -118,9 +107,11 @@ class ExportRequest:
         for role in self.roles:
             check_choice("--roles", role, ("detector", "pose", "lifter"))
         check_choice("--fallback", self.fallback, FALLBACKS)
-        if self.onnx_only and self.backend != "tensorrt":
+        if self.onnx_only and not fmt.builds_engine_on_target:
+            builders = ", ".join(name for name, row in FORMATS.items() if row.builds_engine_on_target)
             raise InvalidOptionError(
-                f"--onnx-only: only for --backend tensorrt (engines are built on the GPU); got --backend {self.backend}"
+                f"--onnx-only: only for --backend {builders} (engines are built on the GPU); "
+                f"got --backend {self.backend}"
             )
         int8_options = {
             "--calib": self.calib is not None,
@@ -136,27 +127,29 @@ class ExportRequest:
             raise InvalidOptionError(f"--calib-samples: {self.samples}; expected a positive number of samples")
         if self.int8_rounds < 0:
             raise InvalidOptionError(f"int8_rounds: {self.int8_rounds}; expected 0 or more retry rounds")
+        source = None
         if self.precision == "int8":  # bad calibration data is an option error: refused before any work
-            calibration.open_source(self.calibration_input, self.samples, warn=False)
+            source = calibration.open_source(self.calibration_input, self.samples, warn=False)
         out = Path(self.out)
         if out.exists() and not out.is_dir():
             raise InvalidOptionError(f"--out: {out} exists and is a file; give a directory")
         if out.is_dir() and any(out.iterdir()) and not self.force:
             raise InvalidOptionError(f"--out: {out} exists and is not empty; use --force to replace it")
+        return source
 
 
 Progress = Callable[[str], None]
 
 
 def _prepare(
-    source: SourceGraph, precision: str, fmt: Format, feeds: dict[str, np.ndarray], notes: list[str]
+    source: SourceGraph, precision: str, fmt: BackendFormat, feeds: dict[str, np.ndarray], notes: list[str]
 ) -> tuple[onnx.ModelProto, onnx.ModelProto, dict]:
     """Passes on the source graph. Returns (fp32 graph, graph for the writer, pass report)."""
     original = onnx.load(str(source.path))
     report: dict = {}
     model = passes.simplify(original)
     report["simplify"] = passes.verify("simplify", original, model, feeds, PASS_TOLERANCE["fp32"]).to_dict()
-    if fmt.backend == "tensorrt":  # before FP16 / QDQ, so every TensorRT-bound graph keeps the cap
+    if fmt.builds_engine_on_target:  # before FP16 / QDQ, so every TensorRT-bound graph keeps the cap
         capped, changes = tensorrt_rules.cap_topk(model)
         if changes:
             report["topk_cap"] = passes.verify("topk_cap", model, capped, feeds, PASS_TOLERANCE["fp32"]).to_dict()
@@ -170,7 +163,7 @@ def _prepare(
             ).to_dict()
             model = candidate
         except Exception as exc:  # a graph with a hard-coded batch stays static; Session chunks it
-            notes.append(f"batch stays static: {str(exc).splitlines()[0][:200]}")
+            notes.append(f"batch stays static: {first_line(exc, 200)}")
     target = model
     if precision == "fp16" and fmt.fp16_onnx:
         target = _lower_fp16(model, source.spec, feeds, notes, report)
@@ -188,7 +181,7 @@ def _lower_fp16(
 
 
 def _write_artifact(
-    fmt: Format,
+    fmt: BackendFormat,
     target: onnx.ModelProto,
     reference: onnx.ModelProto,
     tmp: Path,
@@ -208,7 +201,7 @@ def _write_artifact(
 
 
 def _fidelity(
-    fmt: Format,
+    fmt: BackendFormat,
     request: ExportRequest,
     artifact: Path,
     spec: ModelSpec,
@@ -217,8 +210,6 @@ def _fidelity(
     precision: str | None = None,
 ) -> dict:
     """Run the artifact through its backend (when it runs here) and compare with the FP32 ONNX."""
-    from ..backends import get_backend
-
     backend = get_backend(fmt.backend)
     status = backend.availability()
     options: dict = {}
@@ -246,24 +237,27 @@ def _fidelity(
     return metrics
 
 
-def export_bundle(request: ExportRequest, progress: Progress | None = None) -> Bundle:
-    """Export a bundle; returns it loaded and verified."""
-    request.validate()
+def export_bundle(
+    request: ExportRequest, progress: Progress | None = None, source: calibration.Source | None = None
+) -> Bundle:
+    """Export a bundle; returns it loaded and verified. ``source``: what ``request.validate()`` returned (the
+    calibration data, opened once); None validates here."""
+    if source is None:
+        source = request.validate()
     say = progress or (lambda message: log.info(message))
     fmt = FORMATS[request.backend]
     selection = resolve_mode(request.mode, request.detector, request.model_version)
     specs = {role: spec for role, spec in selection.graphs().items() if role in request.roles}
     # INT8: the calibration data is checked before any work, so bad data leaves no bundle directory behind
-    quantizing = request.precision == "int8"
-    source = calibration.open_source(request.calibration_input, request.samples) if quantizing else None
     if source is not None:
+        for warning in source.warnings:
+            log.warning(warning)
         say(source.summary())
-    from ..backends import get_backend
 
     status = get_backend(fmt.backend).availability()
-    if fmt.backend == "tensorrt" and not request.onnx_only and not status.ok:  # before any work, not after
+    if fmt.builds_engine_on_target and not request.onnx_only and not status.ok:  # before any work, not after
         raise BackendUnavailableError(
-            f"--backend tensorrt: engines are built on the GPU that runs them, and this host {status.reason}; "
+            f"--backend {fmt.backend}: engines are built on the GPU that runs them, and this host {status.reason}; "
             "add --onnx-only to write the exact graphs (and trtexec lines) for the GPU host to build"
         )
     backend_version = status.version
@@ -276,7 +270,6 @@ def export_bundle(request: ExportRequest, progress: Progress | None = None) -> B
             graphs = _export_graphs(request, fmt, selection, specs, tmp, work, say)
         else:
             graphs = _export_int8(request, fmt, selection, specs, source, tmp, work, say)
-        import shutil
 
         shutil.rmtree(work)
         manifest = {
@@ -337,7 +330,7 @@ def _entry(
 
 def _export_graphs(
     request: ExportRequest,
-    fmt: Format,
+    fmt: BackendFormat,
     selection: ModeSelection,
     specs: dict[str, ModelSpec],
     tmp: Path,
@@ -367,7 +360,7 @@ def _export_graphs(
 
 def _export_int8(
     request: ExportRequest,
-    fmt: Format,
+    fmt: BackendFormat,
     selection: ModeSelection,
     specs: dict[str, ModelSpec],
     calib: calibration.Source,
@@ -376,8 +369,6 @@ def _export_int8(
     say: Progress,
 ) -> dict[str, dict]:
     """INT8: FP32 graphs, pipeline-aware calibration feeds, then quantize + gate + retry per graph."""
-    from ..backends import get_backend
-
     wanted = set(specs)
     needed = [
         r
@@ -390,7 +381,7 @@ def _export_int8(
         say(f"{role}: source graph {spec.name}")
         sources[role] = resolve_graph(spec, weights=request.weights, models_dir=request.models_dir)
         name = frames.input_name(onnx.load(str(sources[role].path), load_external_data=False))
-        inputs[role] = calibration.GraphInput(spec, name)
+        inputs[role] = GraphInfo.from_spec(spec, input_name=name)
 
     # The source graphs' FP32 detector and pose (the passes keep them equal) make the feeds: calibration
     # from the calibration frames, the gate's from the held-out frames, both the way the pipeline does.
@@ -489,4 +480,4 @@ def _json_default(value: object) -> object:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-__all__ = ["ExportRequest", "FORMATS", "UserError", "export_bundle"]
+__all__ = ["ExportRequest", "UserError", "export_bundle"]

@@ -30,7 +30,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
-from ..errors import ExportError, InvalidOptionError, suggest
+from ..errors import InvalidOptionError, suggest
+from ..ops.detector import box_iou
+from ..ops.pose import decode_simcc
 from .passes import compare
 
 ROOT_KEYPOINT = 19
@@ -92,12 +94,6 @@ TIE_SHARE_OF_RANGE = 0.02
 TIE_RADIUS_PX = 6.0  # a tie only matters (and is set aside) when it moves the keypoint further than this
 
 
-def _simcc_decode(simcc_x: np.ndarray, simcc_y: np.ndarray, split_ratio: float = 2.0) -> np.ndarray:
-    xs = simcc_x.argmax(-1) / split_ratio
-    ys = simcc_y.argmax(-1) / split_ratio
-    return np.stack([xs, ys], axis=-1)
-
-
 def _near_tie(reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
     """``(N, K)`` True where the reference row ranks the candidate's peak within ``TIE_SHARE_OF_RANGE`` of its own."""
     peak = reference.max(-1)
@@ -114,7 +110,9 @@ def pose_metrics(reference: Mapping[str, np.ndarray], candidate: Mapping[str, np
     """
     ref_x, ref_y, got_x, got_y = reference["simcc_x"], reference["simcc_y"], candidate["simcc_x"], candidate["simcc_y"]
     agreement = float(np.mean((ref_x.argmax(-1) == got_x.argmax(-1)) & (ref_y.argmax(-1) == got_y.argmax(-1))))
-    distance = np.linalg.norm(_simcc_decode(ref_x, ref_y) - _simcc_decode(got_x, got_y), axis=-1)
+    ref_xy = decode_simcc(ref_x, ref_y, mark_invalid=False)[0]
+    got_xy = decode_simcc(got_x, got_y, mark_invalid=False)[0]
+    distance = np.linalg.norm(ref_xy - got_xy, axis=-1)
     tie = (distance > TIE_RADIUS_PX) & _near_tie(ref_x, got_x) & _near_tie(ref_y, got_y)
     decisive = distance[~tie] if (~tie).any() else np.zeros(1)
     return {
@@ -123,18 +121,6 @@ def pose_metrics(reference: Mapping[str, np.ndarray], candidate: Mapping[str, np
         "kpt_px_p95": float(np.percentile(decisive, 95)),
         "tie_share": float(np.mean(tie)),
     }
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of (N,4) and (M,4) xyxy boxes -> (N,M)."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    tl = np.maximum(a[:, None, :2], b[None, :, :2])
-    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(br - tl, 0, None), axis=-1)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=-1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=-1)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
 def detector_metrics(reference_boxes: list[np.ndarray], candidate_boxes: list[np.ndarray]) -> dict[str, float]:
@@ -218,15 +204,6 @@ def accuracy_entry(role: str, reference: float, candidate: float, se: float = 0.
     if not skilled:
         entry["note"] = f"the FP32 graph has no skill on the ground truth ({floor}): FP32-relative thresholds decide"
     return entry
-
-
-def accuracy_text(accuracy: Mapping) -> str:
-    """'PCK@0.05 0.912 (FP32 0.915)' for tables."""
-    metric = accuracy["metric"]
-    if metric == "mpjpe_mm":
-        return f"MPJPE {accuracy['candidate']:.1f} mm (FP32 {accuracy['fp32']:.1f})"
-    label = {"pck@0.05": "PCK@0.05", "ap50": "AP50"}[metric]
-    return f"{label} {accuracy['candidate']:.3f} (FP32 {accuracy['fp32']:.3f})"
 
 
 def _check_accuracy(role: str, accuracy: Mapping, thresholds: Thresholds) -> list[str]:
@@ -323,18 +300,6 @@ class GateReport:
             "kept": self.kept,
             "sensitivity": self.ranking,
         }
-
-
-class GateFailedError(ExportError):
-    """The INT8 gate failed in every round; carries the report so the CLI can print its table."""
-
-    def __init__(self, role: str, report: GateReport) -> None:
-        failures = "; ".join(report.final.fidelity.get("gate", {}).get("failures", [])) or "see the report"
-        super().__init__(
-            f"{role}: INT8 fails the fidelity gate after {len(report.rounds)} round(s) ({failures}); "
-            "use --fallback fp16, more representative --calib data, or loosen --gate"
-        )
-        self.role, self.report = role, report
 
 
 def gate_with_retry(

@@ -12,7 +12,6 @@ pose PCK@0.05 of box size, lifter MPJPE, detector AP50 (``synth.metrics``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,16 +20,18 @@ import numpy as np
 import onnx
 
 from ..errors import InputFileError
+from ..ops import lifter as lift
+from ..ops.skeleton import ROOT_ID
 from ..paths import package_data_dir, repo_calib_dir
-from ..pipeline import detector as det
-from ..pipeline import lifter as lift
-from ..pipeline import pose as pose_ops
-from ..pipeline.skeleton import ROOT_ID
+from ..stages import Crops, Detector, GraphInfo, Lifter, PoseEstimator
+from ..stages.graph import Runner
+from ..synth import metrics
+from ..zoo import source as zoo_source
 from ..zoo.specs import Family, ModelSpec, ModeSelection
 from . import passes
+from .fidelity import accuracy_entry, ratio_se
 
 Feed = dict[str, np.ndarray]
-Runner = Callable[[Feed], dict[str, np.ndarray]]
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 CROPS_PER_IMAGE = 4
 
@@ -71,7 +72,7 @@ class FrameTruth:
     visible: np.ndarray  # (N, 37) bool
     keypoints_3d: np.ndarray  # (N, 37, 3) camera space, metres
     intrinsics: np.ndarray  # (3, 3)
-    centers: np.ndarray | None = None  # (N, 2) of the pose crops (pipeline.pose.crop_batch)
+    centers: np.ndarray | None = None  # (N, 2) of the pose crops (stages.PoseEstimator.preprocess)
     scales: np.ndarray | None = None
 
 
@@ -79,7 +80,7 @@ class FrameTruth:
 class RoleFrames:
     """Feeds for one graph and what is needed to decode its outputs (and score them, with ``truth``)."""
 
-    spec: ModelSpec
+    graph: GraphInfo
     feeds: list[Feed]
     meta: list = field(default_factory=list)  # YOLOX ratio / RF-DETR image size per frame
     outputs: tuple[list[dict], list[dict]] = field(default_factory=lambda: ([], []))
@@ -107,7 +108,7 @@ class RoleFrames:
 
     def decode_boxes(self, *_: object) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
         """Detector boxes per frame for the reference and the candidate (None for other roles)."""
-        if self.spec.family not in (Family.YOLOX, Family.RFDETR) or not self.outputs[0]:
+        if self.graph.family not in (Family.YOLOX, Family.RFDETR) or not self.outputs[0]:
             return None
         return tuple(
             [self._boxes(out, meta) for out, meta in zip(side, self.meta, strict=True)] for side in self.outputs
@@ -117,18 +118,13 @@ class RoleFrames:
         return self._detections(outputs, meta)[0]
 
     def _detections(self, outputs: dict[str, np.ndarray], meta: object) -> tuple[np.ndarray, np.ndarray]:
-        if self.spec.family is Family.YOLOX:
-            return det.decode_yolox(outputs["dets"], meta)
-        return det.decode_rfdetr(outputs["dets"], outputs["labels"], meta)
+        return Detector(self.graph).postprocess(outputs, meta)
 
     def accuracy(self) -> dict:
         """``{"accuracy": ...}`` of the last ``run``'s reference and candidate vs the ground truth ({} without)."""
         if not self.truth or not self.outputs[0]:
             return {}
-        from ..synth import metrics
-        from .fidelity import accuracy_entry, ratio_se
-
-        role = self.spec.role.value
+        role = self.graph.spec.role.value
         truth = self.truth
         if role == "pose":
             gt, vis = np.concatenate([t.keypoints for t in truth]), np.concatenate([t.visible for t in truth])
@@ -168,11 +164,8 @@ class RoleFrames:
 
     def _keypoints(self, outputs: list[dict]) -> np.ndarray:
         """Decoded pose keypoints of every person of every frame, in image pixels (N, K, 2)."""
-        merged = _merge(outputs)
-        local, _ = pose_ops.decode_simcc(merged["simcc_x"], merged["simcc_y"])
-        centers = np.concatenate([t.centers for t in self.truth])
-        scales = np.concatenate([t.scales for t in self.truth])
-        return pose_ops.crop_to_image(local, centers, scales, self.spec.input_size)
+        crops = Crops(np.concatenate([t.centers for t in self.truth]), np.concatenate([t.scales for t in self.truth]))
+        return PoseEstimator(self.graph).postprocess(_merge(outputs), crops)[0]
 
 
 def _person_mpjpe(pred: np.ndarray, rel_truth: np.ndarray) -> np.ndarray:
@@ -191,50 +184,49 @@ def _merge(outputs: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return merged
 
 
-def detector_frames(spec: ModelSpec, images: list[np.ndarray], name: str) -> RoleFrames:
+def detector_frames(graph: GraphInfo, images: list[np.ndarray]) -> RoleFrames:
+    detector = Detector(graph)
     feeds, meta = [], []
     for image in _flip_variants(images):
-        if spec.family is Family.YOLOX:
-            feed, info = det.yolox_feed(image, spec.input_size, name)
-        else:
-            feed, info = det.rfdetr_feed(image, spec.input_size, name, spec.mean, spec.std, spec.color)
+        feed, info = detector.preprocess(image)
         feeds.append(feed)
         meta.append(info)
-    return RoleFrames(spec, feeds, meta)
+    return RoleFrames(graph, feeds, meta)
 
 
 def pose_batch(spec: ModelSpec, images: list[np.ndarray], name: str) -> tuple[Feed, list[tuple]]:
     """All crops of all images as one batch, plus per-image (centers, scales, image size) to map back."""
+    pose = PoseEstimator(GraphInfo.from_spec(spec, input_name=name))
     batches, geometry = [], []
     for index, image in enumerate(images):
-        batch, centers, scales = pose_ops.crop_batch(
-            image, person_boxes(image, seed=index), spec.input_size, spec.mean, spec.std, spec.color
-        )
-        batches.append(batch)
-        geometry.append((centers, scales, image.shape[:2]))
+        feed, crops = pose.preprocess(image, person_boxes(image, seed=index))
+        batches.append(feed[name])
+        geometry.append((crops.centers, crops.scales, image.shape[:2]))
     return {name: np.concatenate(batches)}, geometry
 
 
-def pose_frames(spec: ModelSpec, images: list[np.ndarray], name: str) -> RoleFrames:
-    return RoleFrames(spec, [pose_batch(spec, images, name)[0]])
+def lifter_input(pose: PoseEstimator, lifter: Lifter, image: np.ndarray, pose_feed: Feed, crops: Crops) -> Feed:
+    """The lifter's feed from the pose stage's keypoints on ``crops`` of ``image`` (intrinsics from its size).
+
+    All points visible: the pipeline zeroes low-score points, and zeros lie inside the calibrated ranges of
+    visible ones; stand-in scores are meaningless and would zero everything."""
+    points, _ = pose.postprocess(pose.run(pose_feed), crops)
+    h, w = image.shape[:2]
+    return lifter.preprocess(points, np.ones(points.shape[:2], np.float32), lift.estimate_intrinsics(w, h))[0]
 
 
 def lifter_frames(
-    spec: ModelSpec, images: list[np.ndarray], name: str, pose_spec: ModelSpec, pose_reference: onnx.ModelProto
+    graph: GraphInfo, images: list[np.ndarray], pose_spec: ModelSpec, pose_reference: onnx.ModelProto
 ) -> RoleFrames:
     """Lifter inputs made from the FP32 pose graph's keypoints on the real crops."""
-    feed, geometry = pose_batch(pose_spec, images, input_name(pose_reference))
-    out = passes.run_onnx(pose_reference, feed)
-    keypoints, _ = pose_ops.decode_simcc(out["simcc_x"], out["simcc_y"])
-    inputs, start = [], 0
-    for centers, scales, (h, w) in geometry:
-        n = len(centers)
-        points = pose_ops.crop_to_image(keypoints[start : start + n], centers, scales, pose_spec.input_size)
-        intrinsics = lift.estimate_intrinsics(w, h)
-        xy, _ = lift.lifter_feed(points, np.ones(points.shape[:2], np.float32), intrinsics)
-        inputs.append(xy)
-        start += n
-    return RoleFrames(spec, [{name: np.concatenate(inputs)}])
+    pose_graph = GraphInfo.from_spec(pose_spec, input_name=input_name(pose_reference))
+    pose = PoseEstimator(pose_graph, lambda feed: passes.run_onnx(pose_reference, feed))
+    lifter = Lifter(graph)
+    inputs = []
+    for index, image in enumerate(images):
+        feed, crops = pose.preprocess(image, person_boxes(image, seed=index))
+        inputs.append(lifter_input(pose, lifter, image, feed, crops)[graph.input_name])
+    return RoleFrames(graph, [{graph.input_name: np.concatenate(inputs)}])
 
 
 def input_name(model: onnx.ModelProto) -> str:
@@ -252,13 +244,13 @@ def role_frames(
 ) -> RoleFrames:
     """Frames for ``spec``'s role, fed to input ``name``. The lifter uses the pose graph's FP32 reference."""
     role = spec.role.value
+    graph = GraphInfo.from_spec(spec, input_name=name)
     if role == "detector":
-        return detector_frames(spec, images, name)
+        return detector_frames(graph, images)
     if role == "pose":
-        return pose_frames(spec, images, name)
+        return RoleFrames(graph, [pose_batch(spec, images, name)[0]])
     pose_reference = references.get("pose")
     if pose_reference is None:
-        from ..zoo.source import resolve_graph
 
-        pose_reference = onnx.load(str(resolve_graph(selection.pose).path))
-    return lifter_frames(spec, images, name, selection.pose, pose_reference)
+        pose_reference = onnx.load(str(zoo_source.resolve_graph(selection.pose).path))
+    return lifter_frames(graph, images, selection.pose, pose_reference)

@@ -20,22 +20,19 @@ from pathlib import Path
 
 import numpy as np
 
+from ..backends import get_backend
+from ..backends.formats import FORMATS
+from ..errors import GateFailedError
 from ..zoo.specs import ModelSpec
-from . import quantize
+from . import coreml, quantize
 from .base import BatchRange, WriteResult, writer_function
 from .calibration import FeedFiles
-from .fidelity import Attempt, GateFailedError, GateReport, gate_with_retry
+from .fidelity import Attempt, GateReport, gate_with_retry
 
 log = logging.getLogger(__name__)
 
 Gate = Callable[[Path], dict]  # artifact -> fidelity dict with "gate"
 TIMING_RUNS = 15
-CANDIDATES = {
-    "onnxruntime": ("qdq",),
-    "openvino": ("qdq", "nncf"),
-    "tensorrt": ("qdq",),
-    "coreml": ("coreml-weights",),
-}
 SUMMARY_KEYS = ("argmax_agreement", "kpt_px_median", "kpt_px_p95", "box_recall", "box_iou", "mpjpe_mm", "relative")
 
 
@@ -72,9 +69,10 @@ class Int8Result:
 
 def build(job: Int8Job, gate: Gate) -> Int8Result:
     """Quantize ``job``'s graph until a candidate passes the gate; raise GateFailedError if none does."""
-    scheme = quantize.SCHEMES[quantize.BACKEND_SCHEME[job.backend]]
+    fmt = FORMATS[job.backend]
+    scheme = quantize.SCHEMES[fmt.int8_scheme]
     pre, notes, cache, tail = job.fp32, [], None, []
-    if job.backend != "coreml":  # Core ML quantizes weights of its own ML Program: no QDQ graph
+    if fmt.int8_qdq:  # else (Core ML) it quantizes the weights of its own ML Program: no QDQ graph
         pre = job.work / "pre.onnx"
         notes = quantize.prepare(job.fp32, pre)
         cache = quantize.calibrate(pre, job.feeds, job.method, scheme, job.work / "calibration.json")
@@ -87,7 +85,7 @@ def build(job: Int8Job, gate: Gate) -> Int8Result:
         folder = job.work / f"round{next(rounds)}"
         folder.mkdir()
         qdq = None
-        if job.backend != "coreml":
+        if fmt.int8_qdq:
             qdq = quantize.quantize_qdq(
                 pre,
                 folder / "qdq.onnx",
@@ -102,7 +100,7 @@ def build(job: Int8Job, gate: Gate) -> Int8Result:
             fidelity = {"gate": {"passed": False, "failures": [failure]}}
             return Attempt(excluded, fidelity, {"qdq": {"passed": False, "failures": [failure]}}, None, None)
         results = {}
-        for name in CANDIDATES[job.backend]:
+        for name in fmt.int8_candidates:
             target = folder / name
             target.mkdir()
             written = _write(name, job, pre, qdq, target, [*tail, *excluded])
@@ -132,7 +130,6 @@ def _write(name: str, job: Int8Job, pre: Path, qdq: Path | None, target: Path, e
     if name == "nncf":
         return quantize.nncf_openvino(pre, job.feeds, target, stem, excluded)
     if name == "coreml-weights":
-        from . import coreml
 
         written = coreml.write(job.fp32, target, spec=job.spec, precision="fp16", batch=job.batch)
         notes = quantize.coreml_weights(target / written.primary, job.feeds)
@@ -140,11 +137,12 @@ def _write(name: str, job: Int8Job, pre: Path, qdq: Path | None, target: Path, e
         return WriteResult(written.primary, files, written.notes + notes, {**written.extra, "weights": "int8"})
     counts = quantize.count_quantized(qdq)
     note = f"QDQ ONNX ({counts['quantize_linear']} QuantizeLinear, {len(excluded)} node(s) kept float)"
-    if job.backend == "onnxruntime":
+    if FORMATS[job.backend].writer is None:  # the QDQ ONNX itself is the artifact
         artifact = f"{stem}.onnx"
         shutil.copyfile(qdq, target / artifact)
         return WriteResult(artifact, [artifact], [note], {"qdq": counts})
-    written = writer_function(job.backend, job.onnx_only)(qdq, target, spec=job.spec, precision="int8", batch=job.batch)
+    write = writer_function(FORMATS[job.backend].writer, job.onnx_only)
+    written = write(qdq, target, spec=job.spec, precision="int8", batch=job.batch)
     written.notes.insert(0, note)
     return written
 
@@ -179,8 +177,6 @@ def _choose(job: Int8Job, excluded: list[str], results: dict, qdq: Path | None) 
 
 def median_latency(backend: str, artifacts: dict[str, Path], feed: dict[str, np.ndarray]) -> dict[str, float]:
     """Median ms per artifact through the backend's Session; runs interleaved so load spikes hit all alike."""
-    from ..backends import get_backend
-
     sessions = {name: get_backend(backend).load(path, precision="int8") for name, path in artifacts.items()}
     times: dict[str, list[float]] = {name: [] for name in sessions}
     try:

@@ -15,7 +15,7 @@ PRECISIONS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8": "f32"}
 def write(onnx_path: Path, out_dir: Path, *, spec: ModelSpec, precision: str, batch: BatchRange) -> WriteResult:
     """Write ``<role>.xml/.bin``. FP16 compresses weights (OpenVINO decompresses or runs them per device)."""
     try:
-        import openvino as ov
+        import openvino as ov  # runtime library, loaded on first use: listing backends never fails
     except ImportError:
         raise BackendUnavailableError(
             "openvino is required to export for backend 'openvino'. Install: pip install 'spinepose-deploy[openvino]'"

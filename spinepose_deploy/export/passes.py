@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
+from ..backends.onnxruntime import run_model_bytes
 from ..errors import BackendUnavailableError, ExportError
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,6 @@ class Deviation:
 
 def run_onnx(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Run a graph in ONNX Runtime on the CPU (the reference runtime for every pass)."""
-    from ..backends.onnxruntime import run_model_bytes
-
     return run_model_bytes(model.SerializeToString(), feeds)
 
 
@@ -94,13 +93,13 @@ def verify(
 def simplify(model: onnx.ModelProto) -> onnx.ModelProto:
     """Constant-fold and fuse with onnxslim (falls back to onnxsim); the result is shape-inferred."""
     try:
-        import onnxslim
+        import onnxslim  # optional extra, loaded only when this feature runs
     except ImportError:
         onnxslim = None
     if onnxslim is not None:
         return onnxslim.slim(model)
     try:
-        import onnxsim
+        import onnxsim  # optional extra, loaded only when this feature runs
     except ImportError:
         raise BackendUnavailableError(
             "onnxslim (or onnxsim) is required to simplify graphs. Install: pip install 'spinepose-deploy[passes]'"
@@ -134,7 +133,7 @@ def has_dynamic_batch(model: onnx.ModelProto) -> bool:
 def to_fp16(model: onnx.ModelProto, blocked_ops: tuple[str, ...] = FP16_BLOCKED_OPS) -> onnx.ModelProto:
     """Convert weights and activations to FP16, keeping FP32 inputs/outputs and the blocked ops in FP32."""
     try:
-        from onnxconverter_common import float16
+        from onnxconverter_common import float16  # optional extra, loaded only when this feature runs
     except ImportError:
         raise BackendUnavailableError(
             "onnxconverter-common is required for FP16. Install: pip install 'spinepose-deploy[passes]'"

@@ -25,6 +25,7 @@ import io
 import logging
 import math
 import re
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -34,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from ..errors import BackendUnavailableError, ExportError, InvalidOptionError
+from ..errors import BackendUnavailableError, ExportError, InvalidOptionError, first_line
 from .base import WriteResult
 from .calibration import FeedFiles
 
@@ -84,9 +85,10 @@ class Scheme:
     # TensorRT dequantizes only INT8/FP8/INT4 (onnx-tensorrt operators.md, DequantizeLinear) and would refuse
     # the graph; it fuses float biases into the INT8 kernel itself
     quantize_bias: bool = True
+    weights_only: bool = False  # weights quantized by the target's own tools; activations stay float
 
     def to_dict(self) -> dict:
-        if self.name == "coreml":
+        if self.weights_only:
             return {"name": self.name, "activations": "fp16", "weights": "int8 symmetric per-channel (coremltools)"}
         return {
             "name": self.name,
@@ -99,9 +101,8 @@ class Scheme:
 SCHEMES = {
     "cpu": Scheme("cpu", "u8", False, True),
     "tensorrt": Scheme("tensorrt", "s8", True, False, quantize_bias=False),
-    "coreml": Scheme("coreml", "fp16", False, False),  # weights only here (activations need macOS)
+    "coreml": Scheme("coreml", "fp16", False, False, weights_only=True),  # activations would need macOS
 }
-BACKEND_SCHEME = {"onnxruntime": "cpu", "openvino": "cpu", "tensorrt": "tensorrt", "coreml": "coreml"}
 
 
 @contextlib.contextmanager
@@ -127,7 +128,7 @@ def _quiet_libraries() -> Iterator[None]:
 
 def _ort_quant():
     try:
-        from onnxruntime import quantization
+        from onnxruntime import quantization  # runtime library, loaded on first use: listing backends never fails
     except ImportError:
         raise BackendUnavailableError(
             "onnxruntime.quantization is required for INT8 export. Install: pip install onnxruntime"
@@ -144,6 +145,7 @@ def _method(name: str):
 def prepare(src: Path, dest: Path) -> list[str]:
     """Name every node (exclusions go by name), then ``quant_pre_process`` (shape inference + ORT basic
     optimisation); returns notes."""
+    # runtime library, loaded on first use: listing backends never fails
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     model = onnx.load(str(src))
@@ -184,6 +186,7 @@ def float_tail(model: Path) -> list[str]:
 
 def _supports_cache() -> bool:
     quantization = _ort_quant()
+    # runtime library, loaded on first use: listing backends never fails
     from onnxruntime.quantization import calibrate as calib_module
 
     return "calibration_cache_path" in inspect.signature(quantization.quantize_static).parameters and hasattr(
@@ -195,6 +198,7 @@ def calibrate(model: Path, feeds: FeedFiles, method: str, scheme: Scheme, cache:
     """Collect activation ranges chunk by chunk into ORT's calibration cache; None if this ORT has none."""
     if not _supports_cache():
         return None
+    # runtime library, loaded on first use: listing backends never fails
     from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
     from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
 
@@ -284,7 +288,7 @@ def quantize_qdq(
             )
     except (ValueError, RuntimeError, KeyError) as exc:
         raise ExportError(
-            f"{model.name}: onnxruntime quantize_static failed: {str(exc).splitlines()[0][:300]}"
+            f"{model.name}: onnxruntime quantize_static failed: {first_line(exc)}"
         ) from exc
     return out
 
@@ -318,6 +322,7 @@ def sensitivity(model: Path, qdq: Path, feeds: FeedFiles, work: Path) -> dict[st
     A node with a large drop is where quantization hurts: its input or output scale cannot represent the
     tensor (an outlier channel, a long tail) or it amplifies the error it receives.
     """
+    # runtime library, loaded on first use: listing backends never fails
     from onnxruntime.quantization import qdq_loss_debug as debug
 
     float_aug, qdq_aug = work / "sens-float.onnx", work / "sens-qdq.onnx"
@@ -424,8 +429,9 @@ def _neighbourhood(node: onnx.NodeProto, producer: dict, consumers: dict[str, li
 def nncf_openvino(model: Path, feeds: FeedFiles, out_dir: Path, stem: str, exclude: Sequence[str] = ()) -> WriteResult:
     """``nncf.quantize`` the OpenVINO model of ``model`` on the calibration feeds; save ``<stem>.xml/.bin``."""
     try:
+        # optional extra, loaded only when this feature runs
         import nncf
-        import openvino as ov
+        import openvino as ov  # runtime library, loaded on first use: listing backends never fails
     except ImportError as exc:
         raise BackendUnavailableError(
             f"nncf and openvino are required for the NNCF INT8 candidate ({exc.name} is missing). "
@@ -433,6 +439,7 @@ def nncf_openvino(model: Path, feeds: FeedFiles, out_dir: Path, stem: str, exclu
         ) from None
     ov_model = ov.convert_model(str(model))
     items = _SingleItems(feeds)
+    # optional extra, loaded only when this feature runs
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
 
     # OpenVINO names an ONNX node's ops after it, with suffixes for decomposed ones (Gemm -> '.../WithoutBiases')
@@ -499,6 +506,7 @@ class _SingleItems:
 
 def coreml_weights(package: Path, feeds: FeedFiles | None = None) -> list[str]:
     """Quantize an ML Program's weights to int8 (per channel, symmetric) in place; on macOS also activations."""
+    # runtime library, loaded on first use: listing backends never fails
     import coremltools as ct
     from coremltools.optimize import coreml as cto
 
@@ -517,7 +525,6 @@ def coreml_weights(package: Path, feeds: FeedFiles | None = None) -> list[str]:
         notes.append(
             "Core ML activations stay fp16: activation quantization calibrates with Core ML predictions (macOS)"
         )
-    import shutil
 
     staged = package.with_name(package.stem + ".int8.mlpackage")
     quantized.save(str(staged))

@@ -19,6 +19,7 @@ from onnx import helper, numpy_helper
 
 from ..errors import ExportError
 from .passes import run_onnx
+from .passes import simplify as simplify_graph
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +145,6 @@ def prune(model: onnx.ModelProto) -> onnx.ModelProto:
 
 def simplify(model: onnx.ModelProto) -> onnx.ModelProto:
     """``passes.simplify`` (onnxslim, else onnxsim), keeping the model's metadata (stand-in marks, NMS)."""
-    from .passes import simplify as simplify_graph
-
     props = list(model.metadata_props)
     result = simplify_graph(_copy(model))
     existing = {p.key for p in result.metadata_props}

@@ -10,8 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..ops.skeleton import KEYPOINT_COLORS_BGR, LINK_COLORS_BGR, LINKS, SPINE_IDS, SPINE_LINKS, overlay_sizes
 from .result import PoseResult
-from .skeleton import KEYPOINT_COLORS_BGR, LINK_COLORS_BGR, LINKS, SPINE_IDS, SPINE_LINKS, overlay_sizes
 
 KPT_THR = 0.5  # upstream draws keypoints scoring >= 0.5
 PANEL_BG = 18

@@ -15,18 +15,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ..errors import InvalidOptionError
+from ..ops.image import IMAGE_SUFFIXES, read_image
 from .draw import draw_result
 from .io import (
-    IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
     InputSource,
     InputSpec,
     VideoReader,
     VideoWriter,
-    read_image,
+    gui_available,
     write_image,
     write_openpose,
 )
@@ -106,8 +107,6 @@ class OutputPlan:
 
 def check_show() -> None:
     """Refuse ``--show`` up front where OpenCV has no GUI (headless builds, servers)."""
-    from .io import gui_available
-
     if not gui_available():
         raise InvalidOptionError(
             "--show: this OpenCV build has no GUI (opencv-python-headless); install opencv-python or drop --show"
@@ -255,8 +254,6 @@ def _account(summary: InferSummary, result: PoseResult) -> None:
 
 def _show(image: np.ndarray, wait_ms: int) -> bool:
     """Show ``image`` in a window; True when the user pressed q or Esc."""
-    import cv2
-
     try:
         cv2.imshow(WINDOW, image)
         key = cv2.waitKey(wait_ms) & 0xFF
@@ -267,7 +264,6 @@ def _show(image: np.ndarray, wait_ms: int) -> bool:
 
 
 def _close_windows() -> None:
-    import cv2
 
     with contextlib.suppress(cv2.error):  # headless build: no window was opened
         cv2.destroyAllWindows()

@@ -1,9 +1,10 @@
 """``Pipeline``: detector -> pose -> (lifter) over three backend Sessions, one frame or a whole video.
 
-A short composition of the pure pre/post functions in this package (detector.py, pose.py, lifter.py,
-world.py, tracking.py). Per frame: detect (or take the caller's boxes) -> all person crops in ONE
-batched pose run -> SimCC decode -> optional lifting in one batched lifter run. ``track`` adds IoU track
-ids, One-Euro smoothing of the 2D keypoints and a world frame estimated over warm-up frames.
+A short composition of the stage objects (``stages.Detector``, ``PoseEstimator``, ``Lifter``: how each graph
+is fed and decoded) and the tracking / world-frame maths of ``ops``. Per frame: detect (or take the caller's
+boxes) -> all person crops in ONE batched pose run -> SimCC decode -> optional lifting in one batched lifter
+run. ``track`` adds IoU track ids, One-Euro smoothing of the 2D keypoints and a world frame estimated over
+warm-up frames.
 
 ``seed_compat=True`` reproduces upstream SpinePose 2.1.0: BGR fed to the pose network and RF-DETR,
 detections kept in the detector's order, camera intrinsics and metric scale kept from the first call
@@ -25,71 +26,27 @@ from typing import Any
 
 import numpy as np
 
+from .. import backends
 from ..backends.base import Session
-from ..errors import BundleError, InvalidOptionError, UserError
-from ..zoo.specs import Family, ModelSpec, ModeSelection, get_spec, resolve_mode
-from . import detector as det
-from . import lifter as lift_ops
-from . import pose as pose_ops
-from .bundle_cache import ROLES, BundleRecipe, bundle_roles
+from ..errors import BackendUnavailableError, BundleError, InvalidOptionError, UserError
+from ..export import selection as auto_select
+from ..export.bundle import Bundle
+from ..export.bundle_cache import BundleRecipe, bundle_roles
+from ..ops import detector as det
+from ..ops import lifter as lift_ops
+from ..ops.image import as_bgr
+from ..ops.tracking import IOU_THR, MIN_AREA, IouTracker, KeypointSmoother, pose_to_bbox
+from ..ops.world import DEFAULT_WARMUP, WorldTransform
+from ..stages import Detector, GraphInfo, Lifter, PoseEstimator
+from ..zoo.specs import ROLES, ModelSpec, ModeSelection, resolve_mode
 from .detect_policy import CARRY_EXPANSION, DEFAULT_DET_EVERY, DetectionPolicy, DetectionSchedule, check_det_every
-from .io import as_bgr
 from .overlap import ahead
 from .result import PoseResult
-from .skeleton import NUM_KEYPOINTS
-from .tracking import IOU_THR, MIN_AREA, IouTracker, KeypointSmoother, pose_to_bbox
-from .world import DEFAULT_WARMUP, WorldTransform
 
 log = logging.getLogger(__name__)
 
 UPSTREAM_MAX_DETECTIONS = 10  # upstream PoseTracker's max_detections
 TRACK_LIFT_THR = 0.3  # upstream PoseTracker passes its IoU tracking_thr (0.3) as the lifting threshold
-
-
-@dataclass(frozen=True)
-class GraphInfo:
-    """How to feed and decode one graph: from a ModelSpec or a bundle manifest entry."""
-
-    model: str
-    family: Family
-    input_hw: tuple[int, int]
-    mean: tuple[float, ...] | None = None
-    std: tuple[float, ...] | None = None
-    color: str = "rgb"
-    version: str | None = None
-    standin: bool = False
-    nms: Mapping[str, Any] | None = None  # host NMS settings when the graph's NMS was stripped (Core ML)
-
-    @classmethod
-    def from_spec(cls, spec: ModelSpec, standin: bool = False) -> GraphInfo:
-        return cls(
-            spec.name,
-            spec.family,
-            (int(spec.input_size[0]), int(spec.input_size[1])),
-            spec.mean,
-            spec.std,
-            spec.color,
-            spec.version,
-            standin,
-        )
-
-    @classmethod
-    def from_manifest(cls, graph: Mapping[str, Any]) -> GraphInfo:
-        spec = get_spec(graph["model"])
-        pre = graph.get("preprocess") or {}
-        extra = graph.get("extra") or {}
-        size = pre.get("input_size") or spec.input_size
-        return cls(
-            spec.name,
-            spec.family,
-            (int(size[0]), int(size[1])),
-            tuple(pre["mean"]) if pre.get("mean") else spec.mean,
-            tuple(pre["std"]) if pre.get("std") else spec.std,
-            pre.get("color") or spec.color,
-            spec.version,
-            bool(graph.get("standin")),
-            dict(extra.get("nms") or {}) if extra.get("host_nms") else None,
-        )
 
 
 @dataclass(frozen=True)
@@ -241,6 +198,10 @@ class Pipeline:
         if self.options.lift and lifter is None:
             raise InvalidOptionError("lift: lifting needs a lifter Session (the bundle or call has none)")
         self.standin = any(g.standin for g in self.graphs.values()) if standin is None else bool(standin)
+        compat = self.options.seed_compat
+        self.detector = Detector.on(detector, self.graphs["detector"], seed_compat=compat) if detector else None
+        self.pose = PoseEstimator.on(pose, self.graphs["pose"], seed_compat=compat)
+        self.lifter = Lifter.on(lifter, self.graphs["lifter"]) if lifter is not None else None
         self._compat_state = _LiftState()  # seed_compat: upstream keeps K and the scale across calls
         self.auto_choice = ""  # from_zoo(backend="auto"): what it picked per role
         self._detector_lock = threading.Lock()  # track() may detect ahead on a worker thread; a Session is not
@@ -284,7 +245,7 @@ class Pipeline:
         """Export (once, cached under ``cache_subdir("bundles")``) and load the graphs of a mode.
 
         ``backend="auto"`` (the default) takes each role's (backend, precision) from the bench's measured
-        selection, probed briefly on first use and cached (``bench.select``); roles may then come from
+        selection, probed briefly on first use and cached (``export.selection``); roles may then come from
         different bundles, and ``auto_choice`` says what was picked (logged once per process).
         ``precision`` None means fp32 for a named backend and the selection's choice for "auto" (a given
         precision overrides it). ``backend="onnxruntime", precision="fp32"`` is the strict reference.
@@ -329,46 +290,14 @@ class Pipeline:
 
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Person boxes ``(N, 4)`` and scores ``(N,)`` in image pixels (score order unless seed_compat)."""
-        session, info = self.sessions["detector"], self.graphs.get("detector")
-        if session is None or info is None:
+        if self.detector is None:
             raise InvalidOptionError("boxes: this pipeline has no detector; pass boxes=(N, 4) x1, y1, x2, y2")
-        image = as_bgr(image)
-        name = session.inputs[0].name
-        thr = self.options.det_score_thr
-        if info.family is Family.RFDETR:
-            feed, size = det.rfdetr_feed(image, info.input_hw, name, info.mean, info.std, info.color,
-                                         self.options.seed_compat)  # fmt: skip
-            with self._detector_lock:
-                out = session.run(feed)
-            dets, logits = _pick(out, "dets", 0), _pick(out, "labels", 1)
-            boxes, scores = det.decode_rfdetr(dets, logits, size, score_thr=thr)
-        else:
-            feed, ratio = det.yolox_feed(image, info.input_hw, name)
-            with self._detector_lock:
-                out = session.run(feed)
-            boxes, scores = _decode_yolox(out, ratio, info, thr)
-        if not self.options.seed_compat and len(scores) > 1:
-            order = np.argsort(-scores, kind="stable")
-            boxes, scores = boxes[order], scores[order]
-        return boxes, scores
+        with self._detector_lock:  # track() may detect one frame ahead on a worker thread
+            return self.detector(as_bgr(image), self.options.det_score_thr)
 
     def estimate(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Keypoints ``(N, 37, 2)`` and scores ``(N, 37)`` for ``boxes`` ``(N, 4)``: one batched pose run."""
-        info, session = self.graphs["pose"], self.sessions["pose"]
-        batch, centers, scales = pose_ops.crop_batch(
-            image, boxes, info.input_hw, info.mean or pose_ops.POSE_MEAN, info.std or pose_ops.POSE_STD,
-            info.color, self.options.seed_compat,
-        )  # fmt: skip
-        n = len(batch)
-        if n == 0:
-            return np.zeros((0, NUM_KEYPOINTS, 2), np.float32), np.zeros((0, NUM_KEYPOINTS), np.float32)
-        outputs = session.run({session.inputs[0].name: batch})
-        simcc_x, simcc_y = pose_ops.validate_simcc(outputs, n, NUM_KEYPOINTS)
-        locs, scores = pose_ops.decode_simcc(simcc_x, simcc_y)
-        keypoints = pose_ops.crop_to_image(locs, centers, scales, info.input_hw)
-        if info.version == "v1":
-            keypoints, scores = pose_ops.smooth_spine_v1(keypoints, scores)
-        return keypoints, scores
+        return self.pose(image, boxes)
 
     def lift(
         self,
@@ -380,21 +309,19 @@ class Pipeline:
         state: _LiftState | None = None,
     ) -> np.ndarray:
         """Camera-space 3D ``(N, 37, 3)`` for 2D keypoints ``(N, 37, 2)`` of a frame of ``image_hw``."""
-        session = self.sessions["lifter"]
-        if session is None:
+        lifter = self.lifter
+        if lifter is None:
             raise InvalidOptionError("lift: this pipeline has no lifter Session")
         if len(keypoints) == 0:
-            return np.zeros((0, NUM_KEYPOINTS, 3), np.float32)
+            return lifter.empty()
         state = state or _LiftState()
         k = self._intrinsics(state, image_hw)
-        thr = lift_ops.LIFTING_THR if thr is None else thr
-        xy, visible = lift_ops.lifter_feed(keypoints, scores, k, thr)
-        raw = _pick(session.run({session.inputs[0].name: xy}), None, 0)
+        feed, visible = lifter.preprocess(keypoints, scores, k, lift_ops.LIFTING_THR if thr is None else thr)
+        raw = lifter.raw(lifter.run(feed))
         if state.scale is None:
-            height = self.options.subject_height
             metric = self.options.metric_scale
-            state.scale = lift_ops.estimate_metric_scale(lift_ops.root_relative(raw)[0], height) if metric else 1.0
-        return lift_ops.lift_postprocess(raw, xy, visible, state.scale)
+            state.scale = lifter.metric_scale(raw, self.options.subject_height) if metric else 1.0
+        return lifter.postprocess(raw, feed, visible, state.scale)
 
     def to_world(self, result: PoseResult) -> PoseResult:
         """World-space 3D from this frame alone (upstream's single-image inference: one warm-up frame)."""
@@ -555,16 +482,6 @@ def _roles(options: PipelineOptions) -> tuple[str, ...]:
     return ROLES if options.lift else ("detector", "pose")
 
 
-def _pick(outputs: Mapping[str, np.ndarray], name: str | None, index: int) -> np.ndarray:
-    """An output by name, else by position (artifacts may rename outputs)."""
-    if name is not None and name in outputs:
-        return outputs[name]
-    values = list(outputs.values())
-    if index >= len(values):
-        raise UserError(f"graph outputs: got {list(outputs)}, expected '{name}' (output {index})")
-    return values[index]
-
-
 def _check_boxes(boxes: np.ndarray) -> np.ndarray:
     """Caller's boxes -> ``(N, 4)`` float32 with ordered corners; empty or non-finite boxes raise."""
     array = np.asarray(boxes, dtype=np.float32)
@@ -581,34 +498,6 @@ def _check_boxes(boxes: np.ndarray) -> np.ndarray:
     return ordered
 
 
-def _decode_yolox(
-    outputs: Mapping[str, np.ndarray], ratio: float, info: GraphInfo, thr: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """The three YOLOX output forms: NMS in the graph (``dets``), NMS stripped (``boxes``/``scores``,
-    Core ML bundles) and a raw head (one ``(1, A, 5 + C)`` output, upstream's non-NMS path)."""
-    if "dets" in outputs:
-        return det.decode_yolox(outputs["dets"], ratio, thr)
-    if "boxes" in outputs and "scores" in outputs:
-        settings = dict(info.nms or {})
-        boxes = np.asarray(outputs["boxes"], np.float32).reshape(-1, 4)
-        if settings.get("center_point_box") == 1:  # cx, cy, w, h
-            boxes = np.concatenate([boxes[:, :2] - boxes[:, 2:] / 2, boxes[:, :2] + boxes[:, 2:] / 2], axis=1)
-        return det.decode_boxes_scores(
-            boxes,
-            outputs["scores"],
-            ratio,
-            iou_thr=float(settings.get("iou_threshold") or 0.45),
-            pre_thr=float(settings.get("score_threshold") or 0.0),
-            score_thr=thr,
-            offset=0.0,  # what the stripped ONNX NonMaxSuppression computed
-        )
-    raw = next(iter(outputs.values()))
-    if raw.ndim == 3 and raw.shape[-1] == 5:
-        return det.decode_yolox(raw, ratio, thr)
-    boxes, scores = det.yolox_grid_decode(raw, info.input_hw)
-    return det.decode_boxes_scores(boxes, scores, ratio, score_thr=thr)
-
-
 # ---------------------------------------------------------------- bundles
 
 
@@ -620,9 +509,6 @@ def _load_bundle_roles(
     device: str | None,
     threads: int | None = None,
 ) -> None:
-    from .. import backends
-    from ..export.bundle import Bundle
-
     bundle = Bundle.load(path)
     if backend not in ("auto", bundle.backend):
         backends.get_backend(backend)  # an unknown name gets the registry's message
@@ -652,8 +538,6 @@ def _load_bundle_roles(
 
 
 def _require_gate(path: Path, role: str) -> None:
-    from ..export.bundle import Bundle
-
     bundle = Bundle.load(path, verify=False)
     gate = (bundle.graph(role).get("fidelity") or {}).get("gate") or {}
     if not gate.get("passed", True):
@@ -672,29 +556,27 @@ def _load_auto(
     threads: int | None,
 ) -> None:
     """Each role from the bench's ranking for this host (stored, else probed), best first; a configuration
-    that fails to export or load is a warning and the next-best is tried (``bench.select.load_with_fallback``).
+    that fails to export or load is a warning and the next-best is tried (``export.selection.load_with_fallback``).
 
     Bundles are the bench's own cache entries (same keys and grouping), so a configuration the bench measured
     is loaded, not exported again.
     """
-    from ..backends import get_backend
-    from ..bench.select import Choice, load_with_fallback, ranked_configurations
-    from ..errors import BackendUnavailableError
-
-    ranked = ranked_configurations(selection, weights=recipe.weights)
+    ranked = auto_select.ranked_configurations(selection, weights=recipe.weights)
     for role in roles:
         choices = list(ranked.get(role) or [])
         if precision:  # a given precision overrides the measured one; keep the backends' order
-            per_backend: dict[str, Choice] = {}
+            per_backend: dict[str, auto_select.Choice] = {}
             for choice in choices:
                 per_backend.setdefault(choice.backend, replace(choice, precision=precision))
             choices = list(per_backend.values())
-        fallback = Choice(role, "", "", "onnxruntime", precision or "fp32", "cpu", float("nan"), 1)
+        default_backend, default_precision = auto_select.DEFAULT
+        fallback = auto_select.Choice(role, "", "", default_backend, precision or default_precision, "cpu",
+                                      float("nan"), 1)  # fmt: skip
         if not any(c.pair == fallback.pair for c in choices):
             choices.append(fallback)
 
-        def load(choice: Choice, role: str = role) -> None:
-            status = get_backend(choice.backend).availability()
+        def load(choice: auto_select.Choice, role: str = role) -> None:
+            status = backends.get_backend(choice.backend).availability()
             if not status.ok:
                 raise BackendUnavailableError(f"{choice.backend}: {status.reason}")
             group = bundle_roles(choice.precision, role)
@@ -702,7 +584,7 @@ def _load_auto(
             _require_gate(path, role)  # a probed bf16/fp16 hint is only picked once its export passed the gate
             _load_bundle_roles(loaded, path, choice.backend, [role], device or choice.device, threads)
 
-        _, choice = load_with_fallback(choices, load, role=role)
+        _, choice = auto_select.load_with_fallback(choices, load, role=role)
         loaded.picked[role] = choice.label
 
 

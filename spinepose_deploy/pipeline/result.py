@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .skeleton import NUM_KEYPOINTS, SPINE_IDS
+from ..ops.skeleton import NUM_KEYPOINTS, SPINE_IDS
 
 OPENPOSE_VERSION = 1.0  # upstream SpinePose writes {"version": 1.0, "people": [...]}
 

@@ -6,12 +6,13 @@ without it and ``infer_on_ray`` says how to install it.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..pipeline.spec import PipelineSpec
     from .ray_infer import RunSummary, infer_on_ray
     from .sources import resolve_sources
-    from .worker import PipelineSpec
 
 __all__ = ["PipelineSpec", "RunSummary", "infer_on_ray", "resolve_sources"]
 
@@ -19,13 +20,11 @@ _LAZY = {
     "infer_on_ray": ".ray_infer",
     "RunSummary": ".ray_infer",
     "resolve_sources": ".sources",
-    "PipelineSpec": ".worker",
+    "PipelineSpec": "..pipeline.spec",
 }
 
 
 def __getattr__(name: str) -> object:
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module 'spinepose_deploy.scale' has no attribute {name!r}")

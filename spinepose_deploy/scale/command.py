@@ -9,8 +9,8 @@ from rich.markup import escape
 
 from .._console import STANDIN_BANNER, err_console, out_console
 from ..errors import InvalidOptionError
+from ..pipeline.spec import PipelineSpec
 from .ray_infer import infer_on_ray
-from .worker import PipelineSpec
 
 SHOWN_FAILURES = 10
 
@@ -34,12 +34,8 @@ def ray_infer_command(
     """
     if show:
         raise InvalidOptionError("--show: not available with --ray (the workers have no screen)")
-    if bundle is not None:
-        given = [name for name, value in zoo.items() if value is not None]
-        if given:
-            raise InvalidOptionError(f"{given[0]}: not allowed with --bundle (the bundle fixes it)")
     fields = {name.removeprefix("--").replace("-", "_"): value for name, value in zoo.items()}
-    spec = PipelineSpec(bundle=str(bundle) if bundle else None, backend=backend or "auto", options=options, **fields)
+    spec = PipelineSpec.from_cli(bundle, backend, "auto", options=options, **fields)  # auto: per node
     summary = infer_on_ray(source, pipeline=spec, out_json=json_out, out_vis=vis, spine_only=spine_only,
                            address=address)  # fmt: skip
     if summary.standin:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import time
 
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .._console import err_console
 from .worker import FileOutcome
 
 
@@ -11,9 +14,7 @@ class Display:
     """One rich bar: files finished of all, frames processed, frames/s since the workers were ready."""
 
     def __init__(self, total: int, enabled: bool) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from .._console import err_console
 
         self._progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),

@@ -31,15 +31,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import BackendUnavailableError, InvalidOptionError, ModelLoadError, SpinePoseDeployError, UserError
+from ..errors import (
+    BackendUnavailableError,
+    InvalidOptionError,
+    ModelLoadError,
+    SpinePoseDeployError,
+    UserError,
+    one_line,
+)
 from ..pipeline.infer import OutputPlan
 from ..pipeline.io import InputSpec
 from ..pipeline.pipeline import Pipeline
+from ..pipeline.spec import PipelineSpec
 from . import resume
 from .progress import Display
 from .ship import ShippedBundle, pack_bundle
 from .sources import resolve_sources
-from .worker import FileOutcome, PipelineSpec, Unit, one_line, run_unit, skipped, worker_label
+from .worker import FileOutcome, Unit, run_unit, skipped, worker_label
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +61,7 @@ PipelineFactory = Callable[[], Pipeline]
 def require_ray() -> Any:
     """The ``ray`` module, or ``BackendUnavailableError`` saying how to install it."""
     try:
-        import ray
+        import ray  # optional extra, loaded only when this feature runs
     except ImportError as exc:
         raise BackendUnavailableError(RAY_MISSING) from exc
     return ray

@@ -9,10 +9,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from .._atomic import atomic_dir
 from ..errors import InvalidOptionError, ModelLoadError
+from ..paths import cache_subdir
 from ..pipeline.pipeline import Pipeline
-from .worker import PipelineSpec
+from ..pipeline.spec import PipelineSpec
 
 
 @dataclass(frozen=True)
@@ -24,10 +27,8 @@ class ShippedBundle:
     digest: str
 
     def __call__(self) -> Pipeline:
-        import ray
-        from filelock import FileLock
+        import ray  # optional extra, loaded only when this feature runs
 
-        from ..paths import cache_subdir
 
         local = cache_subdir("ray-bundles") / self.digest
         with FileLock(str(local) + ".lock"):

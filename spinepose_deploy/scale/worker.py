@@ -8,73 +8,23 @@ the whole run's plan, so every JSON and overlay byte and name is what the single
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import re
 import socket
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputFileError, InvalidOptionError, SpinePoseDeployError
+from ..errors import InputFileError, one_line
 from ..pipeline.infer import OutputPlan, run_infer
 from ..pipeline.io import InputSource, InputSpec
-from ..pipeline.pipeline import Pipeline, PipelineOptions
+from ..pipeline.pipeline import Pipeline
 from . import resume
 
 log = logging.getLogger(__name__)
-
-_ZOO_DEFAULTS = {"mode": "small", "detector": "yolox", "model_version": "v2", "weights": "auto"}
-
-
-@dataclass(frozen=True)
-class PipelineSpec:
-    """How each worker builds its one Pipeline: from a bundle, or a zoo mode.
-
-    ``backend="auto"`` (the default) lets every node pick the configuration its own bench selection
-    measured fastest. ``options`` are ``PipelineOptions`` fields (lift, max_people, fov, ...).
-    """
-
-    bundle: str | None = None
-    mode: str | None = None
-    detector: str | None = None
-    model_version: str | None = None
-    backend: str = "auto"
-    precision: str | None = None
-    weights: str | None = None
-    device: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        PipelineOptions.build(**self.options)  # unknown or out-of-range options fail here, on the driver
-        if self.bundle is not None:
-            given = [name for name in (*_ZOO_DEFAULTS, "precision") if getattr(self, name) is not None]
-            if given:
-                raise InvalidOptionError(f"{given[0]}: not allowed with a bundle (the bundle fixes it)")
-            object.__setattr__(self, "bundle", str(Path(self.bundle).absolute()))
-
-    def build(self) -> Pipeline:
-        if self.bundle is not None:
-            return Pipeline.from_bundle(self.bundle, backend=self.backend, device=self.device, **self.options)
-        zoo = {name: getattr(self, name) or default for name, default in _ZOO_DEFAULTS.items()}
-        return Pipeline.from_zoo(backend=self.backend, precision=self.precision, device=self.device, **zoo,
-                                 **self.options)  # fmt: skip
-
-    __call__ = build  # a PipelineSpec is itself a pipeline factory
-
-    def settings(self) -> dict[str, Any]:
-        """What changes the outputs, for resume fingerprints (a re-exported bundle counts as new)."""
-        data = asdict(self)
-        data["options"] = asdict(PipelineOptions.build(**self.options))  # defaults spelled out or not: equal
-        if self.bundle is not None:
-            manifest = Path(self.bundle) / "manifest.json"
-            if manifest.is_file():
-                data["manifest_sha256"] = hashlib.sha256(manifest.read_bytes()).hexdigest()
-        return data
-
 
 @dataclass
 class Unit:
@@ -192,13 +142,6 @@ def _remove_temporaries(plan: OutputPlan, source: InputSource) -> None:
                     log.info("removing %s left by an interrupted worker", entry.path)
                     with contextlib.suppress(OSError):
                         os.unlink(entry.path)
-
-
-def one_line(exc: BaseException) -> str:
-    """An error as one line: our messages as they are, others prefixed with their type."""
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    return first if isinstance(exc, SpinePoseDeployError) else f"{type(exc).__name__}: {first}"
 
 
 def _ignore(name: str, total: int | None) -> None:

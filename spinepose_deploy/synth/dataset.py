@@ -1,9 +1,9 @@
 """Training samples and the fixed held-out set built from rendered scenes.
 
-Pose samples are person crops made by the pipeline's own :func:`~spinepose_deploy.pipeline.pose.crop_batch`
+Pose samples are person crops made by the pipeline's own :func:`~spinepose_deploy.ops.pose.crop_batch`
 from ground-truth boxes, so training preprocessing equals inference preprocessing. Lifter samples need no
 image: posed skeletons in camera space give normalised coordinates ``(X/Z, Y/Z)`` (what
-:func:`~spinepose_deploy.pipeline.lifter.lifter_feed` computes from pixels and intrinsics) and root-relative
+:func:`~spinepose_deploy.ops.lifter.lifter_feed` computes from pixels and intrinsics) and root-relative
 3D targets in metres.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..pipeline.pose import POSE_MEAN, POSE_STD, crop_batch, image_to_crop
-from ..pipeline.skeleton import NUM_KEYPOINTS, ROOT_ID
+from ..ops.pose import POSE_MEAN, POSE_STD, crop_batch, image_to_crop
+from ..ops.skeleton import NUM_KEYPOINTS, ROOT_ID
 from . import skeleton as sk
 from .render import RenderConfig, Scene, place_figure, render_scene, sample_intrinsics
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from .._atomic import atomic_path, write_text
 from ..errors import InvalidOptionError
-from ..pipeline.skeleton import KEYPOINT_NAMES
+from ..ops.skeleton import KEYPOINT_NAMES
 from .render import Scene, render_scene
 
 SCHEMA = "spinepose-deploy-synth-scene/1"

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..pipeline.skeleton import ROOT_ID
+from ..ops.detector import box_iou
+from ..ops.skeleton import ROOT_ID
 
 
 def box_size(boxes: np.ndarray) -> np.ndarray:
@@ -60,12 +61,6 @@ def mpjpe(pred: np.ndarray, gt: np.ndarray, root: int | None = ROOT_ID) -> float
     return float(np.linalg.norm(pred - gt, axis=-1).mean() * 1000.0)
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    from ..export.fidelity import box_iou
-
-    return box_iou(np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4))
-
-
 def ap50(pred_boxes: list[np.ndarray], pred_scores: list[np.ndarray], gt_boxes: list[np.ndarray],
          iou: float = 0.5) -> float:
     """Average precision at IoU ``iou`` over frames (all-point interpolated, as VOC 2010+ / COCO AP50).
@@ -80,7 +75,7 @@ def ap50(pred_boxes: list[np.ndarray], pred_scores: list[np.ndarray], gt_boxes: 
         total += len(gts)
         order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
         taken = np.zeros(len(gts), bool)
-        overlaps = _iou(np.asarray(boxes).reshape(-1, 4)[order], gts)
+        overlaps = box_iou(np.asarray(boxes).reshape(-1, 4)[order], gts)
         for rank, i in enumerate(order):
             ok = False
             if len(gts):
@@ -106,7 +101,9 @@ def ap50(pred_boxes: list[np.ndarray], pred_scores: list[np.ndarray], gt_boxes: 
 
 def match_people(gt_boxes: np.ndarray, pred_boxes: np.ndarray, iou: float = 0.3) -> list[tuple[int, int]]:
     """Greedy one-to-one (gt index, prediction index) pairs, highest IoU first, above ``iou``."""
-    overlaps = _iou(gt_boxes, pred_boxes)
+    overlaps = box_iou(
+        np.asarray(gt_boxes, np.float64).reshape(-1, 4), np.asarray(pred_boxes, np.float64).reshape(-1, 4)
+    )
     pairs = []
     while overlaps.size and overlaps.max() > iou:
         g, p = np.unravel_index(int(np.argmax(overlaps)), overlaps.shape)

@@ -18,8 +18,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from ..ops.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS, SPINE_IDS
 from ..paths import package_data_dir
-from ..pipeline.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS, SPINE_IDS
 from . import skeleton as sk
 
 _K = KEYPOINT_INDEX

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..pipeline.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS, SPINE_IDS
+from ..ops.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS, SPINE_IDS
 
 _K = KEYPOINT_INDEX
 # rest offsets of the spine segments in their parent's frame (lumbar lordosis, thoracic kyphosis)

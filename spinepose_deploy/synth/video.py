@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..pipeline.skeleton import NUM_KEYPOINTS
+from ..ops.skeleton import NUM_KEYPOINTS
 from . import render
 from . import skeleton as sk
 

@@ -31,7 +31,7 @@ def load_graph(path: str | os.PathLike, label: str | None = None) -> onnx.ModelP
     if head[0] != _ONNX_FIRST_BYTE:
         # An HTML error page or a zip saved under an .onnx name ends up here.
         raise ModelLoadError(f"{label} is not an ONNX model (starts with '{show_head(head)}'...)")
-    import onnx
+    import onnx  # onnx takes seconds to import: only when a graph is checked
 
     try:
         return onnx.load(str(path), load_external_data=False)
@@ -81,7 +81,7 @@ def _check_side(
 
 
 def _check_tensor(label: str, model: str, where: str, value: onnx.ValueInfoProto, want: TensorSpec) -> None:
-    import onnx
+    import onnx  # onnx takes seconds to import: only when a graph is checked
 
     tensor_type = value.type.tensor_type
     if tensor_type.elem_type:

@@ -41,6 +41,7 @@ from ..errors import (
     ModelLoadError,
     OfflineError,
     UnsafeArchiveError,
+    first_line,
 )
 from .contract import check_model_contract, load_graph, show_head
 from .specs import ModelSpec
@@ -214,6 +215,7 @@ def _download(spec: ModelSpec, url: str, progress: bool, repin: bool) -> Path:
 
 def _stream(url: str, target: Path, progress: bool) -> None:
     """Download ``url`` to ``target`` with pooch's HTTP downloader; errors become one-line FetchErrors."""
+    # only when something is downloaded
     import pooch
     import requests
 
@@ -236,7 +238,7 @@ def _reason(exc: Exception) -> str:
     inner = exc.args[0] if exc.args else exc
     text = str(getattr(inner, "reason", inner))
     text = re.sub(r"<[^>]*object at 0x[0-9a-f]+>:\s*", "", text)  # urllib3 puts object reprs first
-    return text.splitlines()[0] if text else type(exc).__name__
+    return first_line(text) if text.strip() else type(exc).__name__
 
 
 def _install_zip(spec: ModelSpec, zip_path: Path, *, source: str, staging: Path, repin: bool) -> Path:
@@ -379,6 +381,7 @@ class _RichDownloadProgress:
     """The progress object pooch's HTTPDownloader drives (total, update, reset, close), drawn by rich."""
 
     def __init__(self, label: str) -> None:
+        # only when something is downloaded (progress bar)
         from rich.console import Console
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 

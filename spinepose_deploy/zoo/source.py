@@ -25,6 +25,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import OfflineError, check_choice
+from . import fetch
+from .contract import check_model_contract, load_graph
 from .specs import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,7 @@ def _is_standin(path: Path) -> bool:
 @lru_cache(maxsize=64)
 def _standin_metadata(path: str, size: int, mtime_ns: int) -> bool:
     """``is_standin`` once per file version (it parses the whole graph; resolve_graph runs often)."""
-    from .standins import is_standin
+    from .standins import is_standin  # stand-ins pull in onnx and the torch definitions: only when asked
 
     return is_standin(path)
 
@@ -56,17 +58,14 @@ def resolve_graph(
     spec: ModelSpec, *, weights: str = "auto", local: Path | None = None, models_dir: Path | None = None
 ) -> SourceGraph:
     """Return the graph to export for ``spec`` and whether it is a stand-in."""
-    from . import fetch
-    from .standins import build_standin
+    from .standins import build_standin  # onnx + torch definitions, heavy: loaded on first resolve only
 
     check_choice("--weights", weights, WEIGHTS)
     if weights == "trained":
-        from .standins import trained
+        from .standins import trained  # same reason as build_standin
 
         path = trained.trained_graph(spec)
         if path is not None:
-            from .contract import check_model_contract, load_graph
-
             check_model_contract(load_graph(path), spec, label=str(path))
             return SourceGraph(spec, path, True, fetch.file_sha256(path))
         log.info("no trained stand-in for %s in %s; using the random stand-in", spec.name, trained.trained_dir())

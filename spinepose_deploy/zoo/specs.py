@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 
-from ..errors import UnknownModelError, suggest
+from ..errors import InvalidOptionError, UnknownModelError, check_choice, suggest
 
 _HF_POSE = "https://huggingface.co/dfki-av/spinepose/resolve/main"
 _MMPOSE_SDK = "https://download.openmmlab.com/mmpose/v1/projects/rtmposev1/onnx_sdk"
@@ -28,6 +28,9 @@ class Role(str, Enum):
     DETECTOR = "detector"
     POSE = "pose"
     LIFTER = "lifter"
+
+
+ROLES: tuple[str, ...] = tuple(role.value for role in Role)  # the graphs of a mode, in pipeline order
 
 
 class Family(str, Enum):
@@ -212,7 +215,6 @@ class Mode:
 
     def pose_model(self, version: str) -> str:
         if version not in self.versions:
-            from ..errors import InvalidOptionError
 
             raise InvalidOptionError(
                 f"--model-version: mode '{self.name}' has only {', '.join(self.versions)}, not '{version}'"
@@ -266,8 +268,6 @@ class ModeSelection:
 
 def resolve_mode(mode: str = DEFAULT_MODE, detector: str = DEFAULT_DETECTOR, version: str = "v2") -> ModeSelection:
     """Resolve a mode preset to its detector, pose and lifter specs."""
-    from ..errors import check_choice
-
     preset = get_mode(mode)
     check_choice("--detector", detector, DETECTORS)
     if version == "latest":

@@ -9,6 +9,7 @@ def gflops(model, input_shape: tuple[int, ...]) -> float:
     Only conv/matmul-family ops are counted (norms, activations, pooling, grid_sample are not), which
     is what YOLOX's thop-based figures and most DETR model cards report.
     """
+    # optional extra, loaded only when this feature runs
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from filelock import FileLock
 from onnx import TensorProto, numpy_helper
 
 from ..._atomic import atomic_path
@@ -41,8 +42,6 @@ def available() -> list[str]:
 
 def trained_graph(name_or_spec: str | ModelSpec) -> Path | None:
     """The runnable FP32 graph of a trained stand-in (restored into the cache once), or None if there is none."""
-    from filelock import FileLock
-
     packed = packed_path(name_or_spec)
     if not packed.is_file():
         return None

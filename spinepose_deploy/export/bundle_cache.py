@@ -12,8 +12,17 @@ import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from filelock import FileLock
+
+from .._version import __version__
+from ..backends import get_backend
+from ..errors import SpinePoseDeployError
+from ..paths import cache_subdir
+from ..zoo import source as zoo_source
+from ..zoo.specs import ROLES, resolve_mode
+from .bundle import Bundle
+
 log = logging.getLogger(__name__)
-ROLES = ("detector", "pose", "lifter")
 PER_ROLE_PRECISIONS = ("int8",)  # one bundle per graph: a graph failing its gate leaves the others usable
 
 
@@ -36,13 +45,8 @@ class BundleRecipe:
 
     def key(self) -> str:
         """Cache directory name: the settings, the sources by sha256, tool and runtime versions."""
-        from .. import __version__
-        from ..backends import get_backend
-        from ..zoo.source import resolve_graph
-        from ..zoo.specs import resolve_mode
-
         specs = resolve_mode(self.mode, self.detector, self.model_version).graphs()
-        sources = {role: resolve_graph(specs[role], weights=self.weights).sha256 for role in self.roles}
+        sources = {role: zoo_source.resolve_graph(specs[role], weights=self.weights).sha256 for role in self.roles}
         blob = json.dumps(
             {
                 "mode": self.mode, "detector": self.detector, "version": self.model_version,
@@ -57,17 +61,12 @@ class BundleRecipe:
 
     def path(self) -> Path:
         """Where this bundle lives in the cache (whether or not it was exported yet)."""
-        from ..paths import cache_subdir
-
         return cache_subdir("bundles") / self.key()
 
     def cached(self) -> Path:
         """The bundle in the cache, exported on first use (one process at a time)."""
-        from filelock import FileLock
-
-        from ..errors import SpinePoseDeployError
-        from ..export.bundle import Bundle
-        from ..export.exporter import ExportRequest, export_bundle
+        # the exporter pulls in onnx and the export passes (seconds to import): only a first use pays for them
+        from .exporter import ExportRequest, export_bundle
 
         request = ExportRequest(
             backend=self.backend, out=Path("pending"), precision=self.precision, mode=self.mode,

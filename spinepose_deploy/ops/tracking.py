@@ -20,6 +20,8 @@ import math
 
 import numpy as np
 
+from .detector import box_iou
+
 MIN_AREA = 1000.0
 IOU_THR = 0.3
 
@@ -34,19 +36,6 @@ def pose_to_bbox(keypoints: np.ndarray, expansion: float = 1.25) -> np.ndarray:
     return np.concatenate([center - (center - lo) * expansion, center + (hi - center) * expansion], axis=1).astype(
         np.float32
     )
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix ``(N, M)`` of xyxy boxes ``a`` (N, 4), ``b`` (M, 4); empty union -> 1e-5 (upstream)."""
-    a = np.asarray(a, dtype=np.float64)[:, None, :]
-    b = np.asarray(b, dtype=np.float64)[None, :, :]
-    inter = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None) * np.clip(
-        np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None
-    )
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    union = area_a + area_b - inter
-    return inter / np.where(union == 0, 1e-5, union)
 
 
 class IouTracker:

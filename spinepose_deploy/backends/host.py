@@ -17,12 +17,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import psutil
+
+from . import capabilities
+from .formats import FORMATS
+
 # runtime libraries by distribution name (several distributions provide one import name)
 LIBRARIES: dict[str, tuple[str, ...]] = {
-    "onnxruntime": ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml"),
-    "openvino": ("openvino",),
-    "coremltools": ("coremltools",),
-    "tensorrt": ("tensorrt", "tensorrt-cu12", "tensorrt-cu13"),
+    **{row.distributions[0]: row.distributions for row in FORMATS.values()},
     "numpy": ("numpy",),
     "opencv": ("opencv-python", "opencv-python-headless", "opencv-contrib-python"),
 }
@@ -63,14 +65,11 @@ def library_versions() -> dict[str, str]:
 
 def _accelerators() -> list[str]:
     """Non-CPU devices some backend can run on here, e.g. ``onnxruntime/cuda``."""
-    from ..backends import capabilities
-
     return sorted({f"{c.backend}/{c.device}" for c in capabilities() if c.ok and c.device not in ("cpu", "-")})
 
 
 @functools.lru_cache(maxsize=1)
 def _fingerprint() -> str:
-    import psutil
 
     model, flags = _cpuinfo()
     data: dict[str, Any] = {

@@ -62,6 +62,22 @@ def sanitize_boxes(boxes: np.ndarray, min_size: float = 1.0) -> tuple[np.ndarray
     return ordered[keep], keep
 
 
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix ``(N, M)`` float64 of xyxy boxes ``a`` (N, 4) and ``b`` (M, 4); either may be empty.
+
+    Inverted boxes have zero area; an empty union gives IoU 0 (upstream's tracker divides by 1e-5 there).
+    """
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=-1)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=-1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=-1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return inter / np.where(union > 0, union, 1e-5)
+
+
 def _empty() -> tuple[np.ndarray, np.ndarray]:
     return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
 

@@ -19,8 +19,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
+import psutil
 
 from ..backends.base import Session
+from ..ops.image import read_image
+from ..ops.lifter import estimate_intrinsics
+from ..paths import package_data_dir
+from ..stages import Detector, GraphInfo, Lifter, PoseEstimator
 
 Feed = Mapping[str, np.ndarray]
 K = TypeVar("K")
@@ -75,7 +80,6 @@ class _Rss:
     """Resident-memory peak above a baseline, sampled on demand."""
 
     def __init__(self) -> None:
-        import psutil
 
         self._process = psutil.Process()
         self.base = self.peak = self._process.memory_info().rss
@@ -241,9 +245,6 @@ def measure_session(
 
 def bench_image() -> np.ndarray:
     """The benchmark frame: the astronaut photo shipped with the package (BGR uint8)."""
-    from ..paths import package_data_dir
-    from ..pipeline.io import read_image
-
     return read_image(package_data_dir() / BENCH_IMAGE)
 
 
@@ -266,32 +267,22 @@ def tiled_boxes(image_hw: tuple[int, int], people: int) -> np.ndarray:
     return np.asarray(boxes, dtype=np.float32)
 
 
-def graph_feed(role: str, graph: Any, input_name: str, batch: int, image: np.ndarray) -> dict[str, np.ndarray]:
+def graph_feed(role: str, graph: GraphInfo, input_name: str, batch: int, image: np.ndarray) -> dict[str, np.ndarray]:
     """A real feed of ``batch`` items for one graph, made by the pipeline's pre-processing.
 
-    ``graph`` is a ``pipeline.GraphInfo``. Detector: the letterboxed (YOLOX) or resized (RF-DETR) frame,
+    ``graph`` is a ``stages.GraphInfo``. Detector: the letterboxed (YOLOX) or resized (RF-DETR) frame,
     repeated to ``batch``. Pose: ``batch`` crops of tiled boxes. Lifter: normalised camera coordinates of
-    keypoints spread over those boxes (an MLP's speed does not depend on the values).
+    keypoints spread over those boxes (an MLP's speed does not depend on the values). Each made by the
+    graph's stage object, as the pipeline makes it.
     """
-    from ..pipeline import detector as det
-    from ..pipeline import lifter as lift_ops
-    from ..pipeline import pose as pose_ops
-    from ..zoo.specs import Family
-
+    graph = graph.named(input_name)
     boxes = tiled_boxes(image.shape[:2], batch)
     if role == "detector":
-        if graph.family is Family.RFDETR:
-            feed, _ = det.rfdetr_feed(image, graph.input_hw, input_name, graph.mean, graph.std, graph.color)
-        else:
-            feed, _ = det.yolox_feed(image, graph.input_hw, input_name)
+        feed, _ = Detector(graph).preprocess(image)
         return {input_name: np.repeat(feed[input_name], batch, axis=0)}
     if role == "pose":
-        crops, _, _ = pose_ops.crop_batch(
-            image, boxes, graph.input_hw, graph.mean or pose_ops.POSE_MEAN, graph.std or pose_ops.POSE_STD, graph.color
-        )
-        return {input_name: crops}
+        return PoseEstimator(graph).preprocess(image, boxes)[0]
     rng = np.random.default_rng(0)
     keypoints = boxes[:, None, :2] + rng.random((batch, 37, 2)) * (boxes[:, None, 2:] - boxes[:, None, :2])
-    k = lift_ops.estimate_intrinsics(image.shape[1], image.shape[0])
-    xy, _ = lift_ops.lifter_feed(keypoints, np.ones(keypoints.shape[:2]), k)
-    return {input_name: xy}
+    k = estimate_intrinsics(image.shape[1], image.shape[0])
+    return Lifter(graph).preprocess(keypoints, np.ones(keypoints.shape[:2]), k)[0]

@@ -89,7 +89,7 @@ def crop_batch(
     Args:
         image_bgr: ``(H, W, 3)`` uint8 frame.
         boxes: ``(N, 4)`` xyxy image pixels. Corners are ordered first; a box that
-            :func:`~spinepose_deploy.pipeline.detector.sanitize_boxes` would drop (non-finite, or both sides
+            :func:`~spinepose_deploy.ops.detector.sanitize_boxes` would drop (non-finite, or both sides
             under 1 px) raises ``UserError`` — the detector decoders never emit one.
         input_hw: network input ``(height, width)``.
         mean, std: per channel in the network's order (``color``); ``seed_compat`` feeds BGR as upstream.
@@ -124,12 +124,16 @@ def crop_batch(
 
 
 def decode_simcc(
-    simcc_x: np.ndarray, simcc_y: np.ndarray, split_ratio: float = SIMCC_SPLIT_RATIO
+    simcc_x: np.ndarray,
+    simcc_y: np.ndarray,
+    split_ratio: float = SIMCC_SPLIT_RATIO,
+    mark_invalid: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """SimCC ``simcc_x`` (N, K, 2w), ``simcc_y`` (N, K, 2h) -> ``(keypoints (N, K, 2), scores (N, K))``.
 
     Keypoints are in crop pixels: argmax per axis divided by ``split_ratio``. Score is the mean of the two
-    maxima. As upstream, a keypoint whose score is <= 0 gets location -1 (before the division, so -0.5 px).
+    maxima. As upstream, a keypoint whose score is <= 0 gets location -1 (before the division, so -0.5 px);
+    ``mark_invalid=False`` keeps the argmax there (the fidelity gate compares raw peak positions).
     """
     n, k, _ = simcc_x.shape
     # float32 whatever the backend returned (fp16 artifacts), so scores compare across backends
@@ -137,7 +141,8 @@ def decode_simcc(
     sy = np.asarray(simcc_y, dtype=np.float32).reshape(n * k, simcc_y.shape[2])
     locs = np.stack((np.argmax(sx, axis=1), np.argmax(sy, axis=1)), axis=-1).astype(np.float32)
     vals = 0.5 * (np.amax(sx, axis=1) + np.amax(sy, axis=1))
-    locs[vals <= 0.0] = -1
+    if mark_invalid:
+        locs[vals <= 0.0] = -1
     return (locs / np.float32(split_ratio)).reshape(n, k, 2), vals.reshape(n, k).astype(np.float32)
 
 

@@ -30,9 +30,16 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .. import backends
 from .._atomic import write_text
+from ..backends.formats import FORMATS, onnx_readers
+from ..backends.host import fingerprint
 from ..errors import ModelLoadError, SpinePoseDeployError
+from ..paths import cache_subdir
+from ..stages import GraphInfo, measure
+from ..zoo import source as zoo_source
 from ..zoo.specs import ModeSelection
+from .bundle import Bundle
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +48,7 @@ NEAR_TIE = 0.05
 NEAR_TIE_MS, NEAR_TIE_MAX = 0.2, 0.10
 PRECISION_ORDER = ("fp32", "bf16", "fp16", "int8")  # most faithful first
 PROBE_PEOPLE = 6  # batch the probe times pose and lifter at (the bench default)
-PROBE_BACKENDS = ("onnxruntime", "openvino")  # read the source ONNX directly: no export needed
-# a precision hint on the FP32 source ONNX (no converted graph needed): probed where the CPU computes it natively
-HINTED_BACKENDS, HINTED_PRECISIONS = ("openvino",), ("bf16", "fp16")
+PROBE_BACKENDS = onnx_readers()  # read the source ONNX directly: no export needed
 DEFAULT = ("onnxruntime", "fp32")
 SCHEMA = "spinepose-deploy-selection/1"
 T = TypeVar("T")
@@ -152,7 +157,6 @@ def prefer_end_to_end(ranked: dict[str, list[Choice]], rows: Sequence[Any]) -> t
 
 
 def _sha_from_rows(rows: Sequence[Any], role: str) -> str:
-    from ..export.bundle import Bundle
 
     for row in rows:
         bundle = _field(row, "bundle")
@@ -168,7 +172,6 @@ def _sha_from_rows(rows: Sequence[Any], role: str) -> str:
 
 
 def selection_path(host_key: str, role: str, sha256: str) -> Path:
-    from ..paths import cache_subdir
 
     return cache_subdir("selection") / f"{host_key}-{role}-{sha256[:16]}.json"
 
@@ -235,11 +238,8 @@ def ranked_configurations(
     selection: ModeSelection, *, budget_s: float = 5.0, weights: str = "auto"
 ) -> dict[str, list[Choice]]:
     """role -> ranked choices: stored for this host and these weights, else probed (and stored)."""
-    from ..zoo.source import resolve_graph
-    from .host import fingerprint
-
     host = fingerprint()
-    sources = {role: resolve_graph(spec, weights=weights) for role, spec in selection.graphs().items()}
+    sources = {role: zoo_source.resolve_graph(spec, weights=weights) for role, spec in selection.graphs().items()}
     ranked: dict[str, list[Choice]] = {}
     for role, source in sources.items():
         stored = load_stored(host["key"], role, source.sha256)
@@ -258,13 +258,11 @@ def auto_configuration(
 ) -> dict[str, tuple[str, str]]:
     """role -> (backend, precision) for ``backend="auto"``: the best stored or probed choice whose backend is
     available here (an unavailable one falls back to the next with a warning)."""
-    from ..backends import get_backend
-
     result = {}
     for role, choices in ranked_configurations(selection, budget_s=budget_s, weights=weights).items():
         pair = DEFAULT
         for choice in choices:
-            status = get_backend(choice.backend).availability()
+            status = backends.get_backend(choice.backend).availability()
             if status.ok:
                 pair = choice.pair
                 break
@@ -299,11 +297,7 @@ class _Candidate:
 
 def _probe_candidates(role: str, source: Any) -> list[_Candidate]:
     """FP32 source ONNX on each backend that reads it, then cached bundles of this graph that passed."""
-    from ..backends import get_backend
-    from ..export.bundle import Bundle
-    from ..paths import cache_subdir
-
-    found = [_Candidate(b, "fp32", source.path) for b in PROBE_BACKENDS if get_backend(b).availability().ok]
+    found = [_Candidate(b, "fp32", source.path) for b in PROBE_BACKENDS if backends.get_backend(b).availability().ok]
     found += [_Candidate(backend, precision, source.path) for backend, precision in native_low_precisions()]
     seen = {(c.backend, c.precision) for c in found}
     for manifest in sorted(cache_subdir("bundles").glob("*/manifest.json")):
@@ -316,22 +310,21 @@ def _probe_candidates(role: str, source: Any) -> list[_Candidate]:
         pair = (bundle.backend, bundle.precision)
         if graph.get("source_sha256") != source.sha256 or not gate.get("passed", True) or pair in seen:
             continue
-        if get_backend(bundle.backend).availability().ok:
+        if backends.get_backend(bundle.backend).availability().ok:
             found.append(_Candidate(bundle.backend, bundle.precision, bundle.artifact(role)))
             seen.add(pair)
     return found
 
 
 def native_low_precisions() -> list[tuple[str, str]]:
-    """(backend, precision) pairs that read the source ONNX and compute it in ``HINTED_PRECISIONS`` natively on
-    a CPU here (OpenVINO's ``OPTIMIZATION_CAPABILITIES``: BF16 on AVX512_BF16/AMX, FP16 on AVX512_FP16/ARM).
-    They need no export to probe; loading one for real exports its bundle, whose fidelity gate then decides."""
-    from ..backends import capabilities
-
+    """(backend, precision) pairs that compute the FP32 source ONNX at a hinted precision (``BackendFormat.hinted``)
+    natively on a CPU here (OpenVINO's ``OPTIMIZATION_CAPABILITIES``: BF16 on AVX512_BF16/AMX, FP16 on
+    AVX512_FP16/ARM). They need no export to probe; loading one for real exports its bundle, whose fidelity gate
+    then decides."""
     return [
         (c.backend, c.precision)
-        for c in capabilities()
-        if c.ok and c.backend in HINTED_BACKENDS and c.device == "cpu" and c.precision in HINTED_PRECISIONS
+        for c in backends.capabilities()
+        if c.ok and c.device == "cpu" and c.backend in FORMATS and c.precision in FORMATS[c.backend].hinted
     ]
 
 
@@ -339,9 +332,6 @@ def probe(sources: Mapping[str, Any], *, budget_s: float = 5.0) -> dict[str, lis
     """Time each role's candidates briefly (3 runs at the relevant batch), stopping when ``budget_s`` is spent.
 
     A role with nothing measured gets ONNX Runtime FP32, unmeasured (latency inf)."""
-    from ..pipeline.pipeline import GraphInfo
-    from . import measure
-
     deadline = time.perf_counter() + budget_s
     image = measure.bench_image()
     ranked: dict[str, list[Choice]] = {}
@@ -365,8 +355,6 @@ def probe(sources: Mapping[str, Any], *, budget_s: float = 5.0) -> dict[str, lis
 
 def _probe_one(candidate: _Candidate, role: str, info: Any, batch: int, image: Any) -> tuple[float | None, str]:
     """(p50 ms of 3 runs at ``batch``, device), or (None, "") when the candidate fails to load or run."""
-    from .. import backends
-    from . import measure
 
     def feeds(session: Any) -> list:
         return [measure.graph_feed(role, info, session.inputs[0].name, batch, image)]
