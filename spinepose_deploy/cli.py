@@ -17,7 +17,7 @@ from rich.table import Table
 from . import paths
 from ._console import STANDIN_BANNER, compact_layout, err_console, new_table, out_console, show_wide_tables
 from ._version import __version__
-from .backends.formats import FORMATS, PRECISIONS
+from .backends.formats import FORMATS
 from .errors import InvalidOptionError, SpinePoseDeployError, check_choice
 from .export import render
 
@@ -212,7 +212,10 @@ def _checks_table(checks: list) -> Table:
 def export(
     backend: Annotated[str, typer.Option(help=" | ".join(FORMATS))],
     out: Annotated[Path, typer.Option(help="Bundle directory to write (must be new or empty unless --force).")],
-    precision: Annotated[str, typer.Option(help=" | ".join(PRECISIONS) + " (see --calib)")] = "fp32",
+    precision: Annotated[
+        str, typer.Option(help=" | ".join(dict.fromkeys(p for f in FORMATS.values() for p in f.precisions))
+                          + " (bf16: openvino on CPUs with BF16; int8: see --calib)")
+    ] = "fp32",
     mode: Annotated[str, typer.Option(help="small | medium | large | xlarge")] = "small",
     detector: Annotated[str, typer.Option(help="yolox | rfdetr")] = "yolox",
     model_version: Annotated[str, typer.Option("--model-version", help="v2 (latest) | v1")] = "v2",
@@ -395,9 +398,13 @@ def infer(
     detector: Annotated[str | None, typer.Option(help="yolox | rfdetr (default yolox)")] = None,
     model_version: Annotated[str | None, typer.Option("--model-version", help="v2 (default) | v1")] = None,
     backend: Annotated[
-        str | None, typer.Option(help="onnxruntime (default) | openvino | coreml | tensorrt | auto")
+        str | None,
+        typer.Option(help="auto (default: the fastest measured here) | onnxruntime | openvino | coreml | tensorrt; "
+                     "--backend onnxruntime --precision fp32 is the strict reference"),
     ] = None,
-    precision: Annotated[str | None, typer.Option(help="fp32 (default) | fp16")] = None,
+    precision: Annotated[
+        str | None, typer.Option(help="fp32 | bf16 | fp16 | int8 (default: fp32, or auto's measured choice)")
+    ] = None,
     weights: Annotated[
         str | None, typer.Option(help="auto (default) | real | standin | trained (stand-ins trained on 'synth' scenes)")
     ] = None,
@@ -412,6 +419,14 @@ def infer(
     fov: Annotated[float, typer.Option(help="Diagonal field of view in degrees, for lifting.")] = 84.0,
     subject_height: Annotated[float, typer.Option(help="Height of person 0 in metres (metric scale).")] = 1.84,
     smooth: Annotated[bool, typer.Option(help="One-Euro smoothing of video keypoints.")] = True,
+    det_every: Annotated[
+        str | None,
+        typer.Option("--det-every", help="Video: run the detector every N frames, boxes from the keypoints in "
+                     "between (default 5, detect_policy.DEFAULT_DET_EVERY; 1 = every frame)."),
+    ] = None,
+    det_adaptive: Annotated[
+        bool, typer.Option(help="Video: re-detect at once on a lost track, low pose score, box at the edge, scene cut.")
+    ] = True,
     ray: Annotated[
         bool, typer.Option("--ray", help="Run on Ray (INPUT may be a glob or a list file too); resumable: docs/ray.md.")
     ] = False,
@@ -436,6 +451,9 @@ def infer(
     from .pipeline.spine_outputs import SpineRequest  # lazy: the CLI starts without loading what this command needs
 
     spine_request = SpineRequest(csv=spine, plot=spine_plot, trc=trc, c3d=c3d, vis_angles=vis_angles)
+    from .pipeline.detect_policy import check_det_every  # lazy, as above
+
+    interval = dict(det_every=None if det_every is None else check_det_every(det_every), det_adaptive=det_adaptive)
     if ray or ray_address is not None:  # scale-out: spinepose_deploy/scale (backend defaults to auto per node)
         if spine_request.wanted:
             raise InvalidOptionError("--spine/--spine-plot/--trc/--c3d/--vis-angles: not available with --ray yet")
@@ -445,7 +463,8 @@ def infer(
             input, ray_address, bundle=bundle, backend=backend, spine_only=spine_only, json_out=json_out, vis=vis,
             show=show, zoo={"--mode": mode, "--detector": detector, "--model-version": model_version,
                             "--precision": precision, "--weights": weights},
-            options=dict(lift=lift, max_people=max_people, fov=fov, subject_height=subject_height, smoothing=smooth),
+            options=dict(lift=lift, max_people=max_people, fov=fov, subject_height=subject_height, smoothing=smooth,
+                         **interval),
         ))  # fmt: skip
     # lazy: the CLI starts without loading what this command needs
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -460,14 +479,21 @@ def infer(
     spine_request.check(lift=lift, vis=vis is not None or show)
     if show:
         check_show()
-    options = dict(lift=lift, max_people=max_people, fov=fov, subject_height=subject_height, smoothing=smooth)
+    options = dict(lift=lift, max_people=max_people, fov=fov, subject_height=subject_height, smoothing=smooth,
+                   **interval)  # fmt: skip
     spec = PipelineSpec.from_cli(
-        bundle, backend, "auto" if bundle is not None else "onnxruntime", mode=mode, detector=detector,
-        model_version=model_version, precision=precision, weights=weights, options=options,
+        bundle, backend, "auto", mode=mode, detector=detector, model_version=model_version, precision=precision,
+        weights=weights, options=options,
     )  # fmt: skip
     pipeline = spec.build()
     if pipeline.standin:
         err_console.print(STANDIN_BANNER)
+    if pipeline.auto_choice:
+        err_console.print(
+            f"backend auto picked {escape(pipeline.auto_choice)}; --backend onnxruntime --precision fp32 gives the "
+            "strict reference, 'spinepose-deploy bench' re-measures",
+            highlight=False,
+        )
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -528,7 +554,9 @@ def bench(
     model_version: Annotated[str, typer.Option("--model-version", help="v2 (latest) | v1")] = "v2",
     backends: Annotated[str | None, typer.Option(help="Comma list (default: every backend this host runs).")] = None,
     precisions: Annotated[
-        str | None, typer.Option(help="Comma list: fp32,fp16,int8 (default: all; int8 only when already exported).")
+        str | None,
+        typer.Option(help="Comma list: fp32,bf16,fp16,int8 (default: every one this host runs without "
+                     "calibration; int8 only when already exported)."),
     ] = None,
     batch: Annotated[
         str | None, typer.Option(help="Pose/lifter batch sizes, e.g. 1,4,8 (default: 1 and --people).")

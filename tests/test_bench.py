@@ -192,9 +192,10 @@ def test_probe_measures_the_source_graph_on_each_backend_within_the_budget(cache
 
     lifter = resolve_graph(get_spec("lifter"), weights="standin")
     ranked = select.probe({"lifter": lifter}, budget_s=30.0)["lifter"]
-    expected = {b for b in select.PROBE_BACKENDS if get_backend(b).availability().ok}
-    assert {c.backend for c in ranked} == expected
-    assert all(c.precision == "fp32" and c.sha256 == lifter.sha256 and 0 < c.latency_ms < 1e4 for c in ranked)
+    expected = {(b, "fp32") for b in select.PROBE_BACKENDS if get_backend(b).availability().ok}
+    expected |= set(select.native_low_precisions())  # e.g. openvino bf16 where the CPU computes it
+    assert {c.pair for c in ranked} == expected
+    assert all(c.sha256 == lifter.sha256 and 0 < c.latency_ms < 1e4 for c in ranked)
     assert all(c.batch == select.PROBE_PEOPLE for c in ranked)
     spent = select.probe({"lifter": lifter}, budget_s=0.0)["lifter"]  # no time: ONNX Runtime fp32, unmeasured
     assert [(c.pair, c.latency_ms) for c in spent] == [(select.DEFAULT, float("inf"))]
@@ -213,7 +214,8 @@ def test_probe_measures_the_source_graph_on_each_backend_within_the_budget(cache
         lambda spec, weights="auto", **kw: lifter if spec.name == "lifter" else fake(spec, weights),
     )
     first = select.auto_configuration(resolve_mode("small"), budget_s=30.0)
-    assert first["pose"] == ("onnxruntime", "fp32") and first["lifter"][1] == "fp32"
+    # the lifter's pick is whichever probed candidate was fastest (OpenVINO bf16 where the CPU has it may win)
+    assert first["pose"] == ("onnxruntime", "fp32") and first["lifter"] in {c.pair for c in ranked}
     document = json.loads(select.selection_path(host_key(), "lifter", lifter.sha256).read_text())
     assert document["source"] == "probe"
     monkeypatch.setattr(select, "probe", lambda *a, **k: pytest.fail("probed again despite a stored choice"))
@@ -401,3 +403,20 @@ def test_small_mode_bench_has_pipeline_and_auto_rows(standin_paths, tmp_path):
     assert set(result.selection) == {"detector", "pose", "lifter"}
     path = report.write_chart(result.rows, tmp_path / "chart.png", title="test")
     assert path.stat().st_size > 10_000
+
+
+def test_plan_runs_bf16_where_the_cpu_has_it_and_says_why_not_elsewhere(monkeypatch):
+    from spinepose_deploy import backends
+    from spinepose_deploy.backends.base import Capability
+
+    real = backends.capabilities()
+    items = runner.plan(BenchRequest(backends=("openvino",), precisions=("bf16",)))
+    has_bf16 = any(c.ok and c.backend == "openvino" and c.precision == "bf16" for c in real)
+    assert [(i.config.label, bool(i.skip)) for i in items] == [("openvino bf16", not has_bf16)]
+
+    no_bf16 = [Capability("openvino", "cpu", p, p != "bf16", "" if p != "bf16" else "CPU has no BF16 support")
+               for p in ("fp32", "fp16", "bf16", "int8")]  # fmt: skip
+    monkeypatch.setattr(backends, "capabilities", lambda: no_bf16)
+    monkeypatch.setattr(runner, "capabilities", lambda: no_bf16, raising=False)  # where runner imports it by name
+    items = runner.plan(BenchRequest(backends=("openvino",)))
+    assert {i.config.label: i.skip for i in items}["openvino bf16"] == "CPU has no BF16 support"

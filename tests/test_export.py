@@ -252,3 +252,31 @@ def test_bundle_table_fits_80_columns_with_the_gate_numbers(small_bundles):
         assert f"{value}px>{limit}" in text or f"{value}<{limit}" in text, (failure, lines)
     assert f"recall {bundle.graph('detector')['fidelity']['box_recall']:.2f}" in text
     assert "artifact" in wide.export_text() and "artifact" not in narrow.export_text()
+
+
+def _openvino_cpu_runs(precision: str) -> bool:
+    return any(
+        c.ok and c.backend == "openvino" and c.device == "cpu" and c.precision == precision
+        for c in backends.capabilities()
+    )
+
+
+@pytest.mark.parametrize("precision", ["bf16", pytest.param("fp16", marks=pytest.mark.slow)])
+def test_openvino_native_low_precision_bundle_passes_the_gate(tmp_path, precision):
+    # trained stand-ins: random-weight detectors have flat scores, so NMS order flips under any rounding
+    if not _openvino_cpu_runs(precision):
+        pytest.skip(f"this CPU has no native {precision} in OpenVINO (OPTIMIZATION_CAPABILITIES)")
+    bundle = export_bundle(
+        ExportRequest(backend="openvino", precision=precision, out=tmp_path / "b", weights="trained")
+    )
+    for role in bundle.roles:
+        fidelity = bundle.graph(role)["fidelity"]
+        assert fidelity["gate"]["passed"], (role, fidelity)
+        assert fidelity["measured_on"].endswith(precision)  # the compiled model reports it computes that
+    assert bundle.graph("pose")["extra"]["inference_precision"] == {"bf16": "bf16", "fp16": "f16"}[precision]
+    assert bundle.graph("pose")["fidelity"]["max_abs"]["simcc_x"] > 0  # really lowered, not FP32
+
+
+def test_bf16_is_refused_in_one_line_for_a_backend_without_it(tmp_path):
+    with pytest.raises(InvalidOptionError, match="--precision: 'bf16' is not available for --backend onnxruntime"):
+        ExportRequest(backend="onnxruntime", precision="bf16", out=tmp_path / "x").validate()

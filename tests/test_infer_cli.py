@@ -55,6 +55,15 @@ def test_json_file_for_a_video_and_zoo_options_with_a_bundle_are_refused(tmp_pat
     assert "video file for an image input" in _one_line_error(capsys)
 
 
+@pytest.mark.parametrize(("value", "expected"), [("0", "--det-every: 0, expected a positive"),
+                                               ("-2", "--det-every: -2, expected"),
+                                               ("2.5", "--det-every: '2.5' is not a whole number")])
+def test_bad_detection_interval_is_one_line_before_any_model_loads(tmp_path, capsys, value, expected):
+    video = _video(tmp_path / "clip.avi")
+    assert main(["infer", str(video), "--det-every", value]) == 2
+    assert expected in _one_line_error(capsys)
+
+
 def test_show_is_refused_up_front_without_a_gui(capsys):
     from spinepose_deploy.pipeline.io import gui_available
 
@@ -103,7 +112,8 @@ def test_video_gives_one_json_per_frame_and_an_overlay_video(bundle, tmp_path, c
     video = _video(tmp_path / "clip.avi", count=5)
     out = tmp_path / "json"
     # no --bundle: from_zoo exports (or reuses) the same cached stand-in bundle
-    argv = ["infer", str(video), "--weights", "standin", "--json", str(out), "--vis", str(tmp_path / "o.mp4"), "--lift"]
+    argv = ["infer", str(video), "--backend", "onnxruntime", "--weights", "standin", "--json", str(out),
+            "--vis", str(tmp_path / "o.mp4"), "--lift"]
     assert main(argv) == 0
     assert sorted(p.name for p in out.iterdir()) == [f"frame_{i:05d}.json" for i in range(5)]
     assert "5 frames" in capsys.readouterr().out

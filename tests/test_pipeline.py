@@ -366,6 +366,7 @@ def test_from_zoo_auto_mixes_backends_per_role_and_falls_back_past_a_failing_cho
             "pose": "onnxruntime",
         }
         assert len(pipe(image, BOXES)) == 4
+        assert pipe.auto_choice == "detector openvino fp32, pose onnxruntime fp32"
     assert "detector: tensorrt fp32 failed to load" in caplog.text
 
 

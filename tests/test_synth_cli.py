@@ -36,7 +36,9 @@ def test_infer_with_trained_standins_finds_the_figures(tmp_path):
     scene = tmp_path / "scene_1000004.png"
     out = tmp_path / "result.json"
     vis = tmp_path / "v.jpg"
-    assert main(["infer", str(scene), "--weights", "trained", "--json", str(out), "--vis", str(vis)]) == 0
+    argv = ["infer", str(scene), "--backend", "onnxruntime", "--weights", "trained", "--json", str(out),
+            "--vis", str(vis)]
+    assert main(argv) == 0
     truth = json.loads(scene.with_suffix(".json").read_text())["people"]
     found = json.loads(out.read_text())["people"]
     assert len(found) == len(truth) == 3

@@ -34,6 +34,9 @@ class BackendFormat:
     # the artifact is an engine its builder makes from the ONNX on the target GPU: the graph must follow the
     # builder's rules (TopK capped), and --onnx-only writes that graph for the target to build
     builds_engine_on_target: bool = False
+    # precisions it computes from the FP32 source ONNX by a runtime hint: probed without an export wherever
+    # the device computes them natively (doctor's capabilities), then exported and gated when picked
+    hinted: tuple[str, ...] = ()
 
 
 FORMATS: dict[str, BackendFormat] = {
@@ -42,9 +45,10 @@ FORMATS: dict[str, BackendFormat] = {
         ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml"),
         refuses_newer_artifacts=True,
     ),
+    # bf16: FP32 weights computed in bfloat16 where the CPU has it (AVX512_BF16 / AMX); the gate measures it
     "openvino": BackendFormat(
-        "openvino", "openvino", PRECISIONS, False, "cpu", ("qdq", "nncf"), True, True, ("openvino",),
-        refuses_newer_artifacts=True,
+        "openvino", "openvino", ("fp32", "bf16", "fp16", "int8"), False, "cpu", ("qdq", "nncf"), True, True,
+        ("openvino",), refuses_newer_artifacts=True, hinted=("bf16", "fp16"),
     ),
     "coreml": BackendFormat(
         "coreml", "coreml", PRECISIONS, False, "coreml", ("coreml-weights",), False, False, ("coremltools",)

@@ -253,11 +253,14 @@ def plan(request: BenchRequest) -> list[PlanItem]:
             if precision not in FORMATS[backend].precisions:
                 items.append(PlanItem(Config(backend, precision), skip="the exporter has no such precision here"))
                 continue
-            for device in _devices(caps, backend, precision):
+            devices = _devices(caps, backend, precision)
+            if not devices:  # e.g. bf16 on a CPU without AVX512_BF16/AMX: say so instead of dropping the row
+                items.append(PlanItem(Config(backend, precision), skip=_no_device_reason(caps, backend, precision)))
+            for device in devices:
                 items.append(PlanItem(Config(backend, precision, device), _groups(request, precision)))
     skipped: list[PlanItem] = []
     _mark_slow(items, request, skipped)
-    order = {"fp32": 0, "fp16": 1}
+    order = {"fp32": 0, "bf16": 1, "fp16": 2}
     items.sort(key=lambda item: (bool(item.skip), order.get(item.config.precision, 2)))
     return items + skipped
 
@@ -269,6 +272,11 @@ def _devices(caps: Sequence[Any], backend: str, precision: str) -> list[str]:
     if not devices and precision == "fp16":
         devices = [c.device for c in rows if c.precision == "fp32"]
     return list(dict.fromkeys(devices))
+
+
+def _no_device_reason(caps: Sequence[Any], backend: str, precision: str) -> str:
+    reasons = sorted({c.reason for c in caps if c.backend == backend and c.precision == precision and c.reason})
+    return "; ".join(reasons) or f"no {backend} device here computes {precision}"
 
 
 def _groups(request: BenchRequest, precision: str) -> dict[tuple[str, ...], Path | None]:

@@ -14,7 +14,9 @@ survives a change of the other graphs and is re-measured when the host's runtime
 ``ranked_configurations(selection)`` is what ``Pipeline.from_zoo(backend="auto")`` walks (best first,
 with ``load_with_fallback``; ``auto_configuration`` gives just the best pair per role): stored choices,
 else a probe within ``budget_s``: the source ONNX on each available backend that reads ONNX (FP32, so it
-passes by construction) and bundles already in the cache whose gate passed; the result is cached.
+passes by construction), the same ONNX with a bf16/fp16 hint where the CPU computes that natively (its bundle's
+gate is checked when the Pipeline loads it) and bundles already in the cache whose gate passed; the result is
+cached.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any, TypeVar
 
 from .. import backends
 from .._atomic import write_text
-from ..backends.formats import onnx_readers
+from ..backends.formats import FORMATS, onnx_readers
 from ..backends.host import fingerprint
 from ..errors import ModelLoadError, SpinePoseDeployError
 from ..paths import cache_subdir
@@ -296,6 +298,7 @@ class _Candidate:
 def _probe_candidates(role: str, source: Any) -> list[_Candidate]:
     """FP32 source ONNX on each backend that reads it, then cached bundles of this graph that passed."""
     found = [_Candidate(b, "fp32", source.path) for b in PROBE_BACKENDS if backends.get_backend(b).availability().ok]
+    found += [_Candidate(backend, precision, source.path) for backend, precision in native_low_precisions()]
     seen = {(c.backend, c.precision) for c in found}
     for manifest in sorted(cache_subdir("bundles").glob("*/manifest.json")):
         try:
@@ -311,6 +314,18 @@ def _probe_candidates(role: str, source: Any) -> list[_Candidate]:
             found.append(_Candidate(bundle.backend, bundle.precision, bundle.artifact(role)))
             seen.add(pair)
     return found
+
+
+def native_low_precisions() -> list[tuple[str, str]]:
+    """(backend, precision) pairs that compute the FP32 source ONNX at a hinted precision (``BackendFormat.hinted``)
+    natively on a CPU here (OpenVINO's ``OPTIMIZATION_CAPABILITIES``: BF16 on AVX512_BF16/AMX, FP16 on
+    AVX512_FP16/ARM). They need no export to probe; loading one for real exports its bundle, whose fidelity gate
+    then decides."""
+    return [
+        (c.backend, c.precision)
+        for c in backends.capabilities()
+        if c.ok and c.device == "cpu" and c.backend in FORMATS and c.precision in FORMATS[c.backend].hinted
+    ]
 
 
 def probe(sources: Mapping[str, Any], *, budget_s: float = 5.0) -> dict[str, list[Choice]]:

@@ -7,6 +7,7 @@ a file for one image or video (by suffix), otherwise a folder with ``<name>.<ext
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import time
@@ -31,6 +32,7 @@ from .io import (
     write_image,
     write_openpose,
 )
+from .overlap import ahead
 from .pipeline import Pipeline
 from .result import PoseResult
 from .spine_outputs import SpineRecorder, angle_labels
@@ -129,13 +131,16 @@ def run_infer(
     start, step = progress or (lambda name, total: None, lambda: None)
     summary = InferSummary(standin=pipeline.standin)
     began = time.perf_counter()
+    # images are read and detected one ahead on a worker thread (overlap.ahead) while this one runs pose and writes
+    images = ahead(lambda s: _read_and_detect(pipeline, s), [s for s in plan.spec.sources if s.kind == "image"])
     try:
         for source in plan.spec.sources:
             summary.sources += 1
             if source.kind == "image":
                 start(source.name, 1)
+                loaded = next(images)
                 single = len(plan.spec.sources) == 1
-                _run_image(pipeline, plan, source, summary, spine_only, show, single, spine)
+                _run_image(pipeline, plan, loaded, summary, spine_only, show, single, spine)
                 step()
             else:
                 _run_stream(pipeline, plan, source, summary, spine_only, show, start, step, spine)
@@ -146,24 +151,38 @@ def run_infer(
     else:
         _finish_spine(spine, summary, pipeline)
     finally:
+        images.close()
         summary.seconds = time.perf_counter() - began
         if show:
             _close_windows()
     return summary
 
 
+@dataclass(frozen=True)
+class _LoadedImage:
+    source: InputSource
+    image: np.ndarray
+    detections: tuple[np.ndarray, np.ndarray] | None
+
+
+def _read_and_detect(pipeline: Pipeline, source: InputSource) -> _LoadedImage:
+    image = read_image(source.path)
+    detections = pipeline.detect(image) if pipeline.sessions.get("detector") is not None else None
+    return _LoadedImage(source, image, detections)
+
+
 def _run_image(
     pipeline: Pipeline,
     plan: OutputPlan,
-    source: InputSource,
+    loaded: _LoadedImage,
     summary: InferSummary,
     spine_only: bool,
     show: bool,
     single: bool,
     spine: SpineRecorder | None = None,
 ) -> None:
-    image = read_image(source.path)
-    result = pipeline(image)
+    source, image = loaded.source, loaded.image
+    result = pipeline(image, detections=loaded.detections)
     if pipeline.options.lift:
         result = pipeline.to_world(result)  # upstream writes world-space 3D for images too
     _account(summary, result)
@@ -197,8 +216,10 @@ def _run_stream(
     with VideoReader(source) as reader:
         start(source.name, reader.frame_count)
         writer = VideoWriter(vis_path, reader.fps) if vis_path is not None else None
+        # closed explicitly (not at garbage collection): the look-ahead thread stops before the reader closes
+        pairs = _paired(reader, pipeline, reader.fps)
         try:
-            for index, (frame, result) in enumerate(_paired(reader, pipeline, reader.fps)):
+            for index, (frame, result) in enumerate(pairs):
                 _account(summary, result)
                 labels = _spine_frame(spine, source.name, index, index / reader.fps, result)
                 json_path = plan.json_path(source, index)
@@ -221,6 +242,8 @@ def _run_stream(
             if writer is not None:
                 writer.abort()
             raise
+        finally:
+            pairs.close()
         if writer is not None:
             written = writer.close()
             if written is not None:
@@ -248,16 +271,18 @@ def _finish_spine(spine: SpineRecorder | None, summary: InferSummary, pipeline: 
 
 
 def _paired(reader: VideoReader, pipeline: Pipeline, fps: float):
-    """(frame, result) pairs: the tracker consumes frames lazily, so keep each frame for drawing."""
-    current: list[np.ndarray] = []
+    """(frame, result) pairs. ``track`` reads frames ahead of its results (``overlap``), so each frame waits
+    in a FIFO until its result comes out; at most the look-ahead's few frames are held."""
+    waiting: collections.deque[np.ndarray] = collections.deque()
 
     def frames():
         for frame in reader:
-            current[:] = [frame]
+            waiting.append(frame)
             yield frame
 
-    for result in pipeline.track(frames(), fps=fps):
-        yield current[0], result
+    with contextlib.closing(pipeline.track(frames(), fps=fps)) as results:
+        for result in results:
+            yield waiting.popleft(), result
 
 
 def _account(summary: InferSummary, result: PoseResult) -> None:

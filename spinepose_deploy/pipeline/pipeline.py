@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -38,6 +39,8 @@ from ..ops.tracking import IOU_THR, MIN_AREA, IouTracker, KeypointSmoother, pose
 from ..ops.world import DEFAULT_WARMUP, WorldTransform
 from ..stages import Detector, GraphInfo, Lifter, PoseEstimator
 from ..zoo.specs import ROLES, ModelSpec, ModeSelection, resolve_mode
+from .detect_policy import CARRY_EXPANSION, DEFAULT_DET_EVERY, DetectionPolicy, DetectionSchedule, check_det_every
+from .overlap import ahead
 from .result import PoseResult
 
 log = logging.getLogger(__name__)
@@ -67,6 +70,11 @@ class PipelineOptions:
         smoothing: One-Euro smoothing of 2D keypoints in ``track``.
         tracking_iou: IoU above which a pose continues a track (upstream 0.3).
         max_age: frames a missed track survives (0: upstream, ends at once).
+        det_every: ``track`` runs the detector every N frames and carries boxes from the keypoints in between
+            (``detect_policy``); None: 1 under seed_compat (upstream's default), else ``DEFAULT_DET_EVERY``.
+        det_adaptive: also re-detect at once on a lost track, a low pose score, a box at the frame edge, an
+            empty scene or a scene cut (never under seed_compat: upstream has a fixed interval).
+        overlap: ``track`` decodes and detects the next frame on a worker thread while this one runs pose.
     """
 
     seed_compat: bool = False
@@ -84,8 +92,13 @@ class PipelineOptions:
     smoothing: bool = True
     tracking_iou: float = IOU_THR
     max_age: int = 0
+    det_every: int | None = None
+    det_adaptive: bool = True
+    overlap: bool = True
 
     def __post_init__(self) -> None:
+        if self.det_every is not None:
+            object.__setattr__(self, "det_every", check_det_every(self.det_every))
         if self.intrinsics is not None:
             k = np.asarray(self.intrinsics, dtype=np.float64)
             if k.shape != (3, 3) or not np.isfinite(k).all() or k[0, 0] <= 0 or k[1, 1] <= 0:
@@ -105,6 +118,11 @@ class PipelineOptions:
             raise InvalidOptionError(f"warmup_frames: {self.warmup_frames}, expected >= 1")
         if not 0.0 <= self.tracking_iou <= 1.0 or self.max_age < 0:
             raise InvalidOptionError(f"tracking_iou {self.tracking_iou} / max_age {self.max_age} out of range")
+
+    def detection_policy(self) -> DetectionPolicy:
+        """The detection interval ``track`` follows (see ``det_every``)."""
+        every = self.det_every or (1 if self.seed_compat else DEFAULT_DET_EVERY)
+        return DetectionPolicy(every, adaptive=self.det_adaptive and not self.seed_compat)
 
     @classmethod
     def build(cls, options: PipelineOptions | None = None, **overrides: Any) -> PipelineOptions:
@@ -132,6 +150,7 @@ class _Loaded:
 
     sessions: dict[str, Session | None] = field(default_factory=dict)
     graphs: dict[str, GraphInfo] = field(default_factory=dict)
+    picked: dict[str, str] = field(default_factory=dict)  # backend="auto": role -> configuration label
 
     @contextlib.contextmanager
     def closing_on_error(self) -> Iterator[None]:
@@ -184,6 +203,9 @@ class Pipeline:
         self.pose = PoseEstimator.on(pose, self.graphs["pose"], seed_compat=compat)
         self.lifter = Lifter.on(lifter, self.graphs["lifter"]) if lifter is not None else None
         self._compat_state = _LiftState()  # seed_compat: upstream keeps K and the scale across calls
+        self.auto_choice = ""  # from_zoo(backend="auto"): what it picked per role
+        self._detector_lock = threading.Lock()  # track() may detect ahead on a worker thread; a Session is not
+        # thread-safe on every backend (OpenVINO reuses one infer request)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -212,7 +234,7 @@ class Pipeline:
         mode: str = "small",
         detector: str = "yolox",
         model_version: str = "v2",
-        backend: str = "onnxruntime",
+        backend: str = "auto",
         precision: str | None = None,
         weights: str = "auto",
         *,
@@ -222,9 +244,11 @@ class Pipeline:
     ) -> Pipeline:
         """Export (once, cached under ``cache_subdir("bundles")``) and load the graphs of a mode.
 
-        ``backend="auto"`` takes each role's (backend, precision) from the bench's measured selection;
-        roles may then come from different bundles. ``precision`` None means fp32 for a named backend
-        and the selection's choice for "auto" (a given precision overrides it).
+        ``backend="auto"`` (the default) takes each role's (backend, precision) from the bench's measured
+        selection, probed briefly on first use and cached (``export.selection``); roles may then come from
+        different bundles, and ``auto_choice`` says what was picked (logged once per process).
+        ``precision`` None means fp32 for a named backend and the selection's choice for "auto" (a given
+        precision overrides it). ``backend="onnxruntime", precision="fp32"`` is the strict reference.
         """
         opts = PipelineOptions.build(**options)
         selection = resolve_mode(mode, detector, model_version)
@@ -235,7 +259,13 @@ class Pipeline:
         with loaded.closing_on_error():
             if backend == "auto":
                 _load_auto(loaded, selection, recipe, roles, precision, device, threads)
-                return cls._from_loaded(loaded, opts)
+                pipeline = cls._from_loaded(loaded, opts)
+                pipeline.auto_choice = ", ".join(f"{role} {label}" for role, label in loaded.picked.items())
+                if pipeline.auto_choice not in _ANNOUNCED:
+                    _ANNOUNCED.add(pipeline.auto_choice)
+                    log.info("backend auto picked %s; backend='onnxruntime', precision='fp32' is the strict "
+                             "reference", pipeline.auto_choice)  # fmt: skip
+                return pipeline
             _load_bundle_roles(loaded, recipe.cached(), backend, roles, device, threads)
             return cls._from_loaded(loaded, opts)
 
@@ -245,17 +275,25 @@ class Pipeline:
         return cls(s.get("detector"), s["pose"], s.get("lifter"), graphs=loaded.graphs, options=options)
 
     # ------------------------------------------------------------------ one frame
-    def __call__(self, image: np.ndarray, boxes: np.ndarray | None = None) -> PoseResult:
-        """People in one BGR frame. Given ``boxes`` ``(N, 4)`` xyxy skip the detector."""
+    def __call__(
+        self,
+        image: np.ndarray,
+        boxes: np.ndarray | None = None,
+        *,
+        detections: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> PoseResult:
+        """People in one BGR frame. Given ``boxes`` ``(N, 4)`` xyxy skip the detector; ``detections`` is what
+        ``detect(image)`` returned (e.g. run ahead on another thread), used as if detected here."""
         state = self._compat_state if self.options.seed_compat else _LiftState()
         lift_thr = lift_ops.LIFTING_THR if self.options.lift_thr is None else self.options.lift_thr
-        return self._frame(as_bgr(image), boxes, state, lift_thr, self.options.max_people)
+        return self._frame(as_bgr(image), boxes, state, lift_thr, self.options.max_people, detections=detections)
 
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Person boxes ``(N, 4)`` and scores ``(N,)`` in image pixels (score order unless seed_compat)."""
         if self.detector is None:
             raise InvalidOptionError("boxes: this pipeline has no detector; pass boxes=(N, 4) x1, y1, x2, y2")
-        return self.detector(as_bgr(image), self.options.det_score_thr)
+        with self._detector_lock:  # track() may detect one frame ahead on a worker thread
+            return self.detector(as_bgr(image), self.options.det_score_thr)
 
     def estimate(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Keypoints ``(N, 37, 2)`` and scores ``(N, 37)`` for ``boxes`` ``(N, 4)``: one batched pose run."""
@@ -302,8 +340,10 @@ class Pipeline:
     ) -> Iterator[PoseResult]:
         """Results for consecutive frames with track ids, smoothed 2D and (when lifting) world-space 3D.
 
-        ``boxes`` optionally gives each frame's boxes (None for a frame: run the detector). ``fps`` is the
-        One-Euro filter's frame rate. State lives in this generator: two ``track`` calls are independent.
+        ``boxes`` optionally gives each frame's boxes (None for a frame: the detection policy decides,
+        ``PipelineOptions.det_every``). ``fps`` is the One-Euro filter's frame rate. State lives in this
+        generator: two ``track`` calls are independent. With ``overlap`` the next frame is decoded (and, when
+        due, detected) on a worker thread while this one runs pose; results come out in frame order.
         """
         opts = self.options
         tracker = IouTracker(opts.tracking_iou, MIN_AREA, opts.max_age)
@@ -312,27 +352,65 @@ class Pipeline:
         state = _LiftState()
         lift_thr = TRACK_LIFT_THR if opts.lift_thr is None else opts.lift_thr
         limit = opts.max_people or (UPSTREAM_MAX_DETECTIONS if opts.seed_compat else None)
+        schedule = DetectionSchedule(opts.detection_policy()) if self.sessions["detector"] is not None else None
         box_iter = iter(boxes) if boxes is not None else None
-        for index, frame in enumerate(frames):
-            frame_boxes = None
+
+        def prepare(item: tuple[int, np.ndarray]) -> tuple[int, np.ndarray, np.ndarray | None, Any]:
+            """Decode-side work, one frame ahead when overlapping: the caller's boxes, else a due detection."""
+            index, frame = item
+            image = as_bgr(frame, f"frame {index}")
+            given = None
             if box_iter is not None:
-                frame_boxes = next(box_iter, _MISSING)
-                if frame_boxes is _MISSING:
+                given = next(box_iter, _MISSING)
+                if given is _MISSING:
                     raise UserError(f"boxes: ran out at frame {index}; give one entry (or None) per frame")
-            result = self._frame(as_bgr(frame, f"frame {index}"), frame_boxes, state, lift_thr, limit)
-            ids = tracker.update(pose_to_bbox(result.keypoints))  # from unsmoothed keypoints, as upstream
-            keypoints = result.keypoints
-            if smoother is not None:
-                keypoints = smoother(keypoints, ids).astype(np.float32)
-            world_3d = world.step(result.keypoints_3d, result.scores) if world is not None else None
-            yield replace(result, keypoints=keypoints, track_ids=ids, keypoints_3d_world=world_3d)
+            due = given is None and schedule is not None and schedule.policy.due(index)
+            return index, image, given, self.detect(image) if due else None
+
+        stream = ahead(prepare, enumerate(frames)) if opts.overlap else map(prepare, enumerate(frames))
+        try:
+            for index, image, given, detected in stream:
+                reason: str | None = "given"
+                if given is not None or schedule is None:
+                    result = self._frame(image, given, state, lift_thr, limit)
+                else:
+                    reason = schedule.decide(index, image)
+                    if reason is not None and detected is None:  # an adaptive trigger: detect now
+                        detected = self.detect(image)
+                    if reason is None:
+                        carried = schedule.carried
+                        detected = (carried.boxes, carried.box_scores)
+                    result = self._frame(image, None, state, lift_thr, limit, detections=detected)
+                key_boxes = pose_to_bbox(result.keypoints)
+                first_new_id = tracker.next_id
+                ids = tracker.update(key_boxes)  # from unsmoothed keypoints, as upstream
+                if schedule is not None:
+                    tracked = ids >= 0
+                    # a pose cropped from a carried box that does not continue its track has drifted off it
+                    lost = given is None and reason is None and bool(((ids < 0) | (ids >= first_new_id)).any())
+                    carry = key_boxes if opts.seed_compat else pose_to_bbox(result.keypoints, CARRY_EXPANSION)
+                    schedule.observe(carry[tracked], result.box_scores[tracked], result.scores[tracked], lost)
+                keypoints = result.keypoints
+                if smoother is not None:
+                    keypoints = smoother(keypoints, ids).astype(np.float32)
+                world_3d = world.step(result.keypoints_3d, result.scores) if world is not None else None
+                yield replace(result, keypoints=keypoints, track_ids=ids, keypoints_3d_world=world_3d)
+        finally:
+            if opts.overlap:
+                stream.close()
 
     # ------------------------------------------------------------------ internals
     def _frame(
-        self, image: np.ndarray, boxes: np.ndarray | None, state: _LiftState, lift_thr: float, limit: int | None
+        self,
+        image: np.ndarray,
+        boxes: np.ndarray | None,
+        state: _LiftState,
+        lift_thr: float,
+        limit: int | None,
+        detections: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> PoseResult:
         if boxes is None:
-            boxes, box_scores = self.detect(image)
+            boxes, box_scores = detections if detections is not None else self.detect(image)
             if limit is not None:
                 boxes, box_scores = boxes[:limit], box_scores[:limit]
         else:
@@ -397,6 +475,7 @@ class Pipeline:
 
 
 _MISSING = object()
+_ANNOUNCED: set[str] = set()  # auto choices already logged in this process
 
 
 def _roles(options: PipelineOptions) -> tuple[str, ...]:
@@ -458,6 +537,15 @@ def _load_bundle_roles(
         log.info("%s: %s from %s", role, loaded.sessions[role], bundle.path)
 
 
+def _require_gate(path: Path, role: str) -> None:
+    bundle = Bundle.load(path, verify=False)
+    gate = (bundle.graph(role).get("fidelity") or {}).get("gate") or {}
+    if not gate.get("passed", True):
+        failures = "; ".join(gate.get("failures") or []) or "see its manifest"
+        raise BundleError(f"{path}: {role} {bundle.backend} {bundle.precision_of(role)} fails the fidelity gate "
+                          f"({failures})")  # fmt: skip
+
+
 def _load_auto(
     loaded: _Loaded,
     selection: ModeSelection,
@@ -493,10 +581,11 @@ def _load_auto(
                 raise BackendUnavailableError(f"{choice.backend}: {status.reason}")
             group = bundle_roles(choice.precision, role)
             path = replace(recipe, backend=choice.backend, precision=choice.precision, roles=group).cached()
+            _require_gate(path, role)  # a probed bf16/fp16 hint is only picked once its export passed the gate
             _load_bundle_roles(loaded, path, choice.backend, [role], device or choice.device, threads)
 
         _, choice = auto_select.load_with_fallback(choices, load, role=role)
-        log.info("backend auto: %s on %s", role, choice.label)
+        loaded.picked[role] = choice.label
 
 
 __all__ = ["GraphInfo", "Pipeline", "PipelineOptions", "PoseResult"]

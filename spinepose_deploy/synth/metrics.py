@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import numpy as np
 
 from ..ops.detector import box_iou
@@ -94,3 +97,53 @@ def ap50(pred_boxes: list[np.ndarray], pred_scores: list[np.ndarray], gt_boxes: 
     envelope = np.maximum.accumulate(precision[::-1])[::-1]
     steps = np.diff(np.concatenate([[0.0], recall]))
     return float(np.sum(steps * envelope))
+
+
+def match_people(gt_boxes: np.ndarray, pred_boxes: np.ndarray, iou: float = 0.3) -> list[tuple[int, int]]:
+    """Greedy one-to-one (gt index, prediction index) pairs, highest IoU first, above ``iou``."""
+    overlaps = box_iou(
+        np.asarray(gt_boxes, np.float64).reshape(-1, 4), np.asarray(pred_boxes, np.float64).reshape(-1, 4)
+    )
+    pairs = []
+    while overlaps.size and overlaps.max() > iou:
+        g, p = np.unravel_index(int(np.argmax(overlaps)), overlaps.shape)
+        pairs.append((int(g), int(p)))
+        overlaps[g, :], overlaps[:, p] = -1.0, -1.0
+    return pairs
+
+
+def track_accuracy(truth: Iterable[Any], results: Iterable[Any], alpha: float = 0.05) -> dict:
+    """PCK@``alpha`` and identity switches of tracked results against video ground truth.
+
+    ``truth`` yields frames with ``ids`` (N,), ``boxes`` (N, 4), ``keypoints`` (N, K, 2), ``visible`` (N, K)
+    (``synth.video.VideoFrame``); ``results`` yields ``PoseResult`` s with ``track_ids``. People are matched per
+    frame by the IoU of their keypoint boxes with the true boxes; a true person left unmatched counts all its
+    visible keypoints as misses. An identity switch is a true person matched to a different track id than
+    the last time it was matched (MOT's IDSW).
+    """
+    hits = total = matched = people = switches = 0
+    last_track: dict[int, int] = {}
+    for frame, result in zip(truth, results, strict=True):
+        people += len(frame.ids)
+        total += int(frame.visible.sum())
+        if len(result) == 0 or len(frame.ids) == 0:
+            continue
+        kp = np.asarray(result.keypoints, np.float64)
+        boxes = np.concatenate([kp.min(axis=1), kp.max(axis=1)], axis=1)
+        for g, p in match_people(frame.boxes, boxes):
+            matched += 1
+            err = normalised_error(kp[p : p + 1], frame.keypoints[g : g + 1], frame.boxes[g : g + 1])[0]
+            hits += int(((err <= alpha) & frame.visible[g]).sum())
+            track = int(result.track_ids[p]) if result.track_ids is not None else -1
+            person = int(frame.ids[g])
+            if track >= 0:
+                if person in last_track and last_track[person] != track:
+                    switches += 1
+                last_track[person] = track
+    return {
+        "pck": hits / total if total else float("nan"),
+        "recall": matched / people if people else float("nan"),
+        "id_switches": switches,
+        "people": people,
+        "keypoints": total,
+    }

@@ -240,6 +240,19 @@ def _noise_tiles(sigma: float) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(np.round(noise), 0, 255).astype(np.uint8), np.clip(np.round(-noise), 0, 255).astype(np.uint8)
 
 
+def visibility(keypoints: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``(N, K)`` True where keypoint ``(N, K, 2)`` lies in the image on its own figure (``mask`` label ``i + 1``)."""
+    height, width = mask.shape
+    visible = np.zeros(keypoints.shape[:2], bool)
+    for i in range(len(keypoints)):
+        u, v = np.round(keypoints[i, :, 0]).astype(int), np.round(keypoints[i, :, 1]).astype(int)
+        inside = (u >= 0) & (u < width) & (v >= 0) & (v < height)
+        owner = np.zeros(keypoints.shape[1], np.uint8)
+        owner[inside] = mask[v[inside], u[inside]]
+        visible[i] = inside & (owner == i + 1)
+    return visible
+
+
 def render_scene(seed: int, config: RenderConfig = RenderConfig(), people: int | None = None) -> Scene:
     """Render one frame with 1..``config.max_people`` figures (or exactly ``people``); same seed, same Scene."""
     rng = np.random.default_rng(np.random.SeedSequence([0x5EED, int(seed)]))
@@ -273,13 +286,7 @@ def draw_figures(img: np.ndarray, figures: list[np.ndarray], k: np.ndarray, rng:
         img = cv2.subtract(cv2.add(img, plus[y0 : y0 + height, x0 : x0 + width]),
                            minus[y0 : y0 + height, x0 : x0 + width])
     keypoints = np.asarray(kpts, np.float32).reshape(count, NUM_KEYPOINTS, 2)
-    visible = np.zeros((count, NUM_KEYPOINTS), bool)
-    for i in range(count):
-        u, v = np.round(keypoints[i, :, 0]).astype(int), np.round(keypoints[i, :, 1]).astype(int)
-        inside = (u >= 0) & (u < width) & (v >= 0) & (v < height)
-        owner = np.zeros(NUM_KEYPOINTS, np.uint8)
-        owner[inside] = mask[v[inside], u[inside]]
-        visible[i] = inside & (owner == i + 1)
+    visible = visibility(keypoints, mask)
     return Scene(
         image=img,
         boxes=np.asarray(boxes, np.float32).reshape(count, 4),
