@@ -50,12 +50,15 @@ def _ms(value: float | None) -> str:
     return f"{value:.3f}" if value < 1 else f"{value:.2f}" if value < 100 else f"{value:.0f}"
 
 
+_OPENVINO_TYPES = {"f32": "fp32", "f16": "fp16"}  # the compiled model's type names; "bf16" is already ours
+
+
 def _config_text(row: BenchRow) -> str:
     if row.backend == "auto":
         return "auto (per-graph mix): " + ", ".join(row.notes)
     device = "" if row.device == "cpu" else f"/{row.device}"
     text = f"{row.backend}{device} {row.precision}"
-    ran = {part.lower().replace("f32", "fp32").replace("f16", "fp16") for part in row.executed.split("/") if part}
+    ran = {_OPENVINO_TYPES.get(part.lower(), part.lower()) for part in row.executed.split("/") if part}
     if ran and row.precision not in ran and row.precision != "int8":
         text += f" (runs {'/'.join(sorted(ran))})"  # e.g. fp16 on a CPU without FP16 computes in f32
     return text
