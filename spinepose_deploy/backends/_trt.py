@@ -12,7 +12,7 @@ import logging
 import threading
 from typing import Any
 
-from ..errors import BackendUnavailableError
+from ..errors import BackendUnavailableError, InvalidOptionError
 from . import _cuda
 
 log = logging.getLogger(__name__)
@@ -75,8 +75,6 @@ def device_index(device: str | int | None) -> int:
     """The GPU index of 'cuda', 'cuda:N', 'gpu:N', N or None (0)."""
     text = str(device if device is not None else 0).lower().removeprefix("cuda").removeprefix("gpu").lstrip(":")
     if not (text or "0").isdigit():
-        from ..errors import InvalidOptionError
-
         raise InvalidOptionError(f"tensorrt device '{device}': expected a GPU index N, 'cuda' or 'cuda:N'")
     return int(text or "0")
 

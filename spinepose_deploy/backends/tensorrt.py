@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InferenceError, InvalidOptionError, ModelLoadError
-from . import _cuda, _trt
+from . import _cuda, _trt, tensorrt_build
 from .base import Availability, Backend, Capability, Session, TensorInfo, dim_str
 
 log = logging.getLogger(__name__)
@@ -190,9 +190,7 @@ class TensorRTBackend(Backend):
             raise InvalidOptionError(f"tensorrt device '{device}': expected a GPU index 0..{count - 1}")
         _cuda.call(_cuda.cudart().cudaSetDevice(gpu), "cudaSetDevice")
         if path.suffix.lower() == ".onnx":  # an --onnx-only bundle: build (once per GPU / TensorRT version)
-            from .tensorrt_build import cached_engine
-
-            path = cached_engine(path, device=gpu)
+            path = tensorrt_build.cached_engine(path, device=gpu)
         logger = _trt.logger()
         seen = len(logger.errors)
         runtime = trt.Runtime(logger)

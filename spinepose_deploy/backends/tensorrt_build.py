@@ -24,7 +24,7 @@ from filelock import FileLock
 from .._atomic import write_bytes
 from ..errors import ModelLoadError
 from ..paths import cache_subdir
-from . import _trt
+from . import _cuda, _trt
 
 log = logging.getLogger(__name__)
 WORKSPACE_BYTES = 1 << 30
@@ -42,7 +42,6 @@ def build_engine(onnx_path: Path, profile: Profile, *, device: int = 0) -> tuple
     """Serialized engine for ``onnx_path`` with a batch profile; returns (engine bytes, GPU key)."""
     trt = _trt.tensorrt()
     key = _trt.gpu_key(device)
-    from . import _cuda
 
     _cuda.call(_cuda.cudart().cudaSetDevice(device), "cudaSetDevice")
     logger = _trt.logger()

@@ -33,6 +33,7 @@ from rich.table import Table
 
 from .._atomic import write_text
 from .._charts import check_matplotlib, pyplot, save_png
+from .._console import new_table
 from .._version import __version__
 from ..errors import InvalidOptionError
 from ..export import render
@@ -84,8 +85,6 @@ def bench_table(rows: Sequence[BenchRow], title: str = "spinepose-deploy bench",
     ``compact`` (~80 columns: pipes, CI logs, laptops): what picks the winner stays (p50, p99, throughput, the
     gate's number); load time, first run, p90, memory and the full fidelity go to ``--json`` / ``-v``, and
     failure reasons become numbered notes under the table instead of a wrapped column."""
-    from .._console import new_table
-
     table = new_table(title) if compact else Table(title=title, show_lines=False)
     scored = any(row.accuracy for row in rows)
     columns = (_COMPACT if compact else _WIDE) + ([("vs truth" if compact else "accuracy vs truth", "left")]
