@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -125,8 +125,18 @@ class Session(abc.ABC):
         except SpinePoseDeployError:
             raise
         except Exception as exc:  # the runtime's own error, whatever its type: one line, the error as cause
-            name = self.artifact.name if self.artifact else "graph"
-            raise InferenceError(f"{self.backend} {name}: inference failed: {first_line(exc)}") from exc
+            raise self._failure(exc) from exc
+
+    def _failure(self, exc: BaseException) -> InferenceError:
+        """The one-line error for a runtime's own exception during inference."""
+        name = self.artifact.name if self.artifact else "graph"
+        return InferenceError(f"{self.backend} {name}: inference failed: {first_line(exc)}")
+
+    def run_many(self, feeds: Iterable[Mapping[str, np.ndarray]]) -> Iterator[dict[str, np.ndarray]]:
+        """``run`` over a stream of independent feeds, results in input order. Here one after another; a
+        backend with several infer requests (OpenVINO's THROUGHPUT hint) keeps them in flight together."""
+        for one in feeds:
+            yield self.run(one)
 
     @abc.abstractmethod
     def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
