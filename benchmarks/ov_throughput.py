@@ -91,7 +91,8 @@ def main() -> None:
                 folder_ms(detector, pose, feeds["detector"][:2], feeds["pose"][:2], 1)  # warm-up
                 times[hint] = folder_ms(detector, pose, feeds["detector"], feeds["pose"], args.rounds)
     lat, thr = serial["latency"], serial["throughput"]
-    print(f"| detector then pose, no overlap (rows above summed) | {lat:.1f} | {thr:.1f} (both) | {lat / thr:.2f}x | - |")
+    label = "detector then pose, no overlap (rows above summed)"
+    print(f"| {label} | {lat:.1f} | {thr:.1f} (both) | {lat / thr:.2f}x | - |")
     lat, thr = times["latency"], times["throughput"]
     print(f"| folder path: detector ahead + pose | {lat:.1f} | {thr:.1f} (detector) | {lat / thr:.2f}x | - |")
 

@@ -115,6 +115,42 @@ def test_static_batch_graph_is_looped(graphs, backend):
         np.testing.assert_array_equal(batched[name], np.concatenate([s[name] for s in singles]))
 
 
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+@pytest.mark.parametrize("graph", ["dynamic", "static"])
+def test_run_many_gives_run_results_in_order(graphs, backend, graph):
+    session = get_backend(backend).load(graphs[graph], **({"hint": "throughput"} if backend == "openvino" else {}))
+    feeds = [_image(batch) for batch in (1, 3, 1, 2, 1)]  # static1 graph: batches of 3 and 2 go through run()
+    many = list(session.run_many(iter(feeds)))
+    assert len(many) == len(feeds)
+    for one, got in zip(feeds, many, strict=True):
+        expected = session.run(one)
+        for name in ("heat", "score"):
+            np.testing.assert_array_equal(got[name], expected[name])
+
+
+def test_openvino_throughput_keeps_several_requests_in_flight(graphs):
+    latency = get_backend("openvino").load(graphs["dynamic"])
+    throughput = get_backend("openvino").load(graphs["dynamic"], hint="throughput")
+    assert latency.requests == 1
+    assert str(latency._compiled.get_property("PERFORMANCE_HINT")) == "LATENCY"
+    assert str(throughput._compiled.get_property("PERFORMANCE_HINT")) == "THROUGHPUT"
+    if throughput.requests == 1:
+        pytest.skip("OpenVINO's THROUGHPUT hint asks for one infer request on this host (one core?)")
+    feeds = [_image(2) for _ in range(7)]  # windows of `requests`, the last one partial
+    expected = [latency.run(one) for one in feeds]
+    for want, got in zip(expected, throughput.run_many(feeds), strict=True):
+        np.testing.assert_allclose(got["heat"], want["heat"], atol=1e-5)
+    assert throughput._queue is not None and len(throughput._queue) == throughput.requests
+
+
+def test_openvino_run_many_errors_are_one_line(graphs):
+    session = get_backend("openvino").load(graphs["dynamic"], hint="throughput")
+    with pytest.raises(InvalidOptionError, match=r"input 'image': shape \(1, 3, 9, 8\), expected .*\(axis 2\)"):
+        list(session.run_many([_image(1), {"image": np.zeros((1, 3, 9, 8), np.float32)}]))
+    with pytest.raises(InvalidOptionError, match="openvino hint: 'fast'"):
+        get_backend("openvino").load(graphs["dynamic"], hint="fast")
+
+
 def test_openvino_fp32_sets_f32_inference_precision(graphs):
     ov = pytest.importorskip("openvino")
     session = get_backend("openvino").load(graphs["dynamic"], precision="fp32")
