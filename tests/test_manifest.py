@@ -121,3 +121,16 @@ def test_old_bundle_without_per_graph_precision_uses_the_bundle_precision(lifter
     (bundle / MANIFEST).write_text(json.dumps(manifest))
     loaded = Bundle.load(bundle)
     assert loaded.precision_of("lifter") == "fp32" and "precision" not in loaded.graph("lifter")
+
+
+def test_auto_refuses_a_probed_bundle_whose_gate_failed(lifter_bundle, tmp_path):
+    from spinepose_deploy.pipeline.pipeline import _require_gate
+
+    _require_gate(lifter_bundle.path, "lifter")  # passed: no error
+    bundle = tmp_path / "bundle"
+    shutil.copytree(lifter_bundle.path, bundle)
+    manifest = json.loads((bundle / MANIFEST).read_text())
+    manifest["graphs"]["lifter"]["fidelity"]["gate"] = {"passed": False, "failures": ["lifter MPJPE 90 mm > 10"]}
+    (bundle / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"lifter onnxruntime fp32 fails the fidelity gate \(lifter MPJPE 90 mm"):
+        _require_gate(bundle, "lifter")
