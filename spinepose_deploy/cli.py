@@ -20,6 +20,7 @@ from ._version import __version__
 from .backends.formats import FORMATS
 from .errors import InvalidOptionError, SpinePoseDeployError, check_choice
 from .export import render
+from .export.manifest import Gate, Int8Report
 
 if TYPE_CHECKING:
     from .export.bundle import Bundle
@@ -303,21 +304,21 @@ def export(
             bundle = export_bundle(request, progress=advance, source=source)
             progress.update(task, completed=12, description="done")
     except GateFailedError as exc:  # the report first, then main() prints the one-line error
-        err_console.print(_int8_table({exc.role: exc.report.to_dict()}, err_console))
+        err_console.print(_int8_table({exc.role: Int8Report.from_dict(exc.report.to_dict())}, err_console))
         raise
     if as_json:
         _print_json(bundle.manifest)
         return
     if bundle.standin:
         err_console.print(STANDIN_BANNER)
-    reports = {role: bundle.graph(role)["int8"] for role in bundle.roles if bundle.graph(role).get("int8")}
+    reports = {role: entry.int8 for role, entry in bundle.info.graphs.items() if entry.int8}
     if reports:
         out_console.print(_int8_table(reports, out_console))
     out_console.print(_bundle_table(bundle, out_console))
-    if bundle.manifest.get("onnx_only"):  # what a Jetson / GPU owner runs in the bundle directory
+    if bundle.info.onnx_only:  # what a Jetson / GPU owner runs in the bundle directory
         out_console.print("Engines are built on the GPU on first use (Pipeline.from_bundle), or with:", highlight=False)
         for role in bundle.roles:
-            out_console.print(escape(bundle.graph(role)["extra"]["trtexec"]), highlight=False, soft_wrap=True)
+            out_console.print(escape(bundle.entry(role).extra["trtexec"]), highlight=False, soft_wrap=True)
 
 
 def _bundle_table(bundle: Bundle, console: Console) -> Table:
@@ -328,25 +329,24 @@ def _bundle_table(bundle: Bundle, console: Console) -> Table:
         "graph", "model", "artifact", "size MB", "fidelity vs FP32", "gate")  # fmt: skip
     for column in columns:
         table.add_column(column, overflow="fold", no_wrap=column == "vs FP32")  # the gate column wraps instead
-    for role in bundle.roles:
-        graph = bundle.graph(role)
-        size = sum((bundle.path / f).stat().st_size for f in graph["files"]) / 1e6
-        model = graph["model"] + ((" *" if compact else " (stand-in)") if graph["standin"] else "")
-        fidelity = render.fidelity_detail(graph["fidelity"], compact)
-        artifact = [] if compact else [graph["artifact"]]
-        table.add_row(role, model, *artifact, f"{size:.1f}", fidelity, _gate_text(graph["fidelity"], compact))
+    for role, graph in bundle.info.graphs.items():
+        size = sum((bundle.path / f).stat().st_size for f in graph.files) / 1e6
+        model = graph.model + ((" *" if compact else " (stand-in)") if graph.standin else "")
+        fidelity = render.fidelity_detail(graph.fidelity, compact) if graph.fidelity else "-"
+        artifact = [] if compact else [graph.artifact]
+        gate = graph.fidelity.gate if graph.fidelity else None
+        table.add_row(role, model, *artifact, f"{size:.1f}", fidelity, _gate_text(gate, compact))
     if compact:
         table.caption = "* stand-in. Every metric: --json (or -v for the wide table)"
         table.caption_justify = "left"
     return table
 
 
-def _gate_text(fidelity: dict, compact: bool = False) -> str:
-    gate = fidelity.get("gate")
+def _gate_text(gate: Gate | None, compact: bool = False) -> str:
     if gate is None:
         return "-"
-    failures = [_short_failure(f) for f in gate["failures"]] if compact else gate["failures"]
-    return "[green]pass[/]" if gate["passed"] else "[red]fail[/]: " + "; ".join(failures)
+    failures = [_short_failure(f) for f in gate.failures] if compact else list(gate.failures)
+    return "[green]pass[/]" if gate.passed else "[red]fail[/]: " + "; ".join(failures)
 
 
 _SHORTER = (("SimCC argmax agreement", "argmax"), ("keypoint ", ""), ("box recall", "recall"), ("box IoU", "IoU"),
@@ -360,7 +360,7 @@ def _short_failure(failure: str) -> str:
     return failure
 
 
-def _int8_table(reports: dict[str, dict], console: Console) -> Table:
+def _int8_table(reports: dict[str, Int8Report], console: Console) -> Table:
     """INT8 gate rounds per graph: what was kept float, each candidate's result and latency, what was kept."""
     compact = compact_layout(console)
     table = new_table("INT8 fidelity gate (held-out frames)", console)
@@ -369,23 +369,22 @@ def _int8_table(reports: dict[str, dict], console: Console) -> Table:
     for column in columns:
         table.add_column(column, overflow="fold")
     for role, report in reports.items():
-        for entry in report["rounds"]:
+        for entry in report.rounds:
             cells = []
-            for name, cand in entry["candidates"].items():
-                latency = f", {cand['latency_ms']:.1f} ms" if "latency_ms" in cand else ""
-                failures = [_short_failure(f) for f in cand["failures"]] if compact else cand["failures"]
-                verdict = "pass" if cand["passed"] else "; ".join(failures)
-                if cand.get("accuracy"):
-                    accuracy = cand["accuracy"]
+            for name, cand in entry.candidates.items():
+                latency = f", {cand.latency_ms:.1f} ms" if cand.latency_ms is not None else ""
+                failures = [_short_failure(f) for f in cand.failures] if compact else cand.failures
+                verdict = "pass" if cand.passed else "; ".join(failures)
+                if cand.accuracy:
                     text = render.accuracy_text if compact else render.accuracy_basis_text
-                    verdict += f" ({text(accuracy)})"
+                    verdict += f" ({text(cand.accuracy)})"
                 cells.append(f"{name}: {verdict}{latency}")
-            last = entry is report["rounds"][-1]
-            result = ("[green]pass[/]" if entry["passed"] else "[red]fail[/]") + (
-                f" -> {escape(report['kept'])}" if last and report.get("kept") else ""
+            last = entry is report.rounds[-1]
+            result = ("[green]pass[/]" if entry.passed else "[red]fail[/]") + (
+                f" -> {escape(report.kept)}" if last and report.kept else ""
             )
-            kept = f"{entry['excluded']}" if compact else f"{entry['excluded']} nodes"
-            table.add_row(role, str(entry["round"]), kept, escape("\n".join(cells)), result)
+            kept = f"{entry.excluded}" if compact else f"{entry.excluded} nodes"
+            table.add_row(role, str(entry.index), kept, escape("\n".join(cells)), result)
     return table
 
 

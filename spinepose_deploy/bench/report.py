@@ -37,6 +37,7 @@ from .._console import new_table
 from .._version import __version__
 from ..errors import InvalidOptionError
 from ..export import render
+from ..export.manifest import Fidelity
 from .runner import EXPORT, FAILED, FAILED_FIDELITY, PIPELINE, RAN, BenchRequest, BenchResult, BenchRow
 
 SCHEMA = "spinepose-deploy-bench/1"
@@ -63,6 +64,10 @@ def _config_text(row: BenchRow) -> str:
     if ran and row.precision not in ran and row.precision != "int8":
         text += f" (runs {'/'.join(sorted(ran))})"  # e.g. fp16 on a CPU without FP16 computes in f32
     return text
+
+
+def _fidelity(row: BenchRow) -> Fidelity | None:
+    return Fidelity.from_dict(row.fidelity) if row.fidelity else None
 
 
 def _sorted(rows: Sequence[BenchRow]) -> list[BenchRow]:
@@ -120,7 +125,7 @@ def _wide_cells(row: BenchRow) -> list[str]:
         timing,
         "-" if row.items_per_s is None else f"{row.items_per_s:.1f}{unit}",
         "-" if row.rss_mb is None else f"{row.rss_mb:.0f}",
-        escape(render.fidelity_summary(row.fidelity)) if row.graph != PIPELINE else "-",
+        escape(render.fidelity_summary(_fidelity(row))) if row.graph != PIPELINE else "-",
     ]
 
 
@@ -140,7 +145,7 @@ def _compact_cells(row: BenchRow, notes: list[str]) -> list[str]:
         _ms(row.p50_ms),
         _ms(row.p99_ms),
         "-" if row.items_per_s is None else f"{row.items_per_s:.1f}",
-        "-" if row.graph == PIPELINE else escape(render.fidelity_summary(row.fidelity, compact=True)),
+        "-" if row.graph == PIPELINE else escape(render.fidelity_summary(_fidelity(row), compact=True)),
     ]
 
 

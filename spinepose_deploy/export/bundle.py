@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
@@ -28,13 +29,11 @@ from ..backends.files import files_read
 from ..backends.formats import FORMATS
 from ..errors import BundleError
 from ..zoo.fetch import sha256_file
-from ..zoo.specs import ROLES
+from .manifest import GraphEntry, Manifest
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-FORMAT = "spinepose-deploy-bundle"
-FORMAT_VERSION = 1
 
 
 def hash_files(root: Path, files: list[str]) -> dict[str, str]:
@@ -55,7 +54,7 @@ class Bundle:
     """A loaded, verified bundle."""
 
     path: Path
-    manifest: dict[str, Any]
+    info: Manifest  # typed; ``manifest`` is the same as written on disk (``--json``)
 
     @classmethod
     def load(cls, path: str | Path, *, verify: bool = True) -> Bundle:
@@ -68,45 +67,51 @@ class Bundle:
             manifest = json.loads(manifest_path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise BundleError(f"{manifest_path}: unreadable manifest ({exc})") from exc
-        if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-            raise BundleError(
-                f"{manifest_path}: format {manifest.get('format')!r} v{manifest.get('format_version')}, "
-                f"expected {FORMAT} v{FORMAT_VERSION}"
-            )
-        bundle = cls(root, manifest)
+        bundle = cls(root, Manifest.from_dict(manifest, str(manifest_path)))
         if verify:
             bundle.verify()
         return bundle
 
     @property
+    def manifest(self) -> dict[str, Any]:
+        """The manifest as written on disk (plain JSON types)."""
+        return self.info.to_dict()
+
+    @property
     def backend(self) -> str:
-        return self.manifest["backend"]
+        return self.info.backend
 
     @property
     def precision(self) -> str:
-        return self.manifest["precision"]
+        return self.info.precision
 
     @property
     def standin(self) -> bool:
-        return bool(self.manifest.get("standin"))
+        return self.info.standin
 
     @property
     def roles(self) -> list[str]:
-        return [role for role in ROLES if role in self.manifest["graphs"]]
+        return list(self.info.graphs)
 
-    def graph(self, role: str) -> dict[str, Any]:
+    def entry(self, role: str) -> GraphEntry:
+        """One graph's typed manifest entry."""
         try:
-            return self.manifest["graphs"][role]
+            return self.info.graphs[role]
         except KeyError:
             raise BundleError(f"{self.path}: bundle has no '{role}' graph (has {', '.join(self.roles)})") from None
 
+    def graph(self, role: str) -> dict[str, Any]:
+        """One graph's manifest entry as written on disk (see ``entry`` for the typed one)."""
+        return self.entry(role).to_dict()
+
     def precision_of(self, role: str) -> str:
         """A graph's own precision: an INT8 bundle may keep a graph in FP16 (``--fallback fp16``)."""
-        return self.graph(role).get("precision", self.precision)
+        self.entry(role)
+        return self.info.graph_precision(role)
 
     def artifact(self, role: str) -> Path:
         """The artifact's path, refused when the manifest points outside the bundle."""
-        return self._inside(f"graphs.{role}.artifact", self.graph(role)["artifact"])
+        return self._inside(f"graphs.{role}.artifact", self.entry(role).artifact)
 
     def _inside(self, entry: str, name: object) -> Path:
         """``self.path / name`` when it stays inside the bundle once resolved, else one line naming the entry."""
@@ -135,7 +140,7 @@ class Bundle:
     def verify(self) -> None:
         """Refuse escaping, unlisted, missing or changed files, naming the first one found."""
         for role in self.roles:
-            listed = self.graph(role)["files"]
+            listed = self.entry(role).files
             for name in listed:
                 self._inside(f"graphs.{role}.files", name)
             artifact = self.artifact(role)
@@ -152,7 +157,7 @@ class Bundle:
                         "(file changed after export); re-export the bundle"
                     )
 
-    def _check_listed(self, role: str, artifact: Path, listed: dict[str, str]) -> None:
+    def _check_listed(self, role: str, artifact: Path, listed: Mapping[str, str]) -> None:
         """Every file the backend will read must be one whose hash the manifest records."""
         try:
             reads = files_read(artifact)
@@ -174,12 +179,12 @@ class Bundle:
 
     def check_runtime(self, installed_version: str | None, device: str | int | None = None) -> None:
         """Refuse a bundle the installed runtime cannot read (see module docstring)."""
-        made_with = self.manifest.get("backend_version")
+        made_with = self.info.backend_version
         fmt = FORMATS.get(self.backend)
         if fmt is not None and fmt.engine_bound_to_gpu:
             here = gpu_key(device_index(device))
             for role in self.roles:
-                extra = self.graph(role)["extra"]
+                extra = self.entry(role).extra
                 if extra.get("onnx_only"):  # built on this GPU on first use, cached per GPU/TensorRT version
                     continue
                 built = extra.get("engine_key", {})

@@ -39,8 +39,9 @@ from ..zoo.source import SourceGraph, resolve_graph
 from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, ModelSpec, ModeSelection, Role, resolve_mode
 from . import calibration, frames, int8, passes, quantize
 from .base import BatchRange, WriteResult, writer_function
-from .bundle import FORMAT, FORMAT_VERSION, MANIFEST, Bundle, hash_files
+from .bundle import MANIFEST, Bundle, hash_files
 from .fidelity import Thresholds, check, measure
+from .manifest import FORMAT, FORMAT_VERSION
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,6 @@ import onnx
 
 from ..errors import InputFileError
 from ..ops import lifter as lift
-from ..ops.skeleton import ROOT_ID
 from ..paths import package_data_dir, repo_calib_dir
 from ..stages import Crops, Detector, GraphInfo, Lifter, PoseEstimator
 from ..stages.graph import Runner
@@ -129,7 +128,7 @@ class RoleFrames:
         if role == "pose":
             gt, vis = np.concatenate([t.keypoints for t in truth]), np.concatenate([t.visible for t in truth])
             boxes = np.concatenate([t.boxes for t in truth])
-            hits = [(metrics.normalised_error(self._keypoints(side), gt, boxes) <= 0.05) & vis for side in self.outputs]
+            hits = [metrics.pck_hits(self._keypoints(side), gt, vis, boxes) for side in self.outputs]
             total = vis.sum()
             change = (hits[1].sum(axis=1) - hits[0].sum(axis=1)).astype(np.float64)  # per person, in keypoints
             pcks = [h.sum() / total for h in hits]
@@ -140,9 +139,8 @@ class RoleFrames:
         if role == "lifter":
             gt = np.concatenate([t.keypoints_3d for t in truth])
             preds = [np.concatenate([next(iter(out.values())) for out in side]) for side in self.outputs]
-            rel = gt - gt[:, ROOT_ID : ROOT_ID + 1]
-            mean_pose = metrics.mpjpe(np.broadcast_to(rel.mean(axis=0), rel.shape), rel)
-            errors = [_person_mpjpe(pred, rel) for pred in preds]
+            mean_pose = metrics.mean_pose_mpjpe(gt)
+            errors = [metrics.person_mpjpe(pred, gt) for pred in preds]
             change = errors[1] - errors[0]
             entry = accuracy_entry(
                 role,
@@ -166,13 +164,6 @@ class RoleFrames:
         """Decoded pose keypoints of every person of every frame, in image pixels (N, K, 2)."""
         crops = Crops(np.concatenate([t.centers for t in self.truth]), np.concatenate([t.scales for t in self.truth]))
         return PoseEstimator(self.graph).postprocess(_merge(outputs), crops)[0]
-
-
-def _person_mpjpe(pred: np.ndarray, rel_truth: np.ndarray) -> np.ndarray:
-    """Root-relative MPJPE per person, mm: predictions (N, K, 3) metres vs root-relative truth."""
-    pred = np.asarray(pred, np.float64)
-    pred = pred - pred[:, ROOT_ID : ROOT_ID + 1]
-    return np.linalg.norm(pred - rel_truth, axis=-1).mean(axis=1) * 1000.0
 
 
 def _merge(outputs: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

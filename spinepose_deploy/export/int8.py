@@ -28,6 +28,7 @@ from . import coreml, quantize
 from .base import BatchRange, WriteResult, writer_function
 from .calibration import FeedFiles
 from .fidelity import Attempt, GateReport, gate_with_retry
+from .manifest import Candidate, Fidelity
 
 log = logging.getLogger(__name__)
 
@@ -147,31 +148,24 @@ def _write(name: str, job: Int8Job, pre: Path, qdq: Path | None, target: Path, e
     return written
 
 
-def _summary(fidelity: dict) -> dict:
-    gate = fidelity.get("gate") or {}
-    out = {"passed": gate.get("passed", not fidelity.get("measured", True)), "failures": gate.get("failures", [])}
-    out.update({k: round(float(fidelity[k]), 4) for k in SUMMARY_KEYS if k in fidelity})
-    if fidelity.get("accuracy"):  # vs ground truth (synthetic gate frames)
-        out["accuracy"] = {k: fidelity["accuracy"][k] for k in ("metric", "fp32", "candidate", "decides")}
-    if not fidelity.get("measured", True):
-        out["not_measured"] = fidelity.get("reason", "")
-    return out
+def _summary(fidelity: dict) -> Candidate:
+    return Candidate.from_fidelity(Fidelity.from_dict(fidelity), SUMMARY_KEYS)
 
 
 def _choose(job: Int8Job, excluded: list[str], results: dict, qdq: Path | None) -> Attempt:
     """The fastest passing candidate (latency only measured when several pass); else the first."""
-    info = {name: _summary(fidelity) for name, (_, _, fidelity) in results.items()}
-    passing = [name for name, summary in info.items() if summary["passed"]]
+    summaries = {name: _summary(fidelity) for name, (_, _, fidelity) in results.items()}
+    passing = [name for name, summary in summaries.items() if summary.passed]
     if len(passing) > 1 and job.timing_feed:
         latency = median_latency(
             job.backend, {n: results[n][1] / results[n][0].primary for n in passing}, job.timing_feed
         )
-        for name, ms in latency.items():
-            info[name]["latency_ms"] = round(ms, 2)
+        summaries.update({name: summaries[name].with_latency(ms) for name, ms in latency.items()})
         chosen = min(passing, key=latency.__getitem__)
     else:
         chosen = passing[0] if passing else next(iter(results))
     written, folder, fidelity = results[chosen]
+    info = {name: summary.to_dict() for name, summary in summaries.items()}
     return Attempt(excluded, fidelity, info, chosen, (written, folder, qdq))
 
 

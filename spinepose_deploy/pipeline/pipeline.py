@@ -539,9 +539,10 @@ def _load_bundle_roles(
 
 def _require_gate(path: Path, role: str) -> None:
     bundle = Bundle.load(path, verify=False)
-    gate = (bundle.graph(role).get("fidelity") or {}).get("gate") or {}
-    if not gate.get("passed", True):
-        failures = "; ".join(gate.get("failures") or []) or "see its manifest"
+    fidelity = bundle.entry(role).fidelity
+    gate = fidelity.gate if fidelity else None
+    if gate is not None and not gate.passed:
+        failures = "; ".join(gate.failures) or "see its manifest"
         raise BundleError(f"{path}: {role} {bundle.backend} {bundle.precision_of(role)} fails the fidelity gate "
                           f"({failures})")  # fmt: skip
 

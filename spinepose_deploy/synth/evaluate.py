@@ -77,11 +77,9 @@ def evaluate_lifter(run: Run, persons: PersonSet, input_name: str | None = None,
         visible = persons.visible[i : i + 1].astype(np.float32)
         feeds[i] = lifter.preprocess(pixels[i : i + 1], visible, persons.intrinsics[i])[0][name][0]
     pred = lifter.raw(lifter.run({name: feeds}))
-    gt = persons.keypoints_3d
-    rel = gt - gt[:, 19:20]
     return {
-        "mpjpe_mm": metrics.mpjpe(pred, gt),
-        "mean_pose_mpjpe_mm": metrics.mpjpe(np.broadcast_to(rel.mean(axis=0), rel.shape), rel),
+        "mpjpe_mm": metrics.mpjpe(pred, persons.keypoints_3d),
+        "mean_pose_mpjpe_mm": metrics.mean_pose_mpjpe(persons.keypoints_3d),
         "people": int(len(persons)),
         "prediction": np.asarray(pred),
     }

@@ -23,6 +23,18 @@ def normalised_error(pred: np.ndarray, gt: np.ndarray, boxes: np.ndarray) -> np.
     return dist / np.maximum(box_size(boxes), 1e-9)[:, None]
 
 
+def pck_hits(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, boxes: np.ndarray,
+             alpha: float = 0.05) -> np.ndarray:
+    """``(N, K)`` bool: a visible keypoint within ``alpha`` of its person's box size (what PCK counts)."""
+    return (normalised_error(pred, gt, boxes) <= alpha) & np.asarray(visible, bool)
+
+
+def mean_pose_mpjpe(gt: np.ndarray, root: int = ROOT_ID) -> float:
+    """MPJPE (mm) of always answering the average root-relative pose of ``gt`` ``(N, K, 3)``: the no-skill floor."""
+    rel = np.asarray(gt, np.float64) - np.asarray(gt, np.float64)[:, root : root + 1]
+    return mpjpe(np.broadcast_to(rel.mean(axis=0), rel.shape), rel)
+
+
 def pck(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, boxes: np.ndarray, alpha: float = 0.05) -> dict:
     """PCK@``alpha`` over visible keypoints, normalised by box size.
 
@@ -35,7 +47,7 @@ def pck(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, boxes: np.ndarray
     """
     vis = np.asarray(visible, bool)
     err = normalised_error(pred, gt, boxes)
-    hit = err <= alpha
+    hit = pck_hits(pred, gt, vis, boxes, alpha)
     counts = vis.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         per_pck = np.where(counts > 0, (hit & vis).sum(axis=0) / counts, np.nan)
@@ -51,14 +63,20 @@ def pck(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, boxes: np.ndarray
     }
 
 
-def mpjpe(pred: np.ndarray, gt: np.ndarray, root: int | None = ROOT_ID) -> float:
-    """Mean per-joint position error in mm of ``(N, K, 3)`` poses in metres, both made relative to ``root``."""
+def person_mpjpe(pred: np.ndarray, gt: np.ndarray, root: int | None = ROOT_ID) -> np.ndarray:
+    """``(N,)`` mean per-joint position error in mm per person of ``(N, K, 3)`` poses in metres, both made
+    relative to ``root``."""
     pred = np.asarray(pred, np.float64)
     gt = np.asarray(gt, np.float64)
     if root is not None:
         pred = pred - pred[:, root : root + 1]
         gt = gt - gt[:, root : root + 1]
-    return float(np.linalg.norm(pred - gt, axis=-1).mean() * 1000.0)
+    return np.linalg.norm(pred - gt, axis=-1).mean(axis=-1) * 1000.0
+
+
+def mpjpe(pred: np.ndarray, gt: np.ndarray, root: int | None = ROOT_ID) -> float:
+    """Mean per-joint position error in mm of ``(N, K, 3)`` poses in metres, both made relative to ``root``."""
+    return float(person_mpjpe(pred, gt, root).mean())
 
 
 def ap50(pred_boxes: list[np.ndarray], pred_scores: list[np.ndarray], gt_boxes: list[np.ndarray],
