@@ -133,7 +133,7 @@ def _safe(probe: Any) -> Any:
     """A probe's answer, or None when it fails (availability never raises)."""
     try:
         return probe()
-    except Exception:
+    except Exception:  # a broken driver or CUDA install must not break doctor: the probe just has no answer
         return None
 
 
@@ -161,7 +161,7 @@ class TensorRTBackend(Backend):
                 missing.append("an NVIDIA GPU (CUDA sees none)")
         except ImportError:
             missing.append("cuda-python (pip install 'spinepose-deploy[tensorrt-cu12]'), without which no GPU is found")
-        except Exception as exc:
+        except Exception as exc:  # a CUDA error from a broken driver must not break doctor: say it instead
             mismatch = _safe(_cuda.driver_mismatch)
             missing.append(mismatch or f"an NVIDIA GPU with a working driver ({exc})")
         if not missing and (mismatch := _safe(_cuda.driver_mismatch)):
