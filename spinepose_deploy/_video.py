@@ -86,11 +86,25 @@ class DecodeReport:
             self.damaged.append(index)
 
 
+_SINK: list = []  # one capture file per process, reused for every read (a new file per frame cost a syscall storm)
+
+
+def _sink():
+    """The process's capture file, emptied (callers hold ``_LOCK``)."""
+    if not _SINK:
+        _SINK.append(tempfile.TemporaryFile())  # noqa: SIM115 (kept open for the process; the OS removes it)
+    sink = _SINK[0]
+    sink.seek(0)
+    sink.truncate()
+    return sink
+
+
 def quietly(call: Callable[[], T]) -> tuple[T, list[str]]:
     """Run ``call`` with FFmpeg's stderr lines captured: (its result, those lines as text)."""
     if not _COUNTED:
         return call(), []
-    with _LOCK, tempfile.TemporaryFile() as sink:
+    with _LOCK:
+        sink = _sink()
         if sys.stderr is not None:
             sys.stderr.flush()
         try:
