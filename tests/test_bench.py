@@ -76,6 +76,15 @@ def test_auto_select_takes_the_clearly_faster_lower_precision():
     assert select.choose(rows, people=4)["pose"][0].pair == ("openvino", "int8")
 
 
+def test_a_fixed_precision_ranks_the_backends_measured_at_it_first():
+    # strict FP32 through auto: the fastest measured FP32 backend, not the backend of the fastest overall row
+    rows = [_row("pose", "onnxruntime", "int8", 6, 30.0), _row("pose", "openvino", "fp32", 6, 50.0),
+            _row("pose", "onnxruntime", "fp32", 6, 60.0), _row("pose", "coreml", "int8", 6, 20.0)]  # fmt: skip
+    fp32 = select.with_precision(select.choose(rows, people=6)["pose"], "fp32")
+    assert [c.label for c in fp32] == ["openvino fp32", "onnxruntime fp32", "coreml fp32"]
+    assert fp32[0].latency_ms == 50.0 and np.isnan(fp32[2].latency_ms)  # coreml fp32 was never measured
+
+
 def test_no_passing_row_means_no_choice():
     rows = [_row("pose", "onnxruntime", "int8", 6, 10.0, FAILED_FIDELITY)]
     assert select.choose(rows, people=6) == {}

@@ -384,3 +384,17 @@ def _order(choices: list[Choice]) -> list[Choice]:
     near = sorted((c for c in choices if c.latency_ms <= limit),
                   key=lambda c: (_precision_rank(c.precision), c.latency_ms))  # fmt: skip
     return pinned + near + sorted((c for c in choices if c not in near), key=lambda c: c.latency_ms)
+
+
+def with_precision(choices: Sequence[Choice], precision: str) -> list[Choice]:
+    """The ranking when the user fixes the precision (``backend="auto", precision="fp32"``): the backends
+    measured at that precision, fastest first (``_order``), then each other ranked backend at that precision,
+    unmeasured, in the ranking's order."""
+    measured = _order([c for c in choices if c.precision == precision])
+    seen = {c.backend for c in measured}
+    rest: list[Choice] = []
+    for choice in choices:
+        if choice.backend not in seen:
+            seen.add(choice.backend)
+            rest.append(replace(choice, precision=precision, latency_ms=float("nan"), end_to_end=False))
+    return measured + rest

@@ -565,11 +565,8 @@ def _load_auto(
     ranked = auto_select.ranked_configurations(selection, weights=recipe.weights)
     for role in roles:
         choices = list(ranked.get(role) or [])
-        if precision:  # a given precision overrides the measured one; keep the backends' order
-            per_backend: dict[str, auto_select.Choice] = {}
-            for choice in choices:
-                per_backend.setdefault(choice.backend, replace(choice, precision=precision))
-            choices = list(per_backend.values())
+        if precision:
+            choices = auto_select.with_precision(choices, precision)
         default_backend, default_precision = auto_select.DEFAULT
         fallback = auto_select.Choice(role, "", "", default_backend, precision or default_precision, "cpu",
                                       float("nan"), 1)  # fmt: skip
