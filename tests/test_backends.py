@@ -143,6 +143,22 @@ def test_openvino_throughput_keeps_several_requests_in_flight(graphs):
     assert throughput._queue is not None and len(throughput._queue) == throughput.requests
 
 
+def test_openvino_split_batch_runs_a_batch_in_parts_with_the_same_results(graphs):
+    latency = get_backend("openvino").load(graphs["dynamic"])
+    split = get_backend("openvino").load(graphs["dynamic"], split_batch=True)
+    static = get_backend("openvino").load(graphs["static"], split_batch=True)
+    assert latency.split_parts == 1 and static.split_parts == 1  # a static batch cannot be cut
+    if split.split_parts == 1:
+        pytest.skip("OpenVINO's THROUGHPUT hint asks for one infer request on this host (one core?)")
+    for batch in (1, 2, 5):  # 5: unequal parts
+        feeds = _image(batch)
+        want, got = latency.run(feeds), split.run(feeds)
+        assert got["heat"].shape == want["heat"].shape
+        np.testing.assert_allclose(got["heat"], want["heat"], atol=1e-5)
+        np.testing.assert_allclose(got["score"], want["score"], atol=1e-5)
+    assert split._split_queue is not None and len(split._split_queue) == split.split_parts
+
+
 def test_openvino_run_many_errors_are_one_line(graphs):
     session = get_backend("openvino").load(graphs["dynamic"], hint="throughput")
     with pytest.raises(InvalidOptionError, match=r"input 'image': shape \(1, 3, 9, 8\), expected .*\(axis 2\)"):

