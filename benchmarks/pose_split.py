@@ -34,7 +34,8 @@ def main() -> None:
         bundle = Bundle.load(args.bundle)
         path, precision = bundle.artifact("pose"), bundle.precision_of("pose")
     else:
-        path, precision = resolve_graph(resolve_mode("small", "yolox", "v2").graphs()["pose"], weights="trained").path, "fp32"
+        spec = resolve_mode("small", "yolox", "v2").graphs()["pose"]
+        path, precision = resolve_graph(spec, weights="trained").path, "fp32"
     plain = backends.load(path, backend="openvino", precision=precision)
     split = backends.load(path, backend="openvino", precision=precision, split_batch=True)
     print(f"host: {describe(fingerprint())}")
