@@ -1,5 +1,5 @@
 """The pose graph on OpenVINO CPU: one LATENCY run of a frame's crops vs the same batch cut into parts that run
-together on THROUGHPUT streams (``split_batch``, what ``stages.load_options("pose")`` asks for everywhere).
+together on THROUGHPUT streams (``backends.load(..., split_batch=True)``; opt-in, the Pipeline does not use it).
 
     python benchmarks/pose_split.py [--bundle DIR] [--people 1,2,3,6] [--rounds 20]
 

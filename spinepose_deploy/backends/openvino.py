@@ -129,8 +129,8 @@ class OpenVinoSession(Session):
         return [results[index] for index in range(len(window))]
 
     def _run_split(self, feeds: dict[str, np.ndarray], parts: int) -> dict[str, np.ndarray]:
-        """One batch as ``parts`` slices in flight together on the THROUGHPUT twin, rejoined in order: on a
-        2-core CPU two 1-thread streams of 3 crops beat one 2-thread run of 6 (benchmarks/ov_throughput.py)."""
+        """One batch as ``parts`` slices in flight together on the THROUGHPUT twin, rejoined in order. Opt-in:
+        on a quiet 2-core host it measured no faster than one LATENCY run (``benchmarks/pose_split.py``)."""
         from openvino import AsyncInferQueue  # runtime library, loaded on first use: listing backends never fails
 
         if self._split_queue is None:

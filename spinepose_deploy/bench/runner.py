@@ -51,7 +51,7 @@ from ..export.bundle import Bundle
 from ..export.bundle_cache import BundleRecipe, bundle_roles
 from ..export.selection import load_with_fallback
 from ..pipeline.pipeline import Pipeline
-from ..stages import GraphInfo, load_options, measure
+from ..stages import GraphInfo, measure
 from ..zoo import source as zoo_source
 from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, ROLES, resolve_mode
 from . import accuracy as acc
@@ -337,8 +337,8 @@ def _fidelity_status(fidelity: dict | None) -> tuple[str, str]:
     return RAN, ""
 
 
-def _load_options(config: Config, precision: str, role: str) -> dict[str, Any]:
-    options: dict[str, Any] = {"precision": precision, **load_options(role)}
+def _load_options(config: Config, precision: str) -> dict[str, Any]:
+    options: dict[str, Any] = {"precision": precision}
     if config.device != "cpu":
         options["device"] = config.device
     return options
@@ -377,7 +377,7 @@ def open_bundle(
 
         def make(role: str = role) -> Any:
             return backends.load(bundle.artifact(role), backend=bundle.backend,
-                                 **_load_options(config, bundle.precision, role))  # fmt: skip
+                                 **_load_options(config, bundle.precision))  # fmt: skip
 
         def feeds(session: Any, role: str = role, info: Any = info, batches: tuple = batches) -> list:
             return [measure.graph_feed(role, info, session.inputs[0].name, b, image) for b in batches]

@@ -36,7 +36,7 @@ from ..backends.formats import FORMATS, onnx_readers
 from ..backends.host import fingerprint
 from ..errors import ModelLoadError, SpinePoseDeployError
 from ..paths import cache_subdir
-from ..stages import GraphInfo, load_options, measure
+from ..stages import GraphInfo, measure
 from ..zoo import source as zoo_source
 from ..zoo.specs import ModeSelection
 from .bundle import Bundle
@@ -361,8 +361,7 @@ def _probe_one(candidate: _Candidate, role: str, info: Any, batch: int, image: A
 
     try:
         result = measure.measure_session(
-            lambda: backends.load(candidate.artifact, backend=candidate.backend, precision=candidate.precision,
-                                  **load_options(role)),
+            lambda: backends.load(candidate.artifact, backend=candidate.backend, precision=candidate.precision),
             feeds,
             warmup=1,
             runs=3,

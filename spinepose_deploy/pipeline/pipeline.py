@@ -37,7 +37,7 @@ from ..ops import lifter as lift_ops
 from ..ops.image import as_bgr
 from ..ops.tracking import IOU_THR, MIN_AREA, IouTracker, KeypointSmoother, pose_to_bbox
 from ..ops.world import DEFAULT_WARMUP, WorldTransform
-from ..stages import Detector, GraphInfo, Lifter, PoseEstimator, load_options
+from ..stages import Detector, GraphInfo, Lifter, PoseEstimator
 from ..zoo.specs import ROLES, ModelSpec, ModeSelection, resolve_mode
 from .detect_policy import CARRY_EXPANSION, DEFAULT_DET_EVERY, DetectionPolicy, DetectionSchedule, check_det_every
 from .overlap import ahead
@@ -532,9 +532,8 @@ def _load_bundle_roles(
         graph = bundle.graph(role)
         loaded.graphs[role] = GraphInfo.from_manifest(graph)
         loaded.sessions[role] = backends.load(
-            bundle.artifact(role), backend=bundle.backend, precision=bundle.precision_of(role),
-            **options, **load_options(role),
-        )  # fmt: skip
+            bundle.artifact(role), backend=bundle.backend, precision=bundle.precision_of(role), **options
+        )
         log.info("%s: %s from %s", role, loaded.sessions[role], bundle.path)
 
 

@@ -6,8 +6,8 @@ Each is a runner (a Session's ``run`` or any ``run(feed) -> outputs``) plus the 
 """
 
 from .detector import Detector
-from .graph import GraphInfo, Stage, load_options
+from .graph import GraphInfo, Stage
 from .lifter import Lifter
 from .pose import Crops, PoseEstimator
 
-__all__ = ["Crops", "Detector", "GraphInfo", "Lifter", "PoseEstimator", "Stage", "load_options"]
+__all__ = ["Crops", "Detector", "GraphInfo", "Lifter", "PoseEstimator", "Stage"]

@@ -21,16 +21,6 @@ from ..zoo.specs import Family, ModelSpec, get_spec
 Feed = dict[str, np.ndarray]
 Runner = Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
 
-# how each role's Session is loaded, everywhere one is (Pipeline, bench, auto probe), so the bench times what
-# runs. The pose graph's batch is the people of a frame: backends that can run its parts in parallel do
-# (OpenVINO CPU: THROUGHPUT streams, ``split_batch``); the others ignore the option.
-_LOAD_OPTIONS: dict[str, dict[str, Any]] = {"pose": {"split_batch": True}}
-
-
-def load_options(role: str) -> dict[str, Any]:
-    """Extra ``backends.load`` options for ``role`` (a copy)."""
-    return dict(_LOAD_OPTIONS.get(role, {}))
-
 
 @dataclass(frozen=True)
 class GraphInfo:
