@@ -83,8 +83,7 @@ class OpenVinoSession(Session):
         self._queue: Any = None
 
     def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        batch = self._feed_batch(feeds)
-        if self.split_parts > 1 and batch is not None and batch >= 2:
+        if self.split_parts > 1 and (batch := self._feed_batch(feeds)) is not None and batch >= 2:
             return self._run_split(feeds, min(self.split_parts, batch))
         results = self._request.infer(feeds, share_inputs=True, share_outputs=True)
         ports = self._compiled.outputs
@@ -107,21 +106,23 @@ class OpenVinoSession(Session):
             yield from self._run_window(checked)
 
     def _run_window(self, window: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
-        from openvino import AsyncInferQueue  # runtime library, loaded on first use: listing backends never fails
-
         if self._queue is None:
-            self._queue = AsyncInferQueue(self._compiled, self.requests)
+            self._queue = _queue(self._compiled, self.requests)
+        return self._in_flight(self._queue, window)
+
+    def _in_flight(self, queue: Any, window: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+        """``window`` feeds in flight together on ``queue`` (an AsyncInferQueue), results in input order."""
         results: dict[int, dict[str, np.ndarray]] = {}
         names = [info.name for info in self.outputs]
 
         def done(request: Any, index: int) -> None:  # on OpenVINO's thread; copy out before the request is reused
             results[index] = {name: request.get_output_tensor(i).data.copy() for i, name in enumerate(names)}
 
-        self._queue.set_callback(done)
+        queue.set_callback(done)
         try:
             for index, one in enumerate(window):
-                self._queue.start_async(one, userdata=index, share_inputs=True)  # window keeps the inputs alive
-            self._queue.wait_all()
+                queue.start_async(one, userdata=index, share_inputs=True)  # window keeps the inputs alive
+            queue.wait_all()
         except SpinePoseDeployError:
             raise
         except Exception as exc:  # the runtime's own error: one line, as run() gives it
@@ -131,26 +132,12 @@ class OpenVinoSession(Session):
     def _run_split(self, feeds: dict[str, np.ndarray], parts: int) -> dict[str, np.ndarray]:
         """One batch as ``parts`` slices in flight together on the THROUGHPUT twin, rejoined in order. Opt-in:
         on a quiet 2-core host it measured no faster than one LATENCY run (``benchmarks/pose_split.py``)."""
-        from openvino import AsyncInferQueue  # runtime library, loaded on first use: listing backends never fails
-
         if self._split_queue is None:
-            self._split_queue = AsyncInferQueue(self._split, self.split_parts)
+            self._split_queue = _queue(self._split, self.split_parts)
         slices = {name: np.array_split(value, parts) for name, value in feeds.items()}
-        results: dict[int, list[np.ndarray]] = {}
-        count = len(self.outputs)
-
-        def done(request: Any, index: int) -> None:  # on OpenVINO's thread; copy out before the request is reused
-            results[index] = [request.get_output_tensor(i).data.copy() for i in range(count)]
-
-        self._split_queue.set_callback(done)
-        for index in range(parts):
-            part = {name: np.ascontiguousarray(chunks[index]) for name, chunks in slices.items()}
-            self._split_queue.start_async(part, userdata=index)
-        self._split_queue.wait_all()
-        return {
-            info.name: np.concatenate([results[index][i] for index in range(parts)])
-            for i, info in enumerate(self.outputs)
-        }
+        window = [{name: np.ascontiguousarray(chunks[i]) for name, chunks in slices.items()} for i in range(parts)]
+        results = self._in_flight(self._split_queue, window)
+        return {info.name: np.concatenate([part[info.name] for part in results]) for info in self.outputs}
 
     def close(self) -> None:
         self._request = self._compiled = self._queue = self._split = self._split_queue = None
@@ -261,6 +248,12 @@ class OpenVinoBackend(Backend):
             log.info(text)
             session.notes.append(text)
         return session
+
+
+def _queue(compiled: Any, requests: int) -> Any:
+    from openvino import AsyncInferQueue  # runtime library, loaded on first use: listing backends never fails
+
+    return AsyncInferQueue(compiled, requests)
 
 
 def _batch_first(compiled: Any) -> bool:
