@@ -34,9 +34,10 @@ from ..export.bundle import Bundle
 from ..export.bundle_cache import BundleRecipe, bundle_roles
 from ..ops import detector as det
 from ..ops import lifter as lift_ops
+from ..ops.calibration import Calibration, read_calibration
 from ..ops.image import as_bgr
 from ..ops.tracking import IOU_THR, MIN_AREA, IouTracker, KeypointSmoother, pose_to_bbox
-from ..ops.world import DEFAULT_WARMUP, WorldTransform
+from ..ops.world import DEFAULT_WARMUP, Vertical, WorldFrame, WorldTransform
 from ..stages import Detector, GraphInfo, Lifter, PoseEstimator
 from ..zoo.specs import ROLES, ModelSpec, ModeSelection, resolve_mode
 from .detect_policy import CARRY_EXPANSION, DEFAULT_DET_EVERY, DetectionPolicy, DetectionSchedule, check_det_every
@@ -64,8 +65,15 @@ class PipelineOptions:
         metric_scale: estimate the metric scale (else model units).
         lift_thr: keypoints scoring below this are hidden from the lifter; None: upstream's 0.5 per
             image and 0.3 in ``track``.
-        keep_camera_orientation: ``track``'s world space keeps the camera axes (upstream --no-camera-pose).
-        ground_plane: align the world frame with the ground under the feet (upstream default).
+        keep_camera_orientation: ``track``'s world space keeps the camera's orientation, made y-up (upstream
+            --no-camera-pose; under seed_compat upstream's y-down frame, which spine angles refuse).
+        ground_plane: look for the floor under the feet (default); False: the level-camera prior (under
+            seed_compat upstream's mirror image, which spine angles refuse).
+        camera_pitch: the camera's pitch in degrees (looking down +): with ``camera_roll``, the world vertical.
+        camera_roll: the camera's roll in degrees (the vertical leans clockwise on screen +); 0 when only the
+            pitch is given.
+        calibration: a Pose2Sim / Sports2D calibration TOML: the camera's intrinsics (scaled to the frame) and
+            vertical; ``calibration_camera`` picks a camera of a multi-camera file.
         warmup_frames: frames averaged for the world frame (upstream 30).
         smoothing: One-Euro smoothing of 2D keypoints in ``track``.
         tracking_iou: IoU above which a pose continues a track (upstream 0.3).
@@ -89,6 +97,10 @@ class PipelineOptions:
     keep_camera_orientation: bool = False
     ground_plane: bool = True
     warmup_frames: int = DEFAULT_WARMUP
+    camera_pitch: float | None = None
+    camera_roll: float | None = None
+    calibration: str | None = None
+    calibration_camera: str | None = None
     smoothing: bool = True
     tracking_iou: float = IOU_THR
     max_age: int = 0
@@ -114,10 +126,33 @@ class PipelineOptions:
             raise InvalidOptionError(f"--subject-height: {self.subject_height} m, expected > 0")
         if self.lift_thr is not None and not 0.0 <= self.lift_thr <= 1.0:
             raise InvalidOptionError(f"lift_thr: {self.lift_thr}, expected 0 <= value <= 1")
+        for name, value, limit in (("--camera-pitch", self.camera_pitch, 90.0),
+                                   ("--camera-roll", self.camera_roll, 90.0)):
+            if value is not None and not (np.isfinite(value) and -limit <= value <= limit):
+                raise InvalidOptionError(f"{name}: {value} degrees, expected -{limit:g} <= value <= {limit:g}")
+        if self.calibration is not None:
+            if self.camera_pitch is not None or self.camera_roll is not None:
+                raise InvalidOptionError("--calibration gives the orientation: drop --camera-pitch/--camera-roll")
+            if self.intrinsics is not None:
+                raise InvalidOptionError("--calibration gives the intrinsics: drop intrinsics")
+            self.camera_calibration()  # a bad file is refused now, in one line
         if self.warmup_frames < 1:
             raise InvalidOptionError(f"warmup_frames: {self.warmup_frames}, expected >= 1")
         if not 0.0 <= self.tracking_iou <= 1.0 or self.max_age < 0:
             raise InvalidOptionError(f"tracking_iou {self.tracking_iou} / max_age {self.max_age} out of range")
+
+    def camera_calibration(self) -> Calibration | None:
+        """The calibration file's camera, or None."""
+        return None if self.calibration is None else read_calibration(self.calibration, self.calibration_camera)
+
+    def known_vertical(self) -> Vertical | None:
+        """The vertical the user gave (calibration, or camera pitch/roll), or None: estimated from evidence."""
+        calibration = self.camera_calibration()
+        if calibration is not None:
+            return calibration.vertical
+        if self.camera_pitch is None and self.camera_roll is None:
+            return None
+        return Vertical.from_pitch_roll(self.camera_pitch or 0.0, self.camera_roll or 0.0)
 
     def detection_policy(self) -> DetectionPolicy:
         """The detection interval ``track`` follows (see ``det_every``)."""
@@ -188,6 +223,7 @@ class Pipeline:
         **overrides: Any,
     ) -> None:
         self.options = PipelineOptions.build(options, **overrides)
+        self._calibration = self.options.camera_calibration()
         self.sessions: dict[str, Session | None] = {"detector": detector, "pose": pose, "lifter": lifter}
         self.graphs = {role: g if isinstance(g, GraphInfo) else GraphInfo.from_spec(g) for role, g in graphs.items()}
         needed = [r for r in ROLES if self.sessions[r] is not None and r not in self.graphs]
@@ -328,7 +364,8 @@ class Pipeline:
         if result.keypoints_3d is None:
             raise InvalidOptionError("to_world: the result has no 3D keypoints (construct the pipeline with lift=True)")
         world = self._world_transform(warmup=1)
-        return replace(result, keypoints_3d_world=world.step(result.keypoints_3d, result.scores))
+        world_3d = world.step(result.keypoints_3d, result.scores)
+        return replace(result, keypoints_3d_world=world_3d, vertical=world.vertical)
 
     # ------------------------------------------------------------------ video
     def track(
@@ -348,7 +385,7 @@ class Pipeline:
         opts = self.options
         tracker = IouTracker(opts.tracking_iou, MIN_AREA, opts.max_age)
         smoother = KeypointSmoother(freq=fps) if opts.smoothing else None
-        world = self._world_transform(warmup=opts.warmup_frames) if opts.lift else None
+        world = self._world_transform(warmup=opts.warmup_frames, fps=fps) if opts.lift else None
         state = _LiftState()
         lift_thr = TRACK_LIFT_THR if opts.lift_thr is None else opts.lift_thr
         limit = opts.max_people or (UPSTREAM_MAX_DETECTIONS if opts.seed_compat else None)
@@ -393,8 +430,14 @@ class Pipeline:
                 keypoints = result.keypoints
                 if smoother is not None:
                     keypoints = smoother(keypoints, ids).astype(np.float32)
-                world_3d = world.step(result.keypoints_3d, result.scores) if world is not None else None
-                yield replace(result, keypoints=keypoints, track_ids=ids, keypoints_3d_world=world_3d)
+                world_3d = vertical = None
+                if world is not None:
+                    if reason == "scene cut" and isinstance(world, WorldFrame):
+                        world.reset()  # the camera may have moved: the floor evidence so far no longer holds
+                    world_3d = world.step(result.keypoints_3d, result.scores)
+                    vertical = world.vertical
+                yield replace(result, keypoints=keypoints, track_ids=ids, keypoints_3d_world=world_3d,
+                              vertical=vertical)  # fmt: skip
         finally:
             if opts.overlap:
                 stream.close()
@@ -435,6 +478,8 @@ class Pipeline:
         if self.options.intrinsics is not None:
             return np.asarray(self.options.intrinsics, dtype=np.float32)
         height, width = int(image_hw[0]), int(image_hw[1])
+        if self._calibration is not None:  # the calibrated camera replaces the field-of-view guess
+            return self._calibration.intrinsics_for(width, height).astype(np.float32)
         # seed_compat: upstream estimates K once, from the first frame's size, and keeps it
         stale = state.size != (height, width) and not (self.options.seed_compat and state.intrinsics is not None)
         if state.intrinsics is None or stale:
@@ -442,12 +487,15 @@ class Pipeline:
             state.size = (height, width)
         return state.intrinsics
 
-    def _world_transform(self, warmup: int) -> WorldTransform:
-        return WorldTransform(
-            keep_camera_orientation=self.options.keep_camera_orientation,
-            ground_plane=self.options.ground_plane,
-            warmup_frames=warmup,
-        )
+    def _world_transform(self, warmup: int, fps: float = 30.0) -> WorldTransform | WorldFrame:
+        opts = self.options
+        if opts.seed_compat:  # upstream's estimate, options and all
+            return WorldTransform(
+                keep_camera_orientation=opts.keep_camera_orientation, ground_plane=opts.ground_plane,
+                warmup_frames=warmup,
+            )  # fmt: skip
+        floor = opts.ground_plane and not opts.keep_camera_orientation
+        return WorldFrame(opts.known_vertical(), floor=floor, fps=fps)
 
     def describe(self) -> dict[str, str]:
         """role -> "model backend/device/precision" for the loaded Sessions."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ops.skeleton import NUM_KEYPOINTS, SPINE_IDS
+from ..ops.world import Vertical
 from ..spine.angles import DEFAULT_THR, SpineAngles, spine_angles
 
 OPENPOSE_VERSION = 1.0  # upstream SpinePose writes {"version": 1.0, "people": [...]}
@@ -26,6 +27,7 @@ class PoseResult:
         keypoints_3d_world: ``(N, K, 3)`` world space (y up, ground at y = 0) from ``track`` or
             ``Pipeline.to_world``, else None.
         standin: made with stand-in graphs: the keypoints mean nothing.
+        vertical: the world frame's vertical (source, camera pitch/roll) when ``keypoints_3d_world`` is set.
     """
 
     boxes: np.ndarray
@@ -36,6 +38,7 @@ class PoseResult:
     track_ids: np.ndarray | None = None
     keypoints_3d_world: np.ndarray | None = None
     standin: bool = False
+    vertical: Vertical | None = None
 
     def __len__(self) -> int:
         return int(self.keypoints.shape[0])
@@ -53,7 +56,7 @@ class PoseResult:
 
     def spine_angles(self, thr: float = DEFAULT_THR) -> SpineAngles:
         """Spine angles per person (``spinepose_deploy.spine``): 2D always, 3D when world-space 3D is known."""
-        return spine_angles(self.keypoints, self.scores, self.keypoints_3d_world, thr=thr)
+        return spine_angles(self.keypoints, self.scores, self.keypoints_3d_world, thr=thr, vertical=self.vertical)
 
     def to_openpose(self, *, spine_only: bool = False) -> dict:
         """Upstream SpinePose's OpenPose-style dict for this frame.

@@ -93,8 +93,13 @@ def sample_pose(rng: np.random.Generator) -> Pose:
     return Pose(spine, head, arms, tuple(legs))  # type: ignore[arg-type]
 
 
-def forward_kinematics(body: Body, pose: Pose) -> np.ndarray:
-    """Keypoints ``(37, 3)`` in the body frame (metres) for ``body`` in ``pose``."""
+def forward_kinematics(body: Body, pose: Pose, flat_feet: bool = False) -> np.ndarray:
+    """Keypoints ``(37, 3)`` in the body frame (metres) for ``body`` in ``pose``.
+
+    ``flat_feet``: the foot keeps the pelvis's pitch (turned only by the hip's rotation and the ankle angle)
+    and the heel is level with the toes, as a person standing or walking on a floor; otherwise (the training
+    scenes) the foot follows the leg's flexion.
+    """
     out = np.zeros((NUM_KEYPOINTS, 3))
     flex, lateral, twist = pose.spine
     # spine chain: each joint takes its share of the bend; flexion bends forward (towards +z)
@@ -127,8 +132,9 @@ def forward_kinematics(body: Body, pose: Pose) -> np.ndarray:
         out[_K[f"{side}_knee"]] = knee_pos
         ankle_pos = knee_pos + leg @ np.array([0.0, -np.cos(knee), -np.sin(knee)]) * body.shin * sc
         out[_K[f"{side}_ankle"]] = ankle_pos
-        foot = leg @ rx(knee) @ rx(-ankle)
-        out[_K[f"{side}_heel"]] = ankle_pos + foot @ np.array([0.0, -0.06, -0.05]) * sc
+        foot = ry(sign * hrot) @ rx(-ankle) if flat_feet else leg @ rx(knee) @ rx(-ankle)
+        heel_drop = -0.07 if flat_feet else -0.06
+        out[_K[f"{side}_heel"]] = ankle_pos + foot @ np.array([0.0, heel_drop, -0.05]) * sc
         out[_K[f"{side}_big_toe"]] = ankle_pos + foot @ np.array([-sign * 0.02, -0.07, body.foot]) * sc
         out[_K[f"{side}_small_toe"]] = ankle_pos + foot @ np.array([sign * 0.035, -0.07, body.foot * 0.8]) * sc
     yaw, pitch, roll = pose.head
