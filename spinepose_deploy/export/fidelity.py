@@ -132,7 +132,8 @@ def pose_metrics(reference: Mapping[str, np.ndarray], candidate: Mapping[str, np
     tie = (distance > TIE_RADIUS_PX) & _near_tie(ref_x, got_x) & _near_tie(ref_y, got_y)
     decisive = distance[~tie] if (~tie).any() else np.zeros(1)
     # near-ties set aside from the spine angles too (the reference cannot tell those places apart)
-    spine = spine_gate.pose_spine_metrics(ref_xy, np.where(tie[..., None], ref_xy, got_xy)) if _has_spine(ref_xy) else {}
+    kept = np.where(tie[..., None], ref_xy, got_xy)
+    spine = spine_gate.pose_spine_metrics(ref_xy, kept) if _has_spine(ref_xy) else {}
     return {
         "argmax_agreement": agreement,
         "kpt_px_median": float(np.median(decisive)),
