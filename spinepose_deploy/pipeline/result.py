@@ -79,4 +79,7 @@ class PoseResult:
             if flat_3d is not None:
                 person["pose_keypoints_3d"] = flat_3d[i].reshape(-1).tolist()
             people.append(person)
-        return {"version": OPENPOSE_VERSION, "people": people}
+        out = {"version": OPENPOSE_VERSION, "people": people}
+        if self.vertical is not None and self.keypoints_3d_world is not None:  # what the world-space 3D stands on
+            out["world_vertical"] = self.vertical.to_dict()
+        return out

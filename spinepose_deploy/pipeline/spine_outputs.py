@@ -81,7 +81,9 @@ class SpineRecorder:
     def add(self, source: str, frame: int, time_s: float | None, result: PoseResult) -> SpineAngles:
         """Record one frame's people; returns their angles (for the overlay labels)."""
         angles = result.spine_angles(self.thr)
-        self.table.add(source, frame, time_s, result.track_ids, angles)
+        world = result.vertical is not None and result.keypoints_3d_world is not None
+        vertical = result.vertical.to_dict() if world else None
+        self.table.add(source, frame, time_s, result.track_ids, angles, vertical)
         if result.keypoints_3d_world is not None and (self.request.trc or self.request.c3d):
             ids = result.track_ids if result.track_ids is not None else np.arange(len(result))
             points = np.where(result.scores[..., None] >= self.thr, result.keypoints_3d_world, np.nan)

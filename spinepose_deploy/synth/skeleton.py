@@ -93,6 +93,17 @@ def sample_pose(rng: np.random.Generator) -> Pose:
     return Pose(spine, head, arms, tuple(legs))  # type: ignore[arg-type]
 
 
+def sample_standing_pose(rng: np.random.Generator) -> Pose:
+    """A random upright pose of the kind spine users film (standing, walking, bending, lifting): legs near
+    straight with flat feet, the spine anywhere from extension to a deep forward bend, with side bend and twist."""
+    u = rng.uniform
+    spine = (u(-20, 85) * _DEG, u(-35, 35) * _DEG, u(-45, 45) * _DEG)
+    head = (u(-50, 50) * _DEG, u(-30, 45) * _DEG, u(-20, 20) * _DEG)
+    arms = tuple((u(0, 90) * _DEG, u(-40, 120) * _DEG, u(-30, 60) * _DEG, u(0, 120) * _DEG) for _ in range(2))
+    legs = tuple((u(-5, 15) * _DEG, u(-30, 35) * _DEG, u(-15, 15) * _DEG, u(0, 50) * _DEG, 0.0) for _ in range(2))
+    return Pose(spine, head, arms, legs)  # type: ignore[arg-type]
+
+
 def forward_kinematics(body: Body, pose: Pose, flat_feet: bool = False) -> np.ndarray:
     """Keypoints ``(37, 3)`` in the body frame (metres) for ``body`` in ``pose``.
 
