@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ops.skeleton import NUM_KEYPOINTS, SPINE_IDS
-from ..ops.world import Vertical
+from ..ops.world import SOURCE_UPSTREAM, Vertical
 from ..spine.angles import DEFAULT_THR, SpineAngles, spine_angles
 
 OPENPOSE_VERSION = 1.0  # upstream SpinePose writes {"version": 1.0, "people": [...]}
@@ -63,8 +63,9 @@ class PoseResult:
 
         ``{"version": 1.0, "people": [{"pose_keypoints_2d": [x, y, score, ...], "pose_keypoints_3d":
         [x, y, z, score, ...]}]}``; ``pose_keypoints_3d`` is present only with 3D (world space when
-        known, as upstream writes it, else camera space). ``spine_only`` keeps the 9 spine keypoints in
-        hip -> C1 order, as upstream's ``--spine-only``.
+        known, as upstream writes it, else camera space), and with world space a ``world_vertical`` entry
+        (``ops.world.Vertical.to_dict``: source, camera pitch and roll). ``spine_only`` keeps the 9 spine
+        keypoints in hip -> C1 order, as upstream's ``--spine-only``.
         """
         ids = list(SPINE_IDS) if spine_only else list(range(self.keypoints.shape[1]))
         scores = np.asarray(self.scores, dtype=np.float64)[:, ids, None]
@@ -80,6 +81,8 @@ class PoseResult:
                 person["pose_keypoints_3d"] = flat_3d[i].reshape(-1).tolist()
             people.append(person)
         out = {"version": OPENPOSE_VERSION, "people": people}
-        if self.vertical is not None and self.keypoints_3d_world is not None:  # what the world-space 3D stands on
-            out["world_vertical"] = self.vertical.to_dict()
+        # what the world-space 3D stands on (not under seed_compat: upstream's files exactly)
+        vertical = self.vertical if self.keypoints_3d_world is not None else None
+        if vertical is not None and vertical.source != SOURCE_UPSTREAM:
+            out["world_vertical"] = vertical.to_dict()
         return out
