@@ -445,6 +445,15 @@ def infer(
         Path | None, typer.Option(help="Folder: C3D per track of world-space markers (needs --lift, 'biomech').")
     ] = None,
     vis_angles: Annotated[bool, typer.Option(help="Write trunk/neck angles beside each person on --vis.")] = False,
+    camera_pitch: Annotated[
+        float | None, typer.Option(help="Camera pitch in degrees, looking down + (the world vertical; docs/spine.md).")
+    ] = None,
+    camera_roll: Annotated[
+        float | None, typer.Option(help="Camera roll in degrees (the vertical leans clockwise on screen +).")
+    ] = None,
+    calibration: Annotated[
+        Path | None, typer.Option(help="Pose2Sim/Sports2D calibration TOML: intrinsics and the world vertical.")
+    ] = None,
 ) -> None:
     """Run pose estimation on an image, folder, video or webcam; write OpenPose JSON and overlays."""
     from .pipeline.spine_outputs import SpineRequest  # lazy: the CLI starts without loading what this command needs
@@ -480,6 +489,15 @@ def infer(
         check_show()
     options = dict(lift=lift, max_people=max_people, fov=fov, subject_height=subject_height, smoothing=smooth,
                    **interval)  # fmt: skip
+    camera = {k: v for k, v in (("camera_pitch", camera_pitch), ("camera_roll", camera_roll),
+                                ("calibration", None if calibration is None else str(calibration))) if v is not None}
+    if camera:
+        from .pipeline.pipeline import PipelineOptions  # lazy, as above
+
+        if not lift:
+            raise InvalidOptionError("--camera-pitch/--camera-roll/--calibration: they set the 3D world; add --lift")
+        PipelineOptions(**options, **camera)  # bad values and combinations: one line, before any model loads
+        options.update(camera)
     spec = PipelineSpec.from_cli(
         bundle, backend, "auto", mode=mode, detector=detector, model_version=model_version, precision=precision,
         weights=weights, options=options,
@@ -523,6 +541,8 @@ def infer(
         recorder = SpineRecorder(spine_request) if spine_request.wanted else None
         summary = run_infer(pipeline, plan, spine_only=spine_only, show=show, progress=(start, step), spine=recorder)
     where = ", ".join(pipeline.describe().values())
+    if recorder is not None and recorder.vertical is not None:
+        out_console.print(recorder.vertical.line(), highlight=False)
     out_console.print(
         f"{summary.frames} frames, {summary.people} people, {summary.fps:.1f} fps, "
         f"{len(summary.files)} files written ({escape(where)})"

@@ -270,3 +270,68 @@ def test_auto_keeps_fp32_when_the_lower_precision_saves_under_3_percent_of_the_f
     # the same saving on a frame where it matters (a 1 ms frame) is taken
     rows = [_row("lifter", "onnxruntime", "fp32", 1, 0.8), _row("lifter", "openvino", "bf16", 1, 0.2)]
     assert select.choose(rows, people=1)["lifter"][0].pair == ("openvino", "bf16")
+
+
+# ---------------------------------------------------------------- outputs and the CLI
+
+
+def test_the_csv_writes_the_verticals_source_pitch_and_roll(tmp_path):
+    import csv
+    import io
+
+    from spinepose_deploy.pipeline.result import PoseResult
+    from spinepose_deploy.pipeline.spine_outputs import SpineRecorder, SpineRequest
+
+    clip = make_clip("bend", frames=2, camera="high")
+    recorder = SpineRecorder(SpineRequest(csv=tmp_path / "a.csv"))
+    for t in range(2):
+        result = PoseResult(boxes=np.zeros((1, 4), np.float32), box_scores=np.ones(1, np.float32),
+                            keypoints=clip.pixels[t][None].astype(np.float32), scores=np.ones((1, 37), np.float32),
+                            keypoints_3d_world=clip.world[t][None].astype(np.float32),
+                            vertical=Vertical.from_pitch_roll(30.0, 0.0))  # fmt: skip
+        recorder.add("clip", t, t / 24.0, result)
+    recorder.finish()
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "a.csv").read_text())))
+    assert rows[0]["vertical_source"] == "camera_pitch_roll" and float(rows[0]["camera_pitch_deg"]) == 30.0
+    assert float(rows[0]["camera_roll_deg"]) == 0.0 and recorder.vertical.line().startswith("world vertical:")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--camera-pitch", "5"], "--camera-pitch/--camera-roll/--calibration: they set the 3D world; add --lift"),
+        (["--lift", "--camera-pitch", "95"], "--camera-pitch: 95.0 degrees, expected -90 <= value <= 90"),
+        (["--lift", "--camera-roll", "-91"], "--camera-roll: -91.0 degrees, expected -90 <= value <= 90"),
+        (["--lift", "--calibration", "nope.toml"], "--calibration: cannot read nope.toml"),
+        (["--lift", "--calibration", "c.toml", "--camera-roll", "2"], "--calibration gives the orientation"),
+    ],
+)
+def test_bad_camera_values_on_the_cli_get_one_line(args, message, capsys, tmp_path, monkeypatch):
+    from spinepose_deploy.cli import main
+    from spinepose_deploy.paths import package_data_dir
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["infer", str(package_data_dir() / "astronaut.jpg"), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err and message in err
+
+
+@pytest.mark.slow
+def test_infer_with_a_calibration_writes_its_vertical_to_the_csv(tmp_path, capsys):
+    import csv
+    import io
+
+    from spinepose_deploy.cli import main
+    from spinepose_deploy.synth.files import write_clip
+
+    clip = make_clip("side_bend", frames=6, camera="rolled")
+    video = write_clip(tmp_path, clip)
+    _write_calibration(tmp_path / "cam.toml", clip)
+    out = tmp_path / "a.csv"
+    code = main(["infer", str(video), "--weights", "trained", "--lift", "--spine", str(out),
+                 "--calibration", str(tmp_path / "cam.toml")])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert {r["vertical_source"] for r in rows} == {"calibration"}
+    assert float(rows[0]["camera_roll_deg"]) == pytest.approx(clip.vertical.roll_deg, abs=0.1)
+    assert "world vertical: calibration" in capsys.readouterr().out

@@ -15,6 +15,7 @@ import numpy as np
 
 from .._charts import check_matplotlib
 from ..errors import InvalidOptionError
+from ..ops.world import Vertical
 from ..spine import mocap
 from ..spine.angles import DEFAULT_THR, SpineAngles
 from ..spine.plot import write_plot
@@ -77,12 +78,15 @@ class SpineRecorder:
     thr: float = DEFAULT_THR
     table: AngleTable = field(default_factory=AngleTable)
     _tracks: dict[int, dict[int, np.ndarray]] = field(default_factory=dict)
+    vertical: Vertical | None = None  # the last world vertical seen (the run's console line)
 
     def add(self, source: str, frame: int, time_s: float | None, result: PoseResult) -> SpineAngles:
         """Record one frame's people; returns their angles (for the overlay labels)."""
         angles = result.spine_angles(self.thr)
         world = result.vertical is not None and result.keypoints_3d_world is not None
         vertical = result.vertical.to_dict() if world else None
+        if world:
+            self.vertical = result.vertical
         self.table.add(source, frame, time_s, result.track_ids, angles, vertical)
         if result.keypoints_3d_world is not None and (self.request.trc or self.request.c3d):
             ids = result.track_ids if result.track_ids is not None else np.arange(len(result))
