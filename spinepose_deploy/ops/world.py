@@ -466,7 +466,7 @@ class WorldFrame:
         self.floor = floor and vertical is None
         self.fps = float(fps) if fps and fps > 0 else 30.0
         self.intrinsics = None if intrinsics is None else np.asarray(intrinsics, dtype=np.float32)
-        self._warned = False
+        self.warn = True  # say once when the level-camera prior is in use
         self.reset()
 
     def reset(self) -> None:
@@ -544,8 +544,8 @@ class WorldFrame:
             if self._since_fit >= REFIT_EVERY and len(self._candidates) >= MIN_CONTACT_FRAMES:
                 self._since_fit = 0
                 up = self._refit(up)
-        if self.vertical.source == SOURCE_LEVEL and not self._warned:
-            self._warned = True
+        if self.vertical.source == SOURCE_LEVEL and self.warn:
+            self.warn = False
             log.warning("world vertical: no calibration, camera pitch/roll or usable floor contacts yet; assuming a "
                         "level camera (give --camera-pitch/--camera-roll or --calibration)")  # fmt: skip
         if self._anchor is None:

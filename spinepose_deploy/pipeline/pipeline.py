@@ -224,6 +224,7 @@ class Pipeline:
     ) -> None:
         self.options = PipelineOptions.build(options, **overrides)
         self._calibration = self.options.camera_calibration()
+        self._still_warned = False
         self.sessions: dict[str, Session | None] = {"detector": detector, "pose": pose, "lifter": lifter}
         self.graphs = {role: g if isinstance(g, GraphInfo) else GraphInfo.from_spec(g) for role, g in graphs.items()}
         needed = [r for r in ROLES if self.sessions[r] is not None and r not in self.graphs]
@@ -364,6 +365,8 @@ class Pipeline:
         if result.keypoints_3d is None:
             raise InvalidOptionError("to_world: the result has no 3D keypoints (construct the pipeline with lift=True)")
         world = self._world_transform(warmup=1)
+        if isinstance(world, WorldFrame):  # one image: the level-camera warning once per pipeline, not per image
+            world.warn, self._still_warned = not self._still_warned, True
         world_3d = world.step(result.keypoints_3d, result.scores)
         return replace(result, keypoints_3d_world=world_3d, vertical=world.vertical)
 
