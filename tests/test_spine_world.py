@@ -335,3 +335,14 @@ def test_infer_with_a_calibration_writes_its_vertical_to_the_csv(tmp_path, capsy
     assert {r["vertical_source"] for r in rows} == {"calibration"}
     assert float(rows[0]["camera_roll_deg"]) == pytest.approx(clip.vertical.roll_deg, abs=0.1)
     assert "world vertical: calibration" in capsys.readouterr().out
+
+
+def test_with_ground_truth_the_spine_angle_error_may_rise_by_1_degree_at_most():
+    ok = {"decides": True, "change": 0.5, "worst": 1.0, "spine": {"change": 0.4, "worst": 0.9}}
+    assert fidelity._check_accuracy("lifter", ok, fidelity.Thresholds()) == []
+    worse = {**ok, "spine": {"change": 0.8, "worst": 1.6}}
+    (failure,) = fidelity._check_accuracy("lifter", worse, fidelity.Thresholds())
+    assert "spine angles vs ground truth +0.8 deg" in failure and "+1.6" in failure
+    # the entry: per-person errors of FP32 and the candidate, the bound on the rise
+    entry = fidelity.spine_truth_entry(np.array([2.0, 3.0, 4.0, np.nan]), np.array([2.5, 3.5, 4.5, 1.0]))
+    assert entry["people"] == 3 and entry["change"] == pytest.approx(0.5) and entry["worst"] == pytest.approx(0.5)

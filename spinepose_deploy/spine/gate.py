@@ -65,6 +65,19 @@ def pose_spine_metrics(reference_xy: np.ndarray, candidate_xy: np.ndarray) -> di
     return family_change(spine_angles(reference_xy, ones), spine_angles(candidate_xy, ones), (*GATED_2D, "segment2d"))
 
 
+def truth_angle_error(prediction: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """``(N,)`` per person: mean |angle - truth| (degrees) over the gated 3D families, from camera-space 3D
+    ``(N, 37, 3)`` (prediction and truth both turned y-up the same way)."""
+    ones = np.ones(truth.shape[:-1])
+    zeros = np.zeros(truth.shape[:-1] + (2,))
+    names = [n for family in GATED_3D for n in FAMILIES[family]]
+    cols = [ANGLE_NAMES.index(n) for n in names]
+    got = spine_angles(zeros, ones, prediction @ CAMERA_TO_Y_UP).values[:, cols]
+    want = spine_angles(zeros, ones, truth @ CAMERA_TO_Y_UP).values[:, cols]
+    diff = np.abs(180.0 - np.mod(180.0 - (got - want), 360.0))
+    return np.nanmean(np.where(np.isfinite(diff), diff, np.nan), axis=1)
+
+
 def gate_failures(metrics: Mapping[str, float], limits: Mapping[str, float]) -> list[str]:
     """One line per spine limit ``metrics`` exceed (families present in ``metrics`` only)."""
     failures = []
