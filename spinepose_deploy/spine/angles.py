@@ -237,7 +237,7 @@ def _tangents(points: np.ndarray) -> np.ndarray:
     s = s / np.maximum(s[..., -1:], 1e-12)
     powers = np.arange(4)
     basis = s[..., None] ** powers  # (..., 9, 4)
-    gram = np.swapaxes(basis, -1, -2) @ basis
+    gram = np.swapaxes(basis, -1, -2) @ basis + 1e-9 * np.eye(len(powers))  # a collapsed chain stays solvable
     coef = np.linalg.solve(gram, np.swapaxes(basis, -1, -2) @ points)  # (..., 4, 3)
     slope = powers[1:] * s[..., None] ** (powers[1:] - 1)  # d basis / ds, (..., 9, 3)
     return _unit(slope @ coef[..., 1:, :])
