@@ -16,6 +16,8 @@ from spinepose_deploy.pipeline.result import PoseResult
 from spinepose_deploy.pipeline.spine_outputs import SpineRecorder, SpineRequest, angle_labels
 from spinepose_deploy.spine import mocap
 from spinepose_deploy.spine.angles import ANGLE_NAMES, INNER_POINTS, NAMES_2D, NAMES_3D, spine_angles
+from spinepose_deploy.spine.filtering import FilterKind, FilterSpec
+from spinepose_deploy.spine.markers import MarkerNames
 from spinepose_deploy.spine.table import COLUMNS, AngleTable
 from spinepose_deploy.synth import skeleton as sk
 from spinepose_deploy.synth.motion import MOTIONS, make_clip
@@ -176,7 +178,9 @@ def _results(frames: int = 5):
 
 def test_recorder_writes_csv_rows_and_one_trc_per_track_that_opensim_reads(tmp_path):
     opensim = pytest.importorskip("opensim", reason="OpenSim's own TRC reader: pip install opensim (dev extra)")
-    request = SpineRequest(csv=tmp_path / "a.csv", trc=tmp_path / "trc")
+    # keypoint names and raw values: this test reads keypoints back exactly (test_biomech.py: the defaults)
+    request = SpineRequest(csv=tmp_path / "a.csv", trc=tmp_path / "trc", marker_names=MarkerNames.KEYPOINTS,
+                           filtering=FilterSpec(FilterKind.NONE))  # fmt: skip
     recorder = SpineRecorder(request)
     results = list(_results())
     for t, result in results:
