@@ -131,11 +131,17 @@ def filter_series(x: np.ndarray, fps: float, spec: FilterSpec = FilterSpec()) ->
 def filter_angles(values: np.ndarray, fps: float, spec: FilterSpec = FilterSpec()) -> np.ndarray:
     """Like :func:`filter_series` for angles in degrees: unwrapped first, so a run crossing +-180 stays smooth."""
     values = np.asarray(values, dtype=np.float64)
+    if not spec.active:
+        return values.copy()
     unwrapped = values.copy()
     flat = unwrapped.reshape(len(values), -1)
     for column in range(flat.shape[1]):
         for start, end in _runs(np.isfinite(flat[:, column])):
             flat[start:end, column] = np.unwrap(flat[start:end, column], period=360.0)
-    filtered = filter_series(unwrapped, fps, spec)
-    return 180.0 - np.mod(180.0 - filtered, 360.0)
+    return wrap_deg(filter_series(unwrapped, fps, spec))
+
+
+def wrap_deg(deg: np.ndarray) -> np.ndarray:
+    """Degrees to (-180, 180]."""
+    return 180.0 - np.mod(180.0 - deg, 360.0)
 

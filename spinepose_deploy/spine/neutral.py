@@ -5,8 +5,9 @@ read motion from a static standing trial.
 ``--neutral auto`` finds, per track, the quietest upright stretch by rule: windows of
 :data:`AUTO_WINDOW_S` seconds (the whole track when shorter) whose trunk inclination is measured in every
 frame, whose median trunk inclination is within :data:`AUTO_MAX_INCL_DEG` of vertical and whose trunk
-inclination varies by less than :data:`AUTO_MAX_STD_DEG` (standard deviation); of those, the one whose trunk
-and neck angles move least. The reference is the per-angle median over the stretch.
+inclination varies by less than :data:`AUTO_MAX_STD_DEG` (standard deviation); of those, the one with the
+smallest sum of |median trunk inclination| and the standard deviations of the trunk and neck inclinations
+(the most upright, quietest stretch). The reference is the per-angle median over the stretch.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InvalidOptionError
+from .filtering import wrap_deg
+from .summary import ZONES, first_measured
 
 AUTO_WINDOW_S = 0.5
 AUTO_MAX_INCL_DEG = 20.0  # ISO 11226's first trunk zone: upright
 AUTO_MAX_STD_DEG = 5.0
-# the trunk / neck inclination the rule reads: 3D when lifted, else the image-plane one
-TRUNK = ("trunk_incl", "trunk_incl2d")
-NECK = ("neck_incl", "neck_incl2d")
+# the trunk / neck inclination the rule reads: 3D when lifted, else the image-plane one (as the zones)
+TRUNK, NECK = ZONES["trunk"][0], ZONES["neck"][0]
 _BOUND = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s?)\s*$")
 
 
@@ -100,13 +102,6 @@ class NeutralReference:
                 f"({self.start_frame / fps:.3f}-{self.end_frame / fps:.3f} s), {self.frames_used} frames used")
 
 
-def _column(values: np.ndarray, names: tuple[str, ...], candidates: tuple[str, ...]) -> np.ndarray | None:
-    for name in candidates:
-        if name in names and np.isfinite(values[:, names.index(name)]).any():
-            return values[:, names.index(name)]
-    return None
-
-
 def _median(values: np.ndarray) -> np.ndarray:
     out = np.full(values.shape[1], np.nan)
     for column in range(values.shape[1]):
@@ -127,10 +122,11 @@ def reference(values: np.ndarray, names: tuple[str, ...], first_frame: int, fps:
         if not inside.any():
             return None
         return NeutralReference(start, end, int(inside.sum()), _median(values[inside]), "range")
-    trunk = _column(values, names, TRUNK)
-    if trunk is None:
+    picked = first_measured(values, names, TRUNK)
+    if picked is None:
         return None
-    neck = _column(values, names, NECK)
+    trunk = picked[1]
+    neck = (first_measured(values, names, NECK) or (None, None))[1]
     window = min(len(values), max(3, int(round(AUTO_WINDOW_S * fps))))
     best: tuple[float, int] | None = None
     for start in range(len(values) - window + 1):
@@ -139,9 +135,10 @@ def reference(values: np.ndarray, names: tuple[str, ...], first_frame: int, fps:
             continue
         neck_part = neck[start:start + window] if neck is not None else np.zeros(0)
         neck_part = neck_part[np.isfinite(neck_part)]
-        motion = part.std() + (neck_part.std() if neck_part.size > 1 else 0.0)
-        if best is None or motion < best[0]:
-            best = (float(motion), start)
+        # most upright and quietest: distance from vertical plus how much trunk and neck move
+        cost = abs(np.median(part)) + part.std() + (neck_part.std() if neck_part.size > 1 else 0.0)
+        if best is None or cost < best[0]:
+            best = (float(cost), start)
     if best is None:
         return None
     start = best[1]
@@ -151,4 +148,4 @@ def reference(values: np.ndarray, names: tuple[str, ...], first_frame: int, fps:
 
 def relative(values: np.ndarray, ref: NeutralReference) -> np.ndarray:
     """``values (T, A)`` minus the reference, wrapped to (-180, 180]."""
-    return 180.0 - np.mod(180.0 - (values - ref.values), 360.0)
+    return wrap_deg(values - ref.values)

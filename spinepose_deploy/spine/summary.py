@@ -52,7 +52,9 @@ def craniovertebral_angle(keypoints: np.ndarray, scores: np.ndarray, world: np.n
         return np.where(c7_ok & (scores[rows, ear] >= thr), cva, np.nan)
 
 
-def _pick(values: np.ndarray, names: tuple[str, ...], candidates: tuple[str, ...]) -> tuple[str, np.ndarray] | None:
+def first_measured(values: np.ndarray, names: tuple[str, ...],
+                   candidates: tuple[str, ...]) -> tuple[str, np.ndarray] | None:
+    """The first of ``candidates`` (e.g. 3D, then image-plane) measured at least once in ``values (T, A)``."""
     for name in candidates:
         if name in names and np.isfinite(values[:, names.index(name)]).any():
             return name, values[:, names.index(name)]
@@ -116,7 +118,7 @@ def summarise(source: str, track: int, fps: float, first_frame: int, names: tupl
     times = (first_frame + np.arange(len(values))) / fps
     zones: dict[str, dict] = {}
     for region, (candidates, bounds) in ZONES.items():
-        picked = _pick(basis, names, candidates)
+        picked = first_measured(basis, names, candidates)
         if picked is not None:
             name, angle = picked
             seconds = zone_times(angle, bounds, fps)
