@@ -352,8 +352,7 @@ _IK_BODIES = {
 }  # fmt: skip
 
 
-@pytest.mark.slow
-def test_opensim_inverse_kinematics_runs_on_our_trc(tmp_path):
+def test_opensim_inverse_kinematics_runs_on_our_trc(tmp_path):  # ~1 s: in the fast suite
     """Upstream's Model.osim is not shipped by any pip package, so the test builds a 3-body model (pelvis on a
     free joint, torso and head on ball joints) whose markers carry upstream's names, placed from the first frame."""
     osim = pytest.importorskip("opensim", reason="OpenSim's IK: pip install opensim (dev extra)")

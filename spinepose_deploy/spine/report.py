@@ -11,6 +11,7 @@ import html
 import io
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from .._atomic import write_text
@@ -83,7 +84,13 @@ def _track_html(s: TrackSummary) -> str:
 def report_html(source: str, summaries: Sequence[TrackSummary], table: AngleTable, standin: bool) -> str:
     """The page for one input: warnings, each track's numbers, the plot (when matplotlib is installed)."""
     title = f"spine report: {source}"
-    png = _plot_png(table, title + (" (STAND-IN)" if standin else "")) if len(table) else None
+    if table.relative:  # plot what the zones read: the angles relative to neutral
+        values = [table.relative.get(i, row) for i, row in enumerate(table.values)]
+        table = replace(table, values=values)
+        plot_title = f"{title}, relative to neutral"
+    else:
+        plot_title = title
+    png = _plot_png(table, plot_title + (" (STAND-IN)" if standin else "")) if len(table) else None
     image = (f'<img alt="spine angles over time" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
              if png else "<p>(no plot: install the chart extra, pip install 'spinepose-deploy[chart]')</p>")
     body = "\n".join(_track_html(s) for s in summaries) or "<p>No tracked person in this input.</p>"
