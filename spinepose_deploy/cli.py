@@ -465,14 +465,17 @@ def infer(
     marker_names: Annotated[
         str, typer.Option(help="TRC/C3D marker names: opensim (upstream's 33 OpenSim markers) | keypoints (all 37).")
     ] = "opensim",
+    lift_filtered: Annotated[
+        bool, typer.Option(help="Files: lift each track again from its offline-filtered 2D (needs --lift, --filter).")
+    ] = False,
 ) -> None:
     """Run pose estimation on an image, folder, video or webcam; write OpenPose JSON and overlays."""
     from .pipeline.spine_outputs import SpineRequest  # lazy: the CLI starts without loading what this command needs
     from .spine.options import spine_options  # lazy, as above
 
+    processing = spine_options(filter, filter_order, filter_cutoff, max_gap, neutral, marker_names)
     spine_request = SpineRequest(csv=spine, plot=spine_plot, trc=trc, c3d=c3d, vis_angles=vis_angles, mot=mot,
-                                 report=report, **spine_options(filter, filter_order, filter_cutoff, max_gap,
-                                                                neutral, marker_names))  # fmt: skip
+                                 report=report, lift_filtered=lift_filtered, **processing)  # fmt: skip
     from .pipeline.detect_policy import check_det_every  # lazy, as above
 
     interval = dict(det_every=None if det_every is None else check_det_every(det_every), det_adaptive=det_adaptive)
@@ -546,7 +549,10 @@ def infer(
         progress.update(task[0], advance=1, fps=task[2] / max(time.perf_counter() - task[1], 1e-9))
 
     with pipeline, progress:
-        recorder = SpineRecorder(spine_request, standin=pipeline.standin) if spine_request.wanted else None
+        recorder = None
+        if spine_request.wanted:
+            relift = pipeline.relift if lift_filtered else None
+            recorder = SpineRecorder(spine_request, standin=pipeline.standin, relift=relift)
         summary = run_infer(pipeline, plan, spine_only=spine_only, show=show, progress=(start, step), spine=recorder)
     if recorder is not None and recorder.summaries and (report is not None or neutral is not None):
         _print_spine_summary(recorder.summaries, pipeline.standin)

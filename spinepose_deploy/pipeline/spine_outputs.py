@@ -12,6 +12,7 @@ relative angles back into the CSV rows. For still images the track id is the per
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from ..spine.report import write_report
 from ..spine.storage import write_mot
 from ..spine.summary import TrackSummary, craniovertebral_angle
 from ..spine.table import AngleTable
-from ..spine.tracks import ProcessedTrack, Track, process
+from ..spine.tracks import RAW, ProcessedTrack, Track, process, relifted
 from .io import InputSpec, VideoReader
 from .result import PoseResult
 
@@ -55,6 +56,7 @@ class SpineRequest:
     filtering: FilterSpec = FilterSpec()
     neutral: NeutralSpec | None = None
     marker_names: MarkerNames = MarkerNames.OPENSIM
+    lift_filtered: bool = False
 
     @property
     def wanted(self) -> bool:
@@ -81,6 +83,9 @@ class SpineRequest:
         self.filtering.check()
         if self.filtering.active:
             check_scipy("--filter")
+        if self.lift_filtered and not (lift and self.filtering.active):
+            raise InvalidOptionError("--lift-filtered: lifts again from the offline-filtered 2D; needs --lift and a "
+                                     "--filter other than none")
 
     def check_inputs(self, spec: InputSpec) -> None:
         """Per video file, before any model loads: the neutral range inside it, the cut-off below fps / 2."""
@@ -124,6 +129,9 @@ def _folder_option(option: str, folder: Path | None, suffix: str) -> None:
         raise InvalidOptionError(f"{option}: '{folder}' is a file name; give a folder (one file per track)")
 
 
+_Entry = tuple[int, "np.ndarray | None", np.ndarray, np.ndarray]
+
+
 @dataclass
 class SpineRecorder:
     """Collects one run's angles and per-track world keypoints; writes the requested files."""
@@ -132,12 +140,17 @@ class SpineRecorder:
     thr: float = DEFAULT_THR
     table: AngleTable = field(default_factory=AngleTable)
     standin: bool = False
+    # Pipeline.relift for --lift-filtered: (keypoints (T, 37, 2), scores (T, 37), image_hw) -> world (T, 37, 3)
+    relift: Callable[[np.ndarray, np.ndarray, tuple[int, int]], np.ndarray] | None = None
     summaries: list[TrackSummary] = field(default_factory=list)
-    # this source's tracks: track id -> frame -> (table row, world points (37, 3) or None)
-    _tracks: dict[int, dict[int, tuple[int, np.ndarray | None]]] = field(default_factory=dict)
+    # this source's tracks: track id -> frame -> (table row, world points (37, 3) or None, 2D (37, 2), scores (37,))
+    _tracks: dict[int, dict[int, _Entry]] = field(default_factory=dict)
+    _image_hw: tuple[int, int] | None = None
 
-    def add(self, source: str, frame: int, time_s: float | None, result: PoseResult) -> SpineAngles:
-        """Record one frame's people; returns their angles (for the overlay labels)."""
+    def add(self, source: str, frame: int, time_s: float | None, result: PoseResult,
+            image_hw: tuple[int, int] | None = None) -> SpineAngles:
+        """Record one frame's people (``image_hw``: the frame's size, for re-lifting); returns their angles."""
+        self._image_hw = image_hw or self._image_hw
         angles = result.spine_angles(self.thr)
         world = result.keypoints_3d_world
         cva = craniovertebral_angle(result.keypoints, result.scores, world, self.thr)
@@ -149,7 +162,8 @@ class SpineRecorder:
         for person, track in enumerate(ids.tolist()):
             if track >= 0:  # -1: too small to track, no identity to follow
                 points = world[person] if world is not None else None
-                self._tracks.setdefault(int(track), {})[int(frame)] = (first_row + person, points)
+                self._tracks.setdefault(int(track), {})[int(frame)] = (
+                    first_row + person, points, result.keypoints[person], result.scores[person])
         return angles
 
     def finish_source(self, source: str, fps: float) -> list[Path]:
@@ -174,23 +188,30 @@ class SpineRecorder:
         self._tracks.clear()
         return written
 
-    def _process(self, source: str, track: int, frames: dict[int, tuple[int, np.ndarray | None]],
-                 fps: float) -> ProcessedTrack:
+    def _process(self, source: str, track: int, frames: dict[int, _Entry], fps: float) -> ProcessedTrack:
         first, last = min(frames), max(frames)
         length = last - first + 1
         names = self.table.names
         angles = np.full((length, len(names)), np.nan)
         cva = np.full(length, np.nan)
-        has_points = any(points is not None for _, points in frames.values())
+        has_points = any(entry[1] is not None for entry in frames.values())
         points = np.full((length, len(KEYPOINT_NAMES), 3), np.nan) if has_points else None
-        for frame, (row, person) in frames.items():
+        keypoints = np.full((length, len(KEYPOINT_NAMES), 2), np.nan)
+        scores = np.zeros((length, len(KEYPOINT_NAMES)))
+        for frame, (row, person, xy, score) in frames.items():
             angles[frame - first] = self.table.values[row]
             cva[frame - first] = self.table.cva[row]
+            keypoints[frame - first], scores[frame - first] = xy, score
             if points is not None and person is not None:
                 points[frame - first] = person
-        item = process(Track(source, track, fps, first, names, angles, cva, points), self.request.filtering,
-                       self.request.neutral)  # fmt: skip
-        for frame, (row, _) in frames.items():  # the CSV and the plot show the filtered angles
+        series = Track(source, track, fps, first, names, angles, cva, points)
+        filtering = self.request.filtering
+        if self.request.lift_filtered and self.relift is not None and length > 1 and self._image_hw is not None:
+            image_hw, relift = self._image_hw, self.relift
+            series = relifted(series, keypoints, scores, lambda k, s: relift(k, s, image_hw), filtering, self.thr)
+            filtering = RAW  # already smooth: filtering its angles again would lower the cut-off
+        item = process(series, filtering, self.request.neutral)
+        for frame, (row, *_) in frames.items():  # the CSV and the plot show the filtered angles
             self.table.values[row] = item.angles[frame - first]
             self.table.cva[row] = float(item.cva[frame - first])
             if item.relative is not None:

@@ -9,13 +9,18 @@ through unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from .filtering import FilterSpec, filter_angles, filter_series
+from .angles import spine_angles
+from .filtering import FilterKind, FilterSpec, filter_angles, filter_series
 from .neutral import NeutralReference, NeutralSpec, reference, relative
-from .summary import TrackSummary, summarise
+from .summary import TrackSummary, craniovertebral_angle, summarise
+
+# (keypoints (T, 37, 2), scores (T, 37)) of one person over consecutive frames -> world-space 3D (T, 37, 3)
+Relift = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -69,3 +74,29 @@ def process(track: Track, filtering: FilterSpec = FilterSpec(), neutral: Neutral
     summary = summarise(track.source, track.track, track.fps, track.first_frame, track.names, angles, cva,
                         neutral_json, rel)  # fmt: skip
     return ProcessedTrack(track, angles, cva, points, ref, rel, summary)
+
+
+def relifted(track: Track, keypoints: np.ndarray, scores: np.ndarray, relift: Relift, filtering: FilterSpec,
+             thr: float) -> Track:
+    """``track`` remade from its offline-filtered 2D: ``keypoints (T, 37, 2)`` (NaN where not seen) and
+    ``scores (T, 37)`` are filtered (points filled across short gaps count as just visible, score ``thr``),
+    lifted again by ``relift`` and the angles and CVA recomputed from them; its values are then already
+    smooth, so :func:`process` should get ``FilterSpec(FilterKind.NONE)`` for it."""
+    visible = scores >= thr
+    smoothed = filter_series(np.where(visible[..., None], keypoints, np.nan), track.fps, filtering)
+    known = np.isfinite(smoothed).all(axis=-1)
+    scores = np.where(known, np.maximum(scores, thr), 0.0)
+    smoothed = np.where(known[..., None], smoothed, 0.0)
+    rows = known.any(axis=1)
+    world = np.full(keypoints.shape[:2] + (3,), np.nan)
+    if rows.any():
+        world[rows] = relift(smoothed[rows], scores[rows])
+    angles = spine_angles(smoothed, scores, np.nan_to_num(world), thr=thr).values
+    angles[~rows] = np.nan
+    cva = craniovertebral_angle(smoothed, scores, np.nan_to_num(world), thr)
+    cva[~rows] = np.nan
+    points = np.where((scores >= thr)[..., None], world, np.nan)
+    return Track(track.source, track.track, track.fps, track.first_frame, track.names, angles, cva, points)
+
+
+RAW = FilterSpec(FilterKind.NONE)
