@@ -289,6 +289,8 @@ def video(tmp_path_factory):
         (["--neutral", "auto"], "--neutral: relative angles go into --spine, --mot or --report"),
         (["--lift", "--trc", "t", "--marker-names", "vicon"], "--marker-names: 'vicon' is not one of"),
         (["--ray", "--mot", "m"], "not available with --ray yet"),
+        (["--lift", "--trc", "t", "--lift-filtered", "--filter", "none"], "--lift-filtered: lifts again from the"),
+        (["--mot", "m", "--lift-filtered"], "needs --lift and a --filter other than none"),
     ],
 )
 def test_bad_biomech_requests_get_one_line(video, args, message, capsys, tmp_path, monkeypatch):
@@ -393,3 +395,60 @@ def test_opensim_inverse_kinematics_runs_on_our_trc(tmp_path):  # ~1 s: in the f
     np.testing.assert_allclose(list(motion.getIndependentColumn()), np.arange(5, 29) / 24.0, atol=1e-6)
     lumbar = q[:, [i for i, n in enumerate(motion.getColumnLabels()) if n.startswith("lumbar")]]
     assert np.ptp(lumbar, axis=0).max() > 10  # the bend moves the torso on the pelvis (degrees)
+
+
+def test_relifting_from_filtered_2d_brings_the_angles_closer_to_the_truth_and_fills_short_gaps():
+    """``--lift-filtered``'s maths with a lift of known geometry: back-projection of the pixels at the clip's true
+    depth (the network lifter is the seam; the slow test runs the real one)."""
+    from spinepose_deploy.spine.angles import NAMES_2D, NAMES_3D, SpineAngles, spine_angles
+    from spinepose_deploy.spine.filtering import FilterSpec
+    from spinepose_deploy.spine.tracks import Track, relifted
+
+    clip = make_clip("bend", frames=72)
+    rng = np.random.default_rng(1)
+    noisy = clip.pixels + rng.normal(0, 1.5, clip.pixels.shape)
+    scores = np.ones(clip.pixels.shape[:2])
+    scores[30:33, K["spine_03"]] = 0.0  # a 3-frame gap of one spine point
+    inverse = np.linalg.inv(clip.world_to_camera)
+    k_inv = np.linalg.inv(clip.intrinsics)
+
+    def lift(keypoints: np.ndarray, frames: np.ndarray) -> np.ndarray:
+        rays = np.concatenate([keypoints, np.ones(keypoints.shape[:2] + (1,))], -1) @ k_inv.T
+        camera = rays * clip.camera[frames, :, 2:3]
+        return camera @ inverse[:3, :3].T + inverse[:3, 3]
+
+    raw = spine_angles(noisy, scores, lift(noisy, np.arange(72)))
+    names = SpineAngles.names
+    track = Track("clip", 0, clip.fps, 0, names, raw.values, np.zeros(72))
+    calls = []
+
+    def relift(keypoints: np.ndarray, s: np.ndarray) -> np.ndarray:
+        calls.append(len(keypoints))
+        return lift(keypoints, np.arange(72))
+
+    smooth = relifted(track, noisy, scores, relift, FilterSpec(cutoff_hz=4.0), 0.3)
+    assert calls == [72]
+    truth = np.concatenate([clip.truth_2d, clip.truth], axis=1)
+    lumbar = names.index("lumbar_flex")
+    err = lambda v: float(np.sqrt(np.nanmean((v[5:-5, lumbar] - truth[5:-5, lumbar]) ** 2)))  # noqa: E731
+    assert err(smooth.angles) < 0.6 * err(raw.values) and np.isfinite(smooth.angles[30:33, lumbar]).all()
+    assert np.isnan(raw.values[30:33, lumbar]).all()  # the raw path had nothing there
+    assert np.isfinite(smooth.points[30:33, K["spine_03"]]).all() and len(names) == len(NAMES_2D) + len(NAMES_3D)
+
+
+@pytest.mark.slow
+def test_infer_lift_filtered_relifts_each_track_from_its_filtered_2d(tmp_path, capsys):
+    opensim = pytest.importorskip("opensim", reason="OpenSim's TRC reader: pip install opensim (dev extra)")
+    from spinepose_deploy.synth.files import write_clip
+
+    video = write_clip(tmp_path, make_clip("bend", frames=24))
+    runs = {}
+    for name, extra in (("plain", []), ("relifted", ["--lift-filtered"])):
+        out = tmp_path / name
+        code = main(["infer", str(video), "--weights", "trained", "--lift", "--trc", str(out), "--spine",
+                     str(out / "a.csv"), *extra])  # fmt: skip
+        assert code == 0, capsys.readouterr().err
+        table = opensim.TimeSeriesTableVec3(str(out / "bend_track0.trc"))
+        runs[name] = np.array([[[v.get(i) for i in range(3)] for v in table.getRowAtIndex(t)] for t in range(24)])
+    assert np.isfinite(runs["relifted"]).all() and runs["relifted"].shape == runs["plain"].shape
+    assert np.abs(runs["relifted"] - runs["plain"]).max() > 1e-4  # the markers really come from another lift
