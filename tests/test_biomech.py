@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -299,6 +300,17 @@ def test_bad_biomech_requests_get_one_line(video, args, message, capsys, tmp_pat
     assert message in _error(capsys)
 
 
+def test_missing_scipy_is_named_and_filter_none_needs_no_scipy(video, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "scipy", None)  # as if the biomech extra were not installed
+    monkeypatch.setitem(sys.modules, "scipy.signal", None)
+    assert main(["infer", video, "--spine", "a.csv", "--neutral", "0:100"]) == 2
+    assert "--filter: scipy is required for offline filtering" in _error(capsys)
+    # with --filter none the same request gets past scipy to the next check
+    assert main(["infer", video, "--spine", "a.csv", "--filter", "none", "--neutral", "0:100"]) == 2
+    assert "--neutral 0:100: frames 0-99 are outside" in _error(capsys)
+
+
 # ---------------------------------------------------------------- the whole journey (slow: runs the models)
 
 
@@ -449,6 +461,7 @@ def test_infer_lift_filtered_relifts_each_track_from_its_filtered_2d(tmp_path, c
                      str(out / "a.csv"), *extra])  # fmt: skip
         assert code == 0, capsys.readouterr().err
         table = opensim.TimeSeriesTableVec3(str(out / "bend_track0.trc"))
-        runs[name] = np.array([[[v.get(i) for i in range(3)] for v in table.getRowAtIndex(t)] for t in range(24)])
+        rows = [table.getRowAtIndex(t) for t in range(table.getNumRows())]
+        runs[name] = np.array([[[row[m].get(i) for i in range(3)] for m in range(33)] for row in rows])
     assert np.isfinite(runs["relifted"]).all() and runs["relifted"].shape == runs["plain"].shape
     assert np.abs(runs["relifted"] - runs["plain"]).max() > 1e-4  # the markers really come from another lift

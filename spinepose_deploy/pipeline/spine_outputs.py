@@ -60,8 +60,12 @@ class SpineRequest:
 
     @property
     def wanted(self) -> bool:
-        files = (self.csv, self.plot, self.trc, self.c3d, self.mot, self.report)
-        return any(p is not None for p in files) or self.vis_angles
+        return self.files or self.vis_angles
+
+    @property
+    def files(self) -> bool:
+        """Any file output: the offline processing (filtering, neutral, summary) runs only for them."""
+        return any(p is not None for p in (self.csv, self.plot, self.trc, self.c3d, self.mot, self.report))
 
     def check(self, *, lift: bool, vis: bool) -> None:
         _file_option("--spine", self.csv, ".csv")
@@ -81,7 +85,7 @@ class SpineRequest:
         if self.neutral is not None and not any(p is not None for p in (self.csv, self.mot, self.report, self.plot)):
             raise InvalidOptionError("--neutral: relative angles go into --spine, --mot or --report; add one of them")
         self.filtering.check()
-        if self.filtering.active:
+        if self.filtering.active and self.files:
             check_scipy("--filter")
         if self.lift_filtered and not (lift and self.filtering.active):
             raise InvalidOptionError("--lift-filtered: lifts again from the offline-filtered 2D; needs --lift and a "
@@ -169,6 +173,9 @@ class SpineRecorder:
     def finish_source(self, source: str, fps: float) -> list[Path]:
         """Filter this source's tracks and write their TRC / C3D / .mot files (frames from each track's first
         to its last appearance, on the video's clock) and the source's report."""
+        if not self.request.files:  # --vis-angles alone: nothing to write
+            self._tracks.clear()
+            return []
         processed = [self._process(source, track, frames, fps) for track, frames in sorted(self._tracks.items())]
         neutral = self.request.neutral
         if neutral is not None and not neutral.auto and processed and all(p.reference is None for p in processed):
