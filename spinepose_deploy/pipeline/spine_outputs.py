@@ -23,7 +23,7 @@ from ..errors import InvalidOptionError
 from ..ops.skeleton import KEYPOINT_NAMES
 from ..spine import mocap
 from ..spine.angles import DEFAULT_THR, SpineAngles
-from ..spine.filtering import FilterSpec
+from ..spine.filtering import FilterSpec, check_scipy
 from ..spine.markers import MarkerNames, marker_set
 from ..spine.neutral import NeutralSpec
 from ..spine.plot import write_plot
@@ -82,18 +82,18 @@ class SpineRequest:
             mocap.check_c3d("--c3d")
         if self.vis_angles and not vis:
             raise InvalidOptionError("--vis-angles: draws on the overlay; add --vis PATH (or --show)")
-        if self.neutral is not None and not any(p is not None for p in (self.csv, self.mot, self.report, self.plot)):
+        if self.neutral is not None and not any(p is not None for p in (self.csv, self.mot, self.report)):
             raise InvalidOptionError("--neutral: relative angles go into --spine, --mot or --report; add one of them")
         self.filtering.check()
         if self.filtering.active and self.files:
-            check_scipy("--filter")
+            check_scipy("--filter")  # the filter runs only for file outputs
         if self.lift_filtered and not (lift and self.filtering.active):
             raise InvalidOptionError("--lift-filtered: lifts again from the offline-filtered 2D; needs --lift and a "
                                      "--filter other than none")
 
     def check_inputs(self, spec: InputSpec) -> None:
         """Per video file, before any model loads: the neutral range inside it, the cut-off below fps / 2."""
-        if not self.wanted:
+        if not self.files:
             return
         for source in spec.sources:
             if source.kind != "video":
@@ -102,17 +102,6 @@ class SpineRequest:
                 if self.neutral is not None:
                     self.neutral.check_video(source.name, reader.frame_count, reader.fps)
                 self.filtering.check(reader.fps)
-
-
-def check_scipy(option: str) -> None:
-    """scipy (the ``biomech`` extra) does the offline filtering: fail up front, naming ``option``."""
-    try:
-        import scipy.signal  # noqa: F401
-    except ImportError:
-        raise InvalidOptionError(
-            f"{option}: scipy is required for offline filtering. Install: pip install 'spinepose-deploy[biomech]' "
-            "(or --filter none)"
-        ) from None
 
 
 def _file_option(option: str, path: Path | None, suffix: str) -> None:

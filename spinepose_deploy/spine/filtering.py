@@ -64,6 +64,17 @@ class FilterSpec:
             )
 
 
+def check_scipy(option: str = "--filter") -> None:
+    """scipy (the ``biomech`` extra) does the filtering: fail up front, naming ``option``, when it is missing."""
+    try:
+        import scipy.signal  # noqa: F401
+    except ImportError:
+        raise InvalidOptionError(
+            f"{option}: scipy is required for offline filtering. Install: pip install 'spinepose-deploy[biomech]' "
+            "(or --filter none)"
+        ) from None
+
+
 def _runs(finite: np.ndarray) -> list[tuple[int, int]]:
     """``[start, end)`` of each run of True in a 1-D mask."""
     edges = np.diff(np.concatenate([[0], finite.astype(np.int8), [0]]))
