@@ -21,6 +21,7 @@ from .summary import TrackSummary, craniovertebral_angle, summarise
 
 # (keypoints (T, 37, 2), scores (T, 37)) of one person over consecutive frames -> world-space 3D (T, 37, 3)
 Relift = Callable[[np.ndarray, np.ndarray], np.ndarray]
+RAW = FilterSpec(FilterKind.NONE)  # values kept as they are (--filter none, or already smooth)
 
 
 @dataclass(frozen=True)
@@ -98,5 +99,3 @@ def relifted(track: Track, keypoints: np.ndarray, scores: np.ndarray, relift: Re
     points = np.where((scores >= thr)[..., None], world, np.nan)
     return Track(track.source, track.track, track.fps, track.first_frame, track.names, angles, cva, points)
 
-
-RAW = FilterSpec(FilterKind.NONE)
