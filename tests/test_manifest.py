@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from spinepose_deploy.cli import _int8_table, main
+from spinepose_deploy.bundle.bundle import MANIFEST, Bundle
+from spinepose_deploy.bundle.manifest import Candidate, Fidelity, Int8Report, Manifest
+from spinepose_deploy.cli import main
+from spinepose_deploy.cli.tables import int8_table
 from spinepose_deploy.errors import BundleError
 from spinepose_deploy.export import render
-from spinepose_deploy.export.bundle import MANIFEST, Bundle
 from spinepose_deploy.export.exporter import ExportRequest, export_bundle
 from spinepose_deploy.export.int8 import SUMMARY_KEYS
-from spinepose_deploy.export.manifest import Candidate, Fidelity, Int8Report, Manifest
 
 # A pose graph's INT8 fidelity as ``exporter._fidelity`` writes it (format v1)
 POSE_FIDELITY = {
@@ -107,7 +108,7 @@ def test_int8_table_renders_the_typed_report():
     report = Int8Report.from_dict(raw)
     assert report.to_dict() == raw and report.rounds[0].candidates["qdq"].latency_ms == 3.14
     console = Console(width=200, record=True)
-    console.print(_int8_table({"pose": report}, console))
+    console.print(int8_table({"pose": report}, console))
     text = console.export_text()
     assert "PCK@0.05 0.912 (FP32 0.915), truth decides the gate), 3.1 ms" in text
     assert "4 nodes" in text and "fp16 (fallback" in text

@@ -13,11 +13,11 @@ import pytest
 
 from spinepose_deploy import Pipeline, PoseResult, backends
 from spinepose_deploy.errors import InputFileError, InvalidOptionError, UserError
-from spinepose_deploy.export.bundle_cache import BundleRecipe
 from spinepose_deploy.ops import image as image_io
 from spinepose_deploy.ops.skeleton import SPINE_IDS
 from spinepose_deploy.paths import package_data_dir
 from spinepose_deploy.pipeline import draw, io
+from spinepose_deploy.pipeline.load import BundleRecipe
 from spinepose_deploy.stages import GraphInfo
 from spinepose_deploy.zoo.specs import get_spec
 
@@ -293,7 +293,7 @@ def fp32_bundles(standin_paths):
 @pytest.mark.slow
 def test_ort_and_openvino_bundles_agree_within_recorded_tolerance(fp32_bundles, image):
     pytest.importorskip("openvino")
-    from spinepose_deploy.export.bundle import Bundle
+    from spinepose_deploy.bundle.bundle import Bundle
 
     pipes = {name: Pipeline.from_bundle(path, lift=True) for name, path in fp32_bundles.items()}
     fidelity = {
@@ -349,7 +349,7 @@ def test_from_zoo_refuses_a_bad_precision_before_building_anything(monkeypatch):
 @pytest.mark.slow
 def test_from_zoo_auto_mixes_backends_per_role_and_falls_back_past_a_failing_choice(image, monkeypatch, caplog):
     pytest.importorskip("openvino")
-    from spinepose_deploy.export import selection as select
+    from spinepose_deploy.select import auto as select
 
     def choice(role, backend):
         return select.Choice(role, "", "", backend, "fp32", "cpu", 1.0, 1)

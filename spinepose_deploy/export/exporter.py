@@ -33,15 +33,16 @@ from .._atomic import atomic_dir
 from .._version import __version__
 from ..backends import get_backend, tensorrt_rules
 from ..backends.formats import FORMATS, BackendFormat
+from ..bundle.bundle import MANIFEST, Bundle, hash_files
+from ..bundle.manifest import FORMAT, FORMAT_VERSION
 from ..errors import BackendUnavailableError, GateFailedError, InvalidOptionError, UserError, check_choice, first_line
 from ..stages import GraphInfo
 from ..zoo.source import SourceGraph, resolve_graph
-from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, ModelSpec, ModeSelection, Role, resolve_mode
+from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, DEFAULT_VERSION, ModelSpec, ModeSelection, Role, resolve_mode
 from . import calibration, frames, int8, passes, quantize
-from .base import BatchRange, WriteResult, writer_function
-from .bundle import MANIFEST, Bundle, hash_files
+from .base import BatchRange, WriteResult
 from .fidelity import Thresholds, check, measure
-from .manifest import FORMAT, FORMAT_VERSION
+from .writers import writer_for
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class ExportRequest:
     precision: str = "fp32"
     mode: str = DEFAULT_MODE
     detector: str = DEFAULT_DETECTOR
-    model_version: str = "v2"
+    model_version: str = DEFAULT_VERSION
     batch: BatchRange = field(default_factory=BatchRange)
     weights: str = "auto"
     models_dir: Path | None = None
@@ -191,13 +192,13 @@ def _write_artifact(
     precision: str,
     request: ExportRequest,
 ) -> WriteResult:
-    if fmt.writer is None:
+    write = writer_for(fmt.backend, request.onnx_only)
+    if write is None:
         name = f"{spec.role.value}.onnx"
         onnx.save(target, str(tmp / name))
         return WriteResult(primary=name, files=[name])
     src = work / f"{spec.role.value}.src.onnx"
     onnx.save(target if fmt.fp16_onnx else reference, str(src))
-    write = writer_function(fmt.writer, request.onnx_only)
     return write(src, tmp, spec=spec, precision=precision, batch=request.batch)
 
 

@@ -28,18 +28,18 @@ import numpy as np
 
 from .. import backends
 from ..backends.base import Session
+from ..bundle.bundle import Bundle
 from ..errors import BackendUnavailableError, BundleError, InvalidOptionError, UserError
-from ..export import selection as auto_select
-from ..export.bundle import Bundle
-from ..export.bundle_cache import BundleRecipe, bundle_roles
 from ..ops import detector as det
 from ..ops import lifter as lift_ops
 from ..ops.image import as_bgr
 from ..ops.tracking import IOU_THR, MIN_AREA, IouTracker, KeypointSmoother, pose_to_bbox
 from ..ops.world import DEFAULT_WARMUP, WorldTransform
+from ..select import auto as auto_select
 from ..stages import Detector, GraphInfo, Lifter, PoseEstimator
-from ..zoo.specs import ROLES, ModelSpec, ModeSelection, resolve_mode
+from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, DEFAULT_VERSION, ROLES, ModelSpec, ModeSelection, resolve_mode
 from .detect_policy import CARRY_EXPANSION, DEFAULT_DET_EVERY, DetectionPolicy, DetectionSchedule, check_det_every
+from .load import BundleRecipe, bundle_roles
 from .overlap import ahead
 from .result import PoseResult
 
@@ -231,9 +231,9 @@ class Pipeline:
     @classmethod
     def from_zoo(
         cls,
-        mode: str = "small",
-        detector: str = "yolox",
-        model_version: str = "v2",
+        mode: str = DEFAULT_MODE,
+        detector: str = DEFAULT_DETECTOR,
+        model_version: str = DEFAULT_VERSION,
         backend: str = "auto",
         precision: str | None = None,
         weights: str = "auto",
@@ -245,7 +245,7 @@ class Pipeline:
         """Export (once, cached under ``cache_subdir("bundles")``) and load the graphs of a mode.
 
         ``backend="auto"`` (the default) takes each role's (backend, precision) from the bench's measured
-        selection, probed briefly on first use and cached (``export.selection``); roles may then come from
+        selection, probed briefly on first use and cached (``select.auto``); roles may then come from
         different bundles, and ``auto_choice`` says what was picked (logged once per process).
         ``precision`` None means fp32 for a named backend and the selection's choice for "auto" (a given
         precision overrides it). ``backend="onnxruntime", precision="fp32"`` is the strict reference.
@@ -557,7 +557,7 @@ def _load_auto(
     threads: int | None,
 ) -> None:
     """Each role from the bench's ranking for this host (stored, else probed), best first; a configuration
-    that fails to export or load is a warning and the next-best is tried (``export.selection.load_with_fallback``).
+    that fails to export or load is a warning and the next-best is tried (``select.auto.load_with_fallback``).
 
     Bundles are the bench's own cache entries (same keys and grouping), so a configuration the bench measured
     is loaded, not exported again.

@@ -16,11 +16,11 @@ from filelock import FileLock
 
 from .._version import __version__
 from ..backends import get_backend
+from ..bundle.bundle import Bundle
 from ..errors import SpinePoseDeployError
 from ..paths import cache_subdir
 from ..zoo import source as zoo_source
-from ..zoo.specs import ROLES, resolve_mode
-from .bundle import Bundle
+from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, DEFAULT_VERSION, ROLES, resolve_mode
 
 log = logging.getLogger(__name__)
 PER_ROLE_PRECISIONS = ("int8",)  # one bundle per graph: a graph failing its gate leaves the others usable
@@ -39,9 +39,9 @@ class BundleRecipe:
     precision: str = "fp32"
     weights: str = "auto"
     roles: tuple[str, ...] = ROLES
-    mode: str = "small"
-    detector: str = "yolox"
-    model_version: str = "v2"
+    mode: str = DEFAULT_MODE
+    detector: str = DEFAULT_DETECTOR
+    model_version: str = DEFAULT_VERSION
 
     def key(self) -> str:
         """Cache directory name: the settings, the sources by sha256, tool and runtime versions."""
@@ -66,7 +66,7 @@ class BundleRecipe:
     def cached(self) -> Path:
         """The bundle in the cache, exported on first use (one process at a time)."""
         # the exporter pulls in onnx and the export passes (seconds to import): only a first use pays for them
-        from .exporter import ExportRequest, export_bundle
+        from ..export.exporter import ExportRequest, export_bundle
 
         request = ExportRequest(
             backend=self.backend, out=Path("pending"), precision=self.precision, mode=self.mode,
