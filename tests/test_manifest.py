@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from spinepose_deploy.bundle import render
 from spinepose_deploy.bundle.bundle import MANIFEST, Bundle
 from spinepose_deploy.bundle.manifest import Candidate, Fidelity, Int8Report, Manifest
 from spinepose_deploy.cli import main
 from spinepose_deploy.cli.tables import int8_table
 from spinepose_deploy.errors import BundleError
-from spinepose_deploy.export import render
 from spinepose_deploy.export.exporter import ExportRequest, export_bundle
 from spinepose_deploy.export.int8 import SUMMARY_KEYS
 
@@ -125,13 +125,13 @@ def test_old_bundle_without_per_graph_precision_uses_the_bundle_precision(lifter
 
 
 def test_auto_refuses_a_probed_bundle_whose_gate_failed(lifter_bundle, tmp_path):
-    from spinepose_deploy.pipeline.pipeline import _require_gate
+    from spinepose_deploy.pipeline.load import require_gate
 
-    _require_gate(lifter_bundle.path, "lifter")  # passed: no error
+    require_gate(lifter_bundle, "lifter")  # passed: no error
     bundle = tmp_path / "bundle"
     shutil.copytree(lifter_bundle.path, bundle)
     manifest = json.loads((bundle / MANIFEST).read_text())
     manifest["graphs"]["lifter"]["fidelity"]["gate"] = {"passed": False, "failures": ["lifter MPJPE 90 mm > 10"]}
     (bundle / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match=r"lifter onnxruntime fp32 fails the fidelity gate \(lifter MPJPE 90 mm"):
-        _require_gate(bundle, "lifter")
+        require_gate(Bundle.load(bundle, verify=False), "lifter")

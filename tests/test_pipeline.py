@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -19,7 +20,7 @@ from spinepose_deploy.paths import package_data_dir
 from spinepose_deploy.pipeline import draw, io
 from spinepose_deploy.pipeline.load import BundleRecipe
 from spinepose_deploy.stages import GraphInfo
-from spinepose_deploy.zoo.specs import get_spec
+from spinepose_deploy.zoo.specs import ROLES, get_spec
 
 K = 37
 BOXES = np.array([[60, 20, 470, 510], [200, 150, 330, 420], [10, 300, 160, 505], [300, 0, 511, 200]], np.float32)
@@ -368,6 +369,34 @@ def test_from_zoo_auto_mixes_backends_per_role_and_falls_back_past_a_failing_cho
         assert len(pipe(image, BOXES)) == 4
         assert pipe.auto_choice == "detector openvino fp32, pose onnxruntime fp32"
     assert "detector: tensorrt fp32 failed to load" in caplog.text
+
+
+def test_from_zoo_auto_reads_and_hashes_each_bundle_file_once(monkeypatch):
+    """One bundle serves all three roles: its manifest is read and each artifact hashed once per load."""
+    from spinepose_deploy.bundle import bundle as bundle_module
+    from spinepose_deploy.select import auto as select
+
+    ranked = {role: [select.Choice(role, "", "", "onnxruntime", "fp32", "cpu", 1.0, 1)] for role in ROLES}
+    monkeypatch.setattr(select, "ranked_configurations", lambda selection, **kw: ranked)
+    Pipeline.from_zoo(backend="auto", weights="standin", lift=True).close()  # exports into the cache once
+    hashed: list[str] = []
+    reads: list[str] = []
+    real_hash, real_load = bundle_module.sha256_file, bundle_module.Bundle.load.__func__
+
+    def counting_hash(path):
+        hashed.append(Path(path).name)
+        return real_hash(path)
+
+    def counting_load(cls, path, **kw):
+        reads.append(str(path))
+        return real_load(cls, path, **kw)
+
+    monkeypatch.setattr(bundle_module, "sha256_file", counting_hash)
+    monkeypatch.setattr(bundle_module.Bundle, "load", classmethod(counting_load))
+    with Pipeline.from_zoo(backend="auto", weights="standin", lift=True) as pipe:
+        assert set(pipe.auto_choice.split(", ")) == {f"{role} onnxruntime fp32" for role in ROLES}
+    assert len(reads) == 1
+    assert sorted(hashed) == ["detector.onnx", "lifter.onnx", "pose.onnx"]
 
 
 # ---------------------------------------------------------------- memory

@@ -99,6 +99,19 @@ class ExportRequest:
         """Check every option once, up front; returns the INT8 calibration source, opened and split (else None).
 
         Pass that source to ``export_bundle`` so the data is checked and opened once per export."""
+        self.check_options()
+        source = None
+        if self.precision == "int8":  # bad calibration data is an option error: refused before any work
+            source = calibration.open_source(self.calibration_input, self.samples, warn=False)
+        out = Path(self.out)
+        if out.exists() and not out.is_dir():
+            raise InvalidOptionError(f"--out: {out} exists and is a file; give a directory")
+        if out.is_dir() and any(out.iterdir()) and not self.force:
+            raise InvalidOptionError(f"--out: {out} exists and is not empty; use --force to replace it")
+        return source
+
+    def check_options(self) -> None:
+        """The option checks of ``validate``, without touching ``out`` or the calibration data."""
         check_choice("--backend", self.backend, FORMATS)
         fmt = FORMATS[self.backend]
         if self.precision not in fmt.precisions:
@@ -129,15 +142,6 @@ class ExportRequest:
             raise InvalidOptionError(f"--calib-samples: {self.samples}; expected a positive number of samples")
         if self.int8_rounds < 0:
             raise InvalidOptionError(f"int8_rounds: {self.int8_rounds}; expected 0 or more retry rounds")
-        source = None
-        if self.precision == "int8":  # bad calibration data is an option error: refused before any work
-            source = calibration.open_source(self.calibration_input, self.samples, warn=False)
-        out = Path(self.out)
-        if out.exists() and not out.is_dir():
-            raise InvalidOptionError(f"--out: {out} exists and is a file; give a directory")
-        if out.is_dir() and any(out.iterdir()) and not self.force:
-            raise InvalidOptionError(f"--out: {out} exists and is not empty; use --force to replace it")
-        return source
 
 
 Progress = Callable[[str], None]
