@@ -44,7 +44,7 @@ REPORT_FAMILIES = {
 
 def bundle_graph_summary(path: Path, role: str) -> dict:
     """What the bundle kept for ``role``: precision, gate rounds, nodes kept in float, spine metrics."""
-    from spinepose_deploy.export.bundle import Bundle
+    from spinepose_deploy.bundle.bundle import Bundle
 
     graph = Bundle.load(path, verify=False).graph(role)
     report = graph.get("int8") or {}
@@ -57,8 +57,8 @@ def bundle_graph_summary(path: Path, role: str) -> dict:
 
 def _int8_bundle() -> Path:
     """The trained stand-ins' ONNX Runtime INT8 bundle (``--fallback fp16``), exported once into the cache."""
+    from spinepose_deploy.bundle.bundle import Bundle
     from spinepose_deploy.errors import SpinePoseDeployError
-    from spinepose_deploy.export.bundle import Bundle
     from spinepose_deploy.export.exporter import ExportRequest, export_bundle
     from spinepose_deploy.paths import cache_subdir
     from spinepose_deploy.zoo.standins import trained

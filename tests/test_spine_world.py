@@ -11,7 +11,6 @@ import pytest
 
 from spinepose_deploy.errors import InputFileError, InvalidOptionError
 from spinepose_deploy.export import fidelity
-from spinepose_deploy.export import selection as select
 from spinepose_deploy.ops.calibration import read_calibration, rodrigues
 from spinepose_deploy.ops.skeleton import KEYPOINT_INDEX
 from spinepose_deploy.ops.world import (
@@ -24,6 +23,7 @@ from spinepose_deploy.ops.world import (
     WorldTransform,
 )
 from spinepose_deploy.pipeline.pipeline import PipelineOptions
+from spinepose_deploy.select import auto as select
 from spinepose_deploy.spine import angles as sa
 from spinepose_deploy.spine.angles import ANGLE_NAMES, spine_angles
 from spinepose_deploy.synth import skeleton as sk
