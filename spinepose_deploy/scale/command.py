@@ -10,6 +10,7 @@ from rich.markup import escape
 from .._console import STANDIN_BANNER, err_console, out_console
 from ..errors import InvalidOptionError
 from ..pipeline.spec import PipelineSpec
+from .objstore import as_url
 from .ray_infer import infer_on_ray
 
 SHOWN_FAILURES = 10
@@ -36,8 +37,9 @@ def ray_infer_command(
         raise InvalidOptionError("--show: not available with --ray (the workers have no screen)")
     fields = {name.removeprefix("--").replace("-", "_"): value for name, value in zoo.items()}
     spec = PipelineSpec.from_cli(bundle, backend, "auto", options=options, **fields)  # auto: per node
-    summary = infer_on_ray(source, pipeline=spec, out_json=json_out, out_vis=vis, spine_only=spine_only,
-                           address=address)  # fmt: skip
+    # typer made s3://b/out a Path (s3:/b/out): as_url gives the URL back
+    summary = infer_on_ray(source, pipeline=spec, out_json=as_url(json_out) or json_out, out_vis=as_url(vis) or vis,
+                           spine_only=spine_only, address=address)  # fmt: skip
     if summary.standin:
         err_console.print(STANDIN_BANNER)
     for outcome in summary.failed[:SHOWN_FAILURES]:

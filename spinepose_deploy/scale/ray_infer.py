@@ -22,6 +22,7 @@ and progress must be visible inside a long video. A small pool of actors does ex
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import time
@@ -45,6 +46,7 @@ from ..pipeline.pipeline import Pipeline
 from ..pipeline.spec import PipelineSpec
 from . import resume
 from .progress import Display
+from .remote import Stores, lookup, make_units, run_staged
 from .ship import ShippedBundle, pack_bundle
 from .sources import resolve_sources
 from .worker import FileOutcome, Unit, run_unit, skipped, worker_label
@@ -85,7 +87,7 @@ class RunSummary:
     standin: bool = False
     interrupted: bool = False
     pending: int = 0
-    path: Path | None = None
+    path: Path | str | None = None  # summary.json: a file, or its URL in the output store
 
     @property
     def frames(self) -> int:
@@ -130,10 +132,12 @@ def infer_on_ray(
     """Run the pipeline over every image and video of ``source`` on Ray; write what ``infer`` writes.
 
     Args:
-        source: a folder, a glob, a list file (one path per line) or a sequence of paths.
+        source: a folder, a glob, a list file (one path per line), a sequence of paths, or an object-store
+            prefix (``s3://bucket/videos/``, also ``gs://``, ``az://``: docs/ray.md).
         pipeline: a ``PipelineSpec`` (default: mode small, backend auto) or any picklable callable that
             returns a ``Pipeline``; each actor calls it once.
-        out_json / out_vis: output folders, as ``infer --json`` / ``--vis`` (at least one).
+        out_json / out_vis: output folders, as ``infer --json`` / ``--vis`` (at least one); or object-store
+            prefixes (both, when both are given), resume markers included.
         address: Ray address (None: ``ray.init()``'s own search, else a new local instance); ignored
             when Ray is already initialised in this process.
         num_actors: workers (default: the cluster's CPUs / the actor's ``num_cpus``).
@@ -144,7 +148,7 @@ def infer_on_ray(
         actor_options: Ray actor options (num_cpus (default 1), num_gpus, resources, runtime_env, ...).
         progress: show files, frames and frames/s on stderr.
 
-    Returns the ``RunSummary`` (also written to ``<out>/.spinepose-ray/summary.json``).
+    Returns the ``RunSummary`` (also written to ``<out>/.spinepose-ray/summary.json``, in the store for a URL).
     """
     ray = require_ray()
     if out_json is None and out_vis is None:
@@ -155,16 +159,19 @@ def infer_on_ray(
             "expected batch_size >= 1, max_retries >= 0, num_actors >= 1"
         )
     found = resolve_sources(source)
-    plan = OutputPlan(found.spec, _absolute(out_json), _absolute(out_vis))
+    stores = Stores.for_run(found, out_json, out_vis)
+    local = not stores.outputs
+    plan = OutputPlan(found.spec, _absolute(out_json) if local else None, _absolute(out_vis) if local else None)
     factory: PipelineSpec | PipelineFactory = pipeline if pipeline is not None else PipelineSpec()
-    settings = {"pipeline": _settings(factory), "spine_only": spine_only, "json": str(plan.json_out),
-                "vis": str(plan.vis_out)}  # fmt: skip
-    state = resume.state_dir(plan)
-    summary = RunSummary(path=state / "summary.json")
+    settings = {"pipeline": _settings(factory), "spine_only": spine_only,
+                "json": stores.json.url if stores.json else str(plan.json_out),
+                "vis": stores.vis.url if stores.vis else str(plan.vis_out)}  # fmt: skip
+    state = resume.state_dir(plan) if local else None
+    summary = RunSummary(path=state / "summary.json" if state else stores.state.child("summary.json"))
     summary.failed += [FileOutcome(path, Path(path).name, "unknown", "failed", error=err, attempts=0)
                        for path, err in found.rejected]  # fmt: skip
     order = {s.name: i for i, s in enumerate(plan.spec.sources)}
-    todo = _plan_units(plan, settings, state, summary, retry_failed)
+    todo = _plan_units(make_units(found, settings, state), summary, retry_failed, lookup(stores))
     began = time.perf_counter()
     display = Display(len(plan.spec.sources), enabled=progress)
     with display:
@@ -173,11 +180,15 @@ def infer_on_ray(
         if todo:
             _run(ray, todo, factory, plan, summary, display,
                  address=address, num_actors=num_actors, batch_size=batch_size, max_retries=max_retries,
-                 ship_bundle=ship_bundle, spine_only=spine_only, actor_options=actor_options or {})  # fmt: skip
+                 ship_bundle=ship_bundle, spine_only=spine_only, actor_options=actor_options or {},
+                 stores=stores)  # fmt: skip
     summary.seconds = time.perf_counter() - began
     for group in (summary.done, summary.skipped, summary.failed):
         group.sort(key=lambda o: order.get(o.name, -1))
-    resume.write_summary(summary.path, summary.to_dict())
+    if stores.state is not None:
+        stores.state.write_text("summary.json", json.dumps(summary.to_dict(), indent=1))
+    else:
+        resume.write_summary(summary.path, summary.to_dict())
     return summary
 
 
@@ -194,19 +205,21 @@ def _settings(factory: PipelineSpec | PipelineFactory) -> Any:
     return {"factory": f"{type(factory).__module__}.{getattr(factory, '__qualname__', type(factory).__qualname__)}"}
 
 
-def _plan_units(plan: OutputPlan, settings: dict, state: Path, summary: RunSummary, retry_failed: bool) -> list[Unit]:
+def _plan_units(
+    units: list[Unit], summary: RunSummary, retry_failed: bool, find: Callable[[Unit], tuple[dict | None, dict | None]]
+) -> list[Unit]:
     """Units still to do; complete inputs go to ``summary.skipped``, known failures to ``summary.failed``."""
     todo = []
-    for source in plan.spec.sources:
-        unit = Unit(source, resume.fingerprint(source, settings), resume.marker_path(state, source))
-        record = resume.completed(unit.marker, unit.fingerprint)
+    for unit in units:
+        source = unit.source
+        record, failure = find(unit)
         if record is not None:
             summary.skipped.append(skipped(unit, record))
             continue
-        failure = None if retry_failed else resume.failed_before(unit.marker, unit.fingerprint)
-        if failure is not None:
-            summary.failed.append(FileOutcome(str(source.path), source.name, source.kind, "failed",
-                                              error=failure.get("error"), attempts=0, previous=True))  # fmt: skip
+        if failure is not None and not retry_failed:
+            label = failure.get("source", str(source.path))
+            summary.failed.append(FileOutcome(label, source.name, source.kind, "failed", error=failure.get("error"),
+                                              attempts=0, previous=True))  # fmt: skip
             continue
         todo.append(unit)
     return todo
@@ -216,6 +229,8 @@ def _batches(units: list[Unit], batch_size: int) -> list[list[Unit]]:
     """Videos one per task, largest first; then images ``batch_size`` per task."""
 
     def size(unit: Unit) -> int:
+        if unit.size is not None:
+            return unit.size
         with contextlib.suppress(OSError):
             return os.path.getsize(unit.source.path)
         return 0
@@ -244,8 +259,11 @@ class _Tally:
 class _Worker:
     """One Pipeline, built once, run over the inputs it is handed."""
 
-    def __init__(self, factory: PipelineSpec | PipelineFactory, plan: OutputPlan, spine_only: bool, tally: Any):
+    def __init__(
+        self, factory: PipelineSpec | PipelineFactory, plan: OutputPlan, spine_only: bool, tally: Any, stores: Stores
+    ):
         self._factory, self._plan, self._spine_only, self._tally = factory, plan, spine_only, tally
+        self._stores = stores
         self._pipeline: Pipeline | None = None
 
     def start(self) -> dict[str, Any]:
@@ -269,6 +287,9 @@ class _Worker:
                 pending[0], last[0] = 0, now
 
         try:
+            if self._stores.any:
+                return [run_staged(self._pipeline, self._plan, u, self._stores, spine_only=self._spine_only,
+                                   on_frame=step) for u in units]  # fmt: skip
             return [run_unit(self._pipeline, self._plan, u, spine_only=self._spine_only, on_frame=step) for u in units]
         finally:
             if pending[0]:
@@ -293,6 +314,7 @@ def _run(
     ship_bundle: bool,
     spine_only: bool,
     actor_options: dict[str, Any],
+    stores: Stores,
 ) -> None:
     began = time.perf_counter()
     started = _connect(ray, address)
@@ -312,7 +334,7 @@ def _run(
         worker = ray.remote(_Worker).options(**options)
 
         def make() -> Any:
-            return worker.remote(factory, slim, spine_only, tally)
+            return worker.remote(factory, slim, spine_only, tally, stores)
 
         actors = [make() for _ in range(count)]
         infos = _start(ray, actors)

@@ -32,8 +32,10 @@ class Unit:
 
     source: InputSource
     fingerprint: str
-    marker: Path
+    marker: Path  # local marker; a run whose outputs go to an object store keeps its markers there (``remote``)
     attempts: int = 0
+    key: str | None = None  # the input's key in the object store it is read from (``source.path`` is that key)
+    size: int | None = None  # bytes, when known without a stat (an object's listing)
 
 
 @dataclass
