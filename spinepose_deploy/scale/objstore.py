@@ -15,12 +15,10 @@ run never counts half an input as done.
 
 from __future__ import annotations
 
-import errno
 import logging
 import posixpath
 import re
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,12 +117,15 @@ class Store:
     def relative(self, key: str) -> str:
         return posixpath.relpath(key, self.key())
 
-    def check(self, option: str, *, write: bool = False) -> None:
+    def check(self, option: str) -> None:
         """Fail in one line when the bucket is missing or the credentials are refused (before any work)."""
         with translated(self, option):
-            if not self.fs.exists(self.bucket):
-                raise FileNotFoundError(errno.ENOENT, "no such bucket", self.bucket)
-            self.fs.ls(self.key() if not write else self.bucket, detail=False)
+            try:
+                self.fs.ls(self.key(), detail=False)  # (exists() would hide a refused credential as "missing")
+            except FileNotFoundError as exc:
+                if _missing_bucket(exc):
+                    raise
+                # an empty prefix: no outputs yet (fine), no inputs (the listing says so)
 
     def listing(self, option: str) -> dict[str, dict[str, Any]]:
         """Every object below this folder: fsspec path -> info (``size``, ``ETag`` / ``mtime`` ...)."""
@@ -201,7 +202,7 @@ class translated:
         where = f"{self.store.scheme}://{self.key or self.store.key()}"
         reason = scrub(one_line(exc))
         if isinstance(exc, FileNotFoundError):
-            missing = "bucket" if "bucket" in reason.lower() else "key"
+            missing = "bucket" if _missing_bucket(exc) else "key"
             name = self.store.bucket if missing == "bucket" else where
             raise InputFileError(f"{self.what}: {missing} '{scrub(name)}' does not exist ({reason})") from None
         if isinstance(exc, PermissionError):
@@ -210,7 +211,8 @@ class translated:
         raise UserError(f"{self.what}: '{scrub(where)}': {reason}") from None
 
 
-def walk_relative(root: Path) -> Iterator[tuple[Path, str]]:
-    """Every file below ``root`` with its POSIX path relative to it."""
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        yield path, path.relative_to(root).as_posix()
+def _missing_bucket(exc: BaseException) -> bool:
+    """True when the store said the bucket (not a key below it) does not exist."""
+    response = getattr(exc.__cause__, "response", None) or {}
+    code = (response.get("Error") or {}).get("Code")
+    return code == "NoSuchBucket" or "specified bucket does not exist" in str(exc).lower()

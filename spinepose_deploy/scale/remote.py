@@ -48,7 +48,7 @@ class Stores:
                                      "markers of the other)")  # fmt: skip
         stores = {option: Store.parse(urls[option], option) for option in remote}
         for option, store in stores.items():
-            store.check(option, write=True)
+            store.check(option)
         return cls(found.store, stores.get("--json"), stores.get("--vis"))
 
     @property
