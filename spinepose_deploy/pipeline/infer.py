@@ -220,14 +220,8 @@ def _run_stream(
         pairs = _paired(reader, pipeline, reader.fps)
         try:
             for index, (frame, result) in enumerate(pairs):
-                _account(summary, result)
-                labels = _spine_frame(spine, source.name, index, index / reader.fps, result)
-                json_path = plan.json_path(source, index)
-                if json_path is not None:
-                    data = result.to_openpose(spine_only=spine_only)
-                    if reader.damaged(index):
-                        data["decode_damaged"] = True  # FFmpeg concealed errors: keypoints may be off
-                    summary.files.append(write_openpose(json_path, data))
+                labels = write_frame(plan, source, index, reader.fps, result, summary, spine_only, spine,
+                                     reader.damaged(index))  # fmt: skip
                 if writer is not None or show:
                     overlay = draw_result(frame, result, spine_only=spine_only, labels=labels)
                     if writer is not None:
@@ -252,6 +246,30 @@ def _run_stream(
             summary.files.extend(spine.finish_source(source.name, reader.fps))
     if not reader.decode.ok:
         summary.damaged[str(source.path)] = reader.decode
+
+
+def write_frame(
+    plan: OutputPlan,
+    source: InputSource,
+    index: int,
+    fps: float,
+    result: PoseResult,
+    summary: InferSummary,
+    spine_only: bool,
+    spine: SpineRecorder | None,
+    damaged: bool = False,
+) -> list[str] | None:
+    """One video frame's outputs (counted, spine row, per-frame JSON); the ``--vis-angles`` labels. Also how a
+    video run in segments on Ray (``scale.segments``) writes its stitched frames."""
+    _account(summary, result)
+    labels = _spine_frame(spine, source.name, index, index / fps, result)
+    json_path = plan.json_path(source, index)
+    if json_path is not None:
+        data = result.to_openpose(spine_only=spine_only)
+        if damaged:
+            data["decode_damaged"] = True  # FFmpeg concealed errors: keypoints may be off
+        summary.files.append(write_openpose(json_path, data))
+    return labels
 
 
 def _spine_frame(

@@ -145,6 +145,13 @@ class VideoReader:
             yield as_bgr(frame, f"{self.source.name} frame {self.frames_read - 1}")
         self._report_end()
 
+    def seek(self, index: int) -> None:
+        """Continue from frame ``index`` (FFmpeg decodes from the keyframe before it; a video run in segments
+        checks the frames it gets against the previous segment's)."""
+        if self._cap is not None and index > 0:
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, float(index))
+        self.frames_read = index
+
     def damaged(self, index: int) -> bool:
         """Whether frame ``index`` decoded with errors (FFmpeg concealed them)."""
         return index in self.decode.damaged
