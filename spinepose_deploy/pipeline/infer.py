@@ -284,8 +284,12 @@ def _spine_frame(
 
 def _finish_spine(spine: SpineRecorder | None, summary: InferSummary, pipeline: Pipeline) -> None:
     if spine is not None:
-        title = "spine angles" + (" (STAND-IN weights: the angles mean nothing)" if pipeline.standin else "")
-        summary.files.extend(spine.finish(title))
+        summary.files.extend(spine.finish(spine_title(pipeline.standin)))
+
+
+def spine_title(standin: bool) -> str:
+    """The spine plot's title (a Ray run's driver writes the same)."""
+    return "spine angles" + (" (STAND-IN weights: the angles mean nothing)" if standin else "")
 
 
 def _paired(reader: VideoReader, pipeline: Pipeline, fps: float):

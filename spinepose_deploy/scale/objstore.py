@@ -153,16 +153,24 @@ class Store:
         return final
 
     def write_text(self, relative: str, text: str) -> str:
+        return self.write_bytes(relative, text.encode("utf-8"))
+
+    def write_bytes(self, relative: str, data: bytes) -> str:
+        """One small object in one PUT (atomic on object stores)."""
         final = self.key(relative)
         with translated(self, "output", final):
-            self.fs.pipe_file(final, text.encode("utf-8"))
+            self.fs.pipe_file(final, data)
         return final
 
     def read_text(self, key: str) -> str | None:
         """The object's text, or None when it does not exist."""
+        data = self.read_bytes(key)
+        return None if data is None else data.decode("utf-8")
+
+    def read_bytes(self, key: str) -> bytes | None:
         try:
             with translated(self, "marker", key):
-                return self.fs.cat_file(key).decode("utf-8")
+                return self.fs.cat_file(key)
         except InputFileError:
             return None
 

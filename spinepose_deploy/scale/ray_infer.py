@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._atomic import write_bytes
 from ..errors import (
     BackendUnavailableError,
     InvalidOptionError,
@@ -40,13 +41,24 @@ from ..errors import (
     UserError,
     one_line,
 )
-from ..pipeline.infer import OutputPlan
-from ..pipeline.io import InputSpec
-from ..pipeline.pipeline import Pipeline
+from ..pipeline.infer import OutputPlan, spine_title
+from ..pipeline.io import InputSpec, VideoReader
+from ..pipeline.pipeline import Pipeline, PipelineOptions
 from ..pipeline.spec import PipelineSpec
-from . import resume
+from ..pipeline.spine_outputs import SpineRecorder, SpineRequest
+from . import resume, spine_rows
 from .progress import Display
 from .remote import Stores, lookup, make_units, run_staged
+from .segments import (
+    DEFAULT_SEGMENT_SECONDS,
+    Segment,
+    SegmentResult,
+    check_segment_seconds,
+    mismatch,
+    plan_segments,
+    run_segment,
+    write_video,
+)
 from .ship import ShippedBundle, pack_bundle
 from .sources import resolve_sources
 from .worker import FileOutcome, Unit, run_unit, skipped, worker_label
@@ -88,6 +100,9 @@ class RunSummary:
     interrupted: bool = False
     pending: int = 0
     path: Path | str | None = None  # summary.json: a file, or its URL in the output store
+    segments: int = 0  # segment tasks run for videos split across workers
+    rejoined: int = 0  # split videos run again whole because a boundary did not join exactly
+    spine_files: list[Path] = field(default_factory=list)
 
     @property
     def frames(self) -> int:
@@ -105,7 +120,8 @@ class RunSummary:
             "frames": self.frames, "fps": round(self.fps, 3), "seconds": round(self.seconds, 3),
             "setup_seconds": round(self.setup_seconds, 3), "actors": self.actors, "retries": self.retries,
             "worker_restarts": self.worker_restarts, "pipelines": self.pipelines, "standin": self.standin,
-            "interrupted": self.interrupted, "pending": self.pending,
+            "interrupted": self.interrupted, "pending": self.pending, "segments": self.segments,
+            "rejoined": self.rejoined, "spine_files": [str(p) for p in self.spine_files],
             "counts": {"done": len(self.done), "skipped": len(self.skipped), "failed": len(self.failed)},
             "done": [o.to_dict() for o in self.done],
             "skipped": [o.to_dict() for o in self.skipped],
@@ -128,6 +144,8 @@ def infer_on_ray(
     ship_bundle: bool = False,
     actor_options: dict[str, Any] | None = None,
     progress: bool = True,
+    segment_seconds: float | None = DEFAULT_SEGMENT_SECONDS,
+    spine: SpineRequest | None = None,
 ) -> RunSummary:
     """Run the pipeline over every image and video of ``source`` on Ray; write what ``infer`` writes.
 
@@ -147,6 +165,11 @@ def infer_on_ray(
         ship_bundle: send ``pipeline.bundle`` through the object store to nodes that cannot see its path.
         actor_options: Ray actor options (num_cpus (default 1), num_gpus, resources, runtime_env, ...).
         progress: show files, frames and frames/s on stderr.
+        segment_seconds: a video longer than this is split into segments run by different workers and
+            stitched into exactly the single-machine outputs (``scale.segments``); None or 0: never split.
+            Needs a ``PipelineSpec`` (its detection interval), a local video and no ``out_vis``.
+        spine: the spine CSV / plot / TRC / C3D files to write (local paths), as ``infer --spine ...``: the
+            driver writes them from the workers' per-frame results with the single-machine writers.
 
     Returns the ``RunSummary`` (also written to ``<out>/.spinepose-ray/summary.json``, in the store for a URL).
     """
@@ -158,6 +181,13 @@ def infer_on_ray(
             f"infer_on_ray: batch_size {batch_size}, max_retries {max_retries}, num_actors {num_actors}; "
             "expected batch_size >= 1, max_retries >= 0, num_actors >= 1"
         )
+    segment_seconds = check_segment_seconds(segment_seconds)
+    spine = spine if spine is not None and spine.wanted else None
+    if spine is not None:
+        if spine.vis_angles:
+            raise InvalidOptionError("--vis-angles: not available with --ray (overlays are drawn on the workers)")
+        options = _options(pipeline if pipeline is not None else PipelineSpec())
+        spine.check(lift=options.lift if options is not None else True, vis=out_vis is not None)
     found = resolve_sources(source)
     stores = Stores.for_run(found, out_json, out_vis)
     local = not stores.outputs
@@ -171,7 +201,10 @@ def infer_on_ray(
     summary.failed += [FileOutcome(path, Path(path).name, "unknown", "failed", error=err, attempts=0)
                        for path, err in found.rejected]  # fmt: skip
     order = {s.name: i for i, s in enumerate(plan.spec.sources)}
-    todo = _plan_units(make_units(found, settings, state), summary, retry_failed, lookup(stores))
+    rows = _RowStore(stores, state) if spine is not None else None
+    find = lookup(stores) if rows is None else rows.wrap(lookup(stores))
+    todo = _plan_units(make_units(found, settings, state), summary, retry_failed, find)
+    segments = _split(todo, factory, plan, segment_seconds)
     began = time.perf_counter()
     display = Display(len(plan.spec.sources), enabled=progress)
     with display:
@@ -181,10 +214,12 @@ def infer_on_ray(
             _run(ray, todo, factory, plan, summary, display,
                  address=address, num_actors=num_actors, batch_size=batch_size, max_retries=max_retries,
                  ship_bundle=ship_bundle, spine_only=spine_only, actor_options=actor_options or {},
-                 stores=stores)  # fmt: skip
+                 stores=stores, segments=segments, spine=spine is not None)  # fmt: skip
     summary.seconds = time.perf_counter() - began
     for group in (summary.done, summary.skipped, summary.failed):
         group.sort(key=lambda o: order.get(o.name, -1))
+    if rows is not None and not summary.interrupted:
+        summary.spine_files = rows.write(spine, plan, summary)
     if stores.state is not None:
         stores.state.write_text("summary.json", json.dumps(summary.to_dict(), indent=1))
     else:
@@ -193,6 +228,88 @@ def infer_on_ray(
 
 
 # ---------------------------------------------------------------- planning
+
+
+def _options(factory: Any) -> PipelineOptions | None:
+    """The pipeline options of a ``PipelineSpec`` (None for another factory: not known before it runs)."""
+    return PipelineOptions.build(**factory.options) if isinstance(factory, PipelineSpec) else None
+
+
+def _split(units: list[Unit], factory: Any, plan: OutputPlan, seconds: float | None) -> dict[str, list[Segment]]:
+    """Input name -> its segments, for the videos to split (local, longer than ``seconds``, no overlay)."""
+    options = _options(factory)
+    if seconds is None or options is None or plan.vis_out is not None:
+        return {}
+    every = options.detection_policy().every
+    split = {}
+    for unit in units:
+        if unit.source.kind != "video" or unit.key is not None:
+            continue
+        try:
+            with VideoReader(unit.source) as reader:
+                count, fps = reader.frame_count, reader.fps
+        except SpinePoseDeployError:
+            continue  # the worker reports it, as for any unreadable input
+        parts = plan_segments(count, fps, seconds, every)
+        if len(parts) > 1:
+            split[unit.source.name] = parts
+    return split
+
+
+class _RowStore:
+    """The spine rows of each input, kept in the bookkeeping folder (local or in the output store)."""
+
+    def __init__(self, stores: Stores, state: Path | None) -> None:
+        self.stores, self.state = stores, state
+        self.fresh: dict[str, bytes] = {}
+
+    def _relative(self, name: str) -> str:
+        return f"spine/{name}.npz"
+
+    def load(self, name: str) -> bytes | None:
+        if name in self.fresh:
+            return self.fresh[name]
+        if self.stores.state is not None:
+            return self.stores.state.read_bytes(self.stores.state.key(self._relative(name)))
+        with contextlib.suppress(OSError):
+            return (self.state / self._relative(name)).read_bytes()
+        return None
+
+    def save(self, name: str, data: bytes) -> None:
+        self.fresh[name] = data
+        if self.stores.state is not None:
+            self.stores.state.write_bytes(self._relative(name), data)
+        else:
+            write_bytes(self.state / self._relative(name), data)
+
+    def wrap(self, find: Callable[[Unit], tuple[dict | None, dict | None]]) -> Callable:
+        """A finished input without stored rows is not done for a run that writes spine files."""
+
+        def check(unit: Unit) -> tuple[dict | None, dict | None]:
+            record, failure = find(unit)
+            if record is not None and self.load(unit.source.name) is None:
+                record = None
+            return record, failure
+
+        return check
+
+    def write(self, request: SpineRequest, plan: OutputPlan, summary: RunSummary) -> list[Path]:
+        """Every finished input's rows, in source order, through the single-machine spine writers."""
+        for outcome in summary.done:
+            if outcome.spine is not None:
+                self.save(outcome.name, outcome.spine)
+        recorder = SpineRecorder(request)
+        finished = {o.name for o in summary.done + summary.skipped}
+        written: list[Path] = []
+        standin = summary.standin
+        for source in plan.spec.sources:
+            data = self.load(source.name) if source.name in finished else None
+            if data is None:
+                continue
+            rows, fps = spine_rows.from_bytes(data)
+            standin = standin or any(result.standin for _, _, result in rows)
+            written += spine_rows.replay(recorder, source.name, rows, fps)
+        return written + recorder.finish(spine_title(standin))
 
 
 def _absolute(path: str | os.PathLike | None) -> Path | None:
@@ -223,6 +340,29 @@ def _plan_units(
             continue
         todo.append(unit)
     return todo
+
+
+@dataclass
+class _SegmentTask:
+    """One segment of a split video; ``tail``: how many of its last frames the next segment's warm-up checks."""
+
+    unit: Unit
+    segment: Segment
+    tail: int = 0
+
+
+Task = list[Unit] | _SegmentTask
+
+
+def _tasks(units: list[Unit], batch_size: int, segments: dict[str, list[Segment]]) -> list[Task]:
+    """Segments of split videos first (the long work, spread over every worker), then ``_batches``."""
+    split: list[Task] = []
+    for unit in units:
+        parts = segments.get(unit.source.name)
+        if parts:
+            tails = [p.warmup for p in parts[1:]] + [0]
+            split += [_SegmentTask(unit, part, tail) for part, tail in zip(parts, tails, strict=True)]
+    return split + _batches([u for u in units if u.source.name not in segments], batch_size)
 
 
 def _batches(units: list[Unit], batch_size: int) -> list[list[Unit]]:
@@ -260,10 +400,16 @@ class _Worker:
     """One Pipeline, built once, run over the inputs it is handed."""
 
     def __init__(
-        self, factory: PipelineSpec | PipelineFactory, plan: OutputPlan, spine_only: bool, tally: Any, stores: Stores
+        self,
+        factory: PipelineSpec | PipelineFactory,
+        plan: OutputPlan,
+        spine_only: bool,
+        tally: Any,
+        stores: Stores,
+        spine: bool = False,
     ):
         self._factory, self._plan, self._spine_only, self._tally = factory, plan, spine_only, tally
-        self._stores = stores
+        self._stores, self._spine = stores, spine
         self._pipeline: Pipeline | None = None
 
     def start(self) -> dict[str, Any]:
@@ -274,6 +420,31 @@ class _Worker:
 
     def pid(self) -> int:
         return os.getpid()
+
+    def segment(self, unit: Unit, segment: Segment, tail: int) -> SegmentResult:
+        """Raw results of one segment of a local video (``scale.segments``); the driver stitches them."""
+        self.start()
+        step, flush = self._counter()
+        try:
+            return run_segment(self._pipeline, unit.source, segment, tail, on_frame=step)
+        finally:
+            flush()
+
+    def _counter(self) -> tuple[Callable[[], None], Callable[[], None]]:
+        pending, last = [0], [time.monotonic()]
+
+        def step() -> None:
+            pending[0] += 1
+            now = time.monotonic()
+            if now - last[0] >= TALLY_EVERY_S:
+                self._tally.add.remote(pending[0])
+                pending[0], last[0] = 0, now
+
+        def flush() -> None:
+            if pending[0]:
+                self._tally.add.remote(pending[0])
+
+        return step, flush
 
     def run(self, units: list[Unit]) -> list[FileOutcome]:
         self.start()
@@ -289,8 +460,9 @@ class _Worker:
         try:
             if self._stores.any:
                 return [run_staged(self._pipeline, self._plan, u, self._stores, spine_only=self._spine_only,
-                                   on_frame=step) for u in units]  # fmt: skip
-            return [run_unit(self._pipeline, self._plan, u, spine_only=self._spine_only, on_frame=step) for u in units]
+                                   on_frame=step, spine=self._spine) for u in units]  # fmt: skip
+            return [run_unit(self._pipeline, self._plan, u, spine_only=self._spine_only, on_frame=step,
+                             spine=self._spine) for u in units]  # fmt: skip
         finally:
             if pending[0]:
                 self._tally.add.remote(pending[0])
@@ -315,6 +487,8 @@ def _run(
     spine_only: bool,
     actor_options: dict[str, Any],
     stores: Stores,
+    segments: dict[str, list[Segment]],
+    spine: bool,
 ) -> None:
     began = time.perf_counter()
     started = _connect(ray, address)
@@ -326,7 +500,7 @@ def _run(
                 raise InvalidOptionError("ship_bundle: needs a PipelineSpec with a bundle")
             blob, digest = pack_bundle(factory.bundle)
             factory = ShippedBundle(factory, ray.put(blob), digest)
-        tasks = deque(_batches(units, batch_size))
+        tasks: deque[Task] = deque(_tasks(units, batch_size, segments))
         options = {"num_cpus": 1, "max_restarts": 0, "max_task_retries": 0, **actor_options}
         count = min(num_actors or _default_actors(ray, options), len(tasks))
         tally = ray.remote(_Tally).options(num_cpus=0).remote()
@@ -334,7 +508,7 @@ def _run(
         worker = ray.remote(_Worker).options(**options)
 
         def make() -> Any:
-            return worker.remote(factory, slim, spine_only, tally, stores)
+            return worker.remote(factory, slim, spine_only, tally, stores, spine)
 
         actors = [make() for _ in range(count)]
         infos = _start(ray, actors)
@@ -343,7 +517,8 @@ def _run(
         summary.standin = any(info["standin"] for info in infos)
         summary.setup_seconds = time.perf_counter() - began
         display.started(count)
-        _drive(ray, tasks, actors, make, tally, summary, display, max_retries)
+        joiner = _Joiner(segments, plan, stores, spine_only, spine)
+        _drive(ray, tasks, actors, make, tally, summary, display, max_retries, joiner)
     except KeyboardInterrupt:  # Ctrl-C: what finished has its markers; the summary says what is pending
         summary.interrupted = True
         summary.pending = len(units) - len(summary.done) - sum(o.attempts > 0 for o in summary.failed)
@@ -409,10 +584,11 @@ def _drive(
     summary: RunSummary,
     display: Display,
     max_retries: int,
+    joiner: _Joiner,
 ) -> None:
     """Keep every actor busy until no task is left; replace dead actors and re-submit their work."""
     crashes = _crash_errors(ray)
-    inflight: dict[Any, tuple[int, Any, list[Unit]]] = {}
+    inflight: dict[Any, tuple[int, Any, Task]] = {}
     load = [0] * len(actors)
     videos = [0] * len(actors)
     tally_ref = None
@@ -424,7 +600,7 @@ def _drive(
                 if depth > 1 and (_has_video(tasks[0]) or videos[slot]):
                     continue  # nothing waits behind a video, nor a video behind anything: idle actors take them
                 batch = tasks.popleft()
-                inflight[actor.run.remote(batch)] = (slot, actor, batch)
+                inflight[_submit(actor, batch)] = (slot, actor, batch)
                 load[slot] += 1
                 videos[slot] += _has_video(batch)
         ready, _ = ray.wait(list(inflight), num_returns=1, timeout=0.25)
@@ -442,16 +618,60 @@ def _drive(
                     actors[slot] = make()
                     summary.worker_restarts += 1
                     log.warning("worker died (%s); starting another", one_line(exc).split(".")[0])
-                _resubmit(batch, exc, tasks, summary, display, max_retries)
+                _resubmit(batch, exc, tasks, summary, display, max_retries, joiner)
                 continue
+            if isinstance(batch, _SegmentTask):
+                summary.segments += 1
+                outcomes = joiner.add(batch, outcomes, tasks, summary)
             for outcome in outcomes:
                 (summary.done if outcome.status == "done" else summary.failed).append(outcome)
                 display.file_done(outcome)
     display.frames(summary.frames)
 
 
-def _has_video(batch: list[Unit]) -> bool:
-    return any(unit.source.kind != "image" for unit in batch)
+def _submit(actor: Any, task: Task) -> Any:
+    if isinstance(task, _SegmentTask):
+        return actor.segment.remote(task.unit, task.segment, task.tail)
+    return actor.run.remote(task)
+
+
+def _has_video(batch: Task) -> bool:
+    return isinstance(batch, _SegmentTask) or any(unit.source.kind != "image" for unit in batch)
+
+
+class _Joiner:
+    """Collects the segments of each split video; when all are in, checks and stitches them (``write_video``),
+    or sends the video back as one segment when a boundary does not join exactly."""
+
+    def __init__(self, segments: dict[str, list[Segment]], plan: OutputPlan, stores: Stores, spine_only: bool,
+                 spine: bool) -> None:  # fmt: skip
+        self.expected = {name: len(parts) for name, parts in segments.items()}
+        self.plan, self.stores, self.spine_only, self.spine = plan, stores, spine_only, spine
+        self.parts: dict[str, dict[int, SegmentResult]] = {}
+        self.dead: set[str] = set()  # videos already failed (a worker died too often on one of their segments)
+
+    def add(self, task: _SegmentTask, result: SegmentResult, tasks: deque, summary: RunSummary) -> list[FileOutcome]:
+        name = task.unit.source.name
+        if name in self.dead:
+            return []
+        parts = self.parts.setdefault(name, {})
+        parts[task.segment.index] = result
+        if len(parts) < self.expected[name]:
+            return []
+        ordered = [parts[i] for i in range(len(parts))]
+        del self.parts[name]
+        why = mismatch(ordered)
+        if why is not None:
+            log.warning("%s: %s; running it again as one segment", task.unit.source.path, why)
+            summary.rejoined += 1
+            self.expected[name] = 1
+            tasks.appendleft(_SegmentTask(task.unit, Segment(0, 0, None)))
+            return []
+        return [write_video(ordered, task.unit, self.plan, self.stores, spine_only=self.spine_only, spine=self.spine)]
+
+    def failed(self, name: str) -> None:
+        self.dead.add(name)
+        self.parts.pop(name, None)
 
 
 def _crash_errors(ray: Any) -> tuple[type[BaseException], ...]:
@@ -460,10 +680,28 @@ def _crash_errors(ray: Any) -> tuple[type[BaseException], ...]:
 
 
 def _resubmit(
-    batch: list[Unit], exc: BaseException, tasks: deque, summary: RunSummary, display: Display, max_retries: int
+    batch: Task,
+    exc: BaseException,
+    tasks: deque,
+    summary: RunSummary,
+    display: Display,
+    max_retries: int,
+    joiner: _Joiner,
 ) -> None:
-    """Each input of a failed task goes back alone (a crashing file cannot take others down twice)."""
-    for unit in reversed(batch):
+    """Each input of a failed task goes back alone (a crashing file cannot take others down twice); a segment
+    goes back as it was."""
+    units = batch if isinstance(batch, list) else [batch.unit]
+    if isinstance(batch, _SegmentTask):
+        unit = batch.unit
+        if unit.source.name in joiner.dead:
+            return  # another of its segments already failed it
+        if unit.attempts < max_retries:
+            unit.attempts += 1
+            summary.retries += 1
+            tasks.appendleft(batch)
+            return
+        joiner.failed(unit.source.name)
+    for unit in reversed(units):
         unit.attempts += 1
         if unit.attempts > max_retries:
             source = unit.source

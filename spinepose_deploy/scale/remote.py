@@ -109,6 +109,7 @@ def run_staged(
     *,
     spine_only: bool = False,
     on_frame: Callable[[], None] | None = None,
+    spine: bool = False,
 ) -> FileOutcome:
     """``run_unit`` for an input and/or outputs in a store: stage, run locally, upload outputs, marker last."""
     label = scrub(f"{stores.input.scheme}://{unit.key}") if stores.input and unit.key else str(unit.source.path)
@@ -129,7 +130,7 @@ def run_staged(
         vis_out = root / "vis" if stores.vis is not None else plan.vis_out
         local = OutputPlan(InputSpec(plan.spec.kind, (source,), plan.spec.root), json_out, vis_out)
         outcome = run_unit(pipeline, local, replace(unit, source=source, marker=marker), spine_only=spine_only,
-                           on_frame=on_frame)  # fmt: skip
+                           on_frame=on_frame, spine=spine)  # fmt: skip
         outcome.source = label
         if state is None:
             return outcome
@@ -139,13 +140,13 @@ def run_staged(
                 state.write_text(f"markers/{failed.name}", _relabel(failed.read_text(encoding="utf-8"), label))
             return outcome
         try:
-            _publish(root, marker, stores, state, label)
+            publish(root, marker, stores, state, label)
         except UserError as exc:
             outcome.status, outcome.error = "failed", one_line(exc)
         return outcome
 
 
-def _publish(root: Path, marker: Path, stores: Stores, state: Store, label: str) -> None:
+def publish(root: Path, marker: Path, stores: Stores, state: Store, label: str) -> None:
     """Upload each output (atomic per object), then the marker naming them: a reader never sees half an input."""
     record = json.loads(marker.read_text(encoding="utf-8"))
     listed = []

@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import hashlib
 import math
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from ..errors import InvalidOptionError
+from ..errors import InvalidOptionError, SpinePoseDeployError, one_line
 from ..ops.image import as_bgr
 from ..ops.tracking import pose_to_bbox
 from ..pipeline.infer import InferSummary, OutputPlan, write_frame
@@ -37,6 +39,10 @@ from ..pipeline.io import InputSource, VideoReader
 from ..pipeline.pipeline import Pipeline, PipelineOptions, StreamFinish, make_tracker
 from ..pipeline.result import PoseResult
 from ..pipeline.spine_outputs import SpineRecorder
+from . import resume
+from .remote import Stores, publish
+from .spine_rows import Rows, to_bytes
+from .worker import FileOutcome, Unit, worker_label
 
 # benchmarks/ray_scaling.py: a segment costs a seek, OVERLAP_INTERVALS detection intervals of warm-up and a
 # task round trip; at 60 s of video per segment that is under 1 % of the segment's work, while a 2-hour video
@@ -185,3 +191,40 @@ def stitch(
     if spine is not None:
         summary.files.extend(spine.finish_source(source.name, fps))
     return summary
+
+
+def write_video(
+    parts: list[SegmentResult], unit: Unit, plan: OutputPlan, stores: Stores, *, spine_only: bool, spine: bool
+) -> FileOutcome:
+    """On the driver: stitch a video's segments into its outputs and marker (into the store when the outputs
+    are there); any error becomes a failed outcome naming the file, as on a worker."""
+    source = unit.source
+    outcome = FileOutcome(str(source.path), source.name, source.kind, "done", attempts=unit.attempts + 1,
+                          worker=f"{worker_label()} (stitched {len(parts)} segments)")  # fmt: skip
+    base = {"source": str(source.path), "name": source.name, "kind": source.kind, "fingerprint": unit.fingerprint,
+            "worker": outcome.worker, "segments": len(parts)}  # fmt: skip
+    state = stores.state
+    with tempfile.TemporaryDirectory(prefix="spinepose-stitch-") as tmp:
+        root = Path(tmp)
+        local = plan if state is None else OutputPlan(plan.spec, root / "json" if stores.json else None,
+                                                      root / "vis" if stores.vis else None)  # fmt: skip
+        marker = unit.marker if state is None else root / "state" / "markers" / unit.marker.name
+        rows = Rows() if spine else None
+        try:
+            summary = stitch(parts, local, source, spine_only=spine_only, spine=rows)
+            record = {**base, "frames": summary.frames, "people": summary.people}
+            decode = [p.decode for p in parts if p.decode]
+            if decode:
+                outcome.decode = record["decode"] = decode[0]
+            resume.write_marker(marker, record, summary.files)
+            if state is not None:
+                publish(root, marker, stores, state, str(source.path))
+            else:
+                resume.failed_path(marker).unlink(missing_ok=True)
+        except (SpinePoseDeployError, OSError) as exc:
+            outcome.status, outcome.error = "failed", one_line(exc)
+            return outcome
+    outcome.frames, outcome.people, outcome.outputs = summary.frames, summary.people, len(summary.files)
+    if rows is not None:
+        outcome.spine = to_bytes(rows.rows, rows.fps)
+    return outcome
