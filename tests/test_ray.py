@@ -238,3 +238,72 @@ def test_a_bundle_shipped_through_the_object_store_gives_the_same_outputs(local_
     assert _files(out) == {name: data for name, data in reference["json"].items() if "/" not in name}
     (unpacked,) = [p for p in (session_cache / "ray-bundles").iterdir() if p.is_dir()]
     assert (unpacked / "manifest.json").read_bytes() == (Path(bundle) / "manifest.json").read_bytes()
+
+
+# ---------------------------------------------------------------- long videos in segments, spine files
+
+
+@pytest.fixture(scope="module")
+def walking(tmp_path_factory):
+    """A 2-second synthetic video of people walking in and out (MJPG: every frame a keyframe)."""
+    from spinepose_deploy.synth.video import WalkingClip
+
+    folder = tmp_path_factory.mktemp("long")
+    writer = cv2.VideoWriter(str(folder / "walk.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (320, 240))
+    for frame in WalkingClip(3, frames=60, people=3, size=(240, 320), fps=30.0):
+        writer.write(frame.image)
+    writer.release()
+    _image("astronaut.jpg", folder / "still.jpg")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained_spec(standin_paths):
+    from spinepose_deploy.export.bundle_cache import BundleRecipe
+
+    bundle = BundleRecipe("onnxruntime", "fp32", "trained").cached()  # people found and tracked in synthetic video
+    return PipelineSpec(bundle=str(bundle), options=OPTIONS)
+
+
+def _spine_request(root: Path):
+    from spinepose_deploy.pipeline.spine_outputs import SpineRequest
+
+    return SpineRequest(csv=root / "angles.csv", trc=root / "trc")
+
+
+def test_a_long_video_in_segments_gives_the_single_machine_json_and_spine_files(local_ray, walking, trained_spec,
+                                                                                 tmp_path):  # fmt: skip
+    from spinepose_deploy.pipeline.infer import OutputPlan, run_infer
+    from spinepose_deploy.pipeline.io import resolve_input
+    from spinepose_deploy.pipeline.spine_outputs import SpineRecorder
+    from spinepose_deploy.scale import infer_on_ray
+
+    local = tmp_path / "local"
+    with trained_spec.build() as pipeline:
+        run_infer(pipeline, OutputPlan(resolve_input(walking), local / "json"),
+                  spine=SpineRecorder(_spine_request(local)))  # fmt: skip
+    out = tmp_path / "ray"
+    summary = infer_on_ray(walking, pipeline=trained_spec, out_json=out / "json", segment_seconds=0.5,
+                           spine=_spine_request(out), progress=False)  # fmt: skip
+    assert summary.segments == 4 and summary.rejoined == 0  # 15-frame segments, each joined exactly
+    assert [(o.name, o.frames) for o in summary.done] == [("still", 1), ("walk", 60)]
+    assert _files(out / "json") == _files(local / "json")
+    assert (out / "angles.csv").read_bytes() == (local / "angles.csv").read_bytes()
+    trc = _files(out / "trc")
+    assert trc == _files(local / "trc") and len(trc) >= 2  # one file per track id: the ids are the same too
+    rows = (local / "angles.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    frame_col, track_col = header.index("frame"), header.index("track_id")
+    frames_of: dict[str, set[int]] = {}
+    for row in rows[1:]:
+        cells = row.split(",")
+        if cells[0] == "walk":
+            frames_of.setdefault(cells[track_col], set()).add(int(cells[frame_col]))
+    assert any(min(f) < 15 and max(f) >= 45 for f in frames_of.values()), "a track crosses every boundary"
+    # a rerun skips both inputs and still writes the spine files, from the rows kept in the bookkeeping
+    again = tmp_path / "again"
+    summary = infer_on_ray(walking, pipeline=trained_spec, out_json=out / "json", segment_seconds=0.5,
+                           spine=_spine_request(again), progress=False)  # fmt: skip
+    assert len(summary.skipped) == 2 and summary.actors == 0
+    assert (again / "angles.csv").read_bytes() == (local / "angles.csv").read_bytes()
+    assert _files(again / "trc") == trc
