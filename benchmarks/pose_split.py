@@ -19,7 +19,7 @@ import numpy as np
 
 from spinepose_deploy import backends
 from spinepose_deploy.backends.host import describe, fingerprint
-from spinepose_deploy.export.bundle import Bundle
+from spinepose_deploy.bundle.bundle import Bundle
 from spinepose_deploy.zoo.source import resolve_graph
 from spinepose_deploy.zoo.specs import resolve_mode
 

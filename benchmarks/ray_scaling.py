@@ -39,7 +39,7 @@ class ThreadsFactory:
 
     def __call__(self):
         from spinepose_deploy import backends
-        from spinepose_deploy.export.bundle import Bundle
+        from spinepose_deploy.bundle.bundle import Bundle
         from spinepose_deploy.pipeline.pipeline import Pipeline
         from spinepose_deploy.stages import GraphInfo
 
@@ -106,7 +106,7 @@ def main() -> None:
 
     import ray
 
-    from spinepose_deploy.export.bundle_cache import BundleRecipe
+    from spinepose_deploy.pipeline.load import BundleRecipe
 
     bundle = BundleRecipe("onnxruntime", "fp32", "standin").cached()
     work = Path(tempfile.mkdtemp(prefix="ray-scaling-"))

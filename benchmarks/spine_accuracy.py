@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> dict:
     clips = [make_clip(m, frames=args.frames) for m in MOTIONS]
     truth = np.concatenate([_truth(c) for c in clips])
     estimates = {"gt": np.concatenate([gt_estimate(c) for c in clips])}
-    from spinepose_deploy.export.bundle_cache import BundleRecipe
+    from spinepose_deploy.pipeline.load import BundleRecipe
     from spinepose_deploy.pipeline.pipeline import Pipeline
 
     configs = {"fp32": None} if args.no_int8 else {"fp32": None, "int8": BundleRecipe("onnxruntime", "int8", "trained")}

@@ -5,7 +5,7 @@
 
 Upstream (``pip install spinepose==2.1.0``; it does not touch torch) is pointed at the local stand-in ONNX
 files by a subclass that replaces its MODE / LIFTING_MODEL_CONFIG, so nothing is downloaded. Both sides
-get the astronaut photo and the same ``--people`` boxes tiled over it (``stages.measure.tiled_boxes``).
+get the astronaut photo and the same ``--people`` boxes tiled over it (``select.measure.tiled_boxes``).
 
 Measurements (every configuration takes turns, round robin, ``--rounds`` times after a warm-up, so a
 busy machine's load falls on all alike, with a ``SETTLE_S`` pause before each call so ONNX Runtime threads
@@ -177,7 +177,7 @@ def main() -> int:
     from spinepose_deploy.backends.host import describe, fingerprint
     from spinepose_deploy.ops import pose as pose_ops
     from spinepose_deploy.pipeline.pipeline import Pipeline
-    from spinepose_deploy.stages import measure
+    from spinepose_deploy.select import measure
     from spinepose_deploy.zoo.source import resolve_graph
     from spinepose_deploy.zoo.specs import resolve_mode
 

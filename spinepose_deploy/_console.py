@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, Task, TextColumn, TimeElapsedColumn
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -62,3 +73,39 @@ def steps(enabled: bool = True) -> Iterator[Progress]:
     )
     with progress:
         yield progress
+
+
+class FrameBars:
+    """``infer``'s bars: one per video or webcam, one shared by the images of a folder; frames done and fps.
+
+    ``start(name, total)`` and ``step()`` are the callbacks ``pipeline.infer.run_infer`` calls; use as a context.
+    """
+
+    def __init__(self, images: int) -> None:
+        self._images = images
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[fps]:.1f} fps"), TimeElapsedColumn(), console=err_console, transient=False,
+        )  # fmt: skip
+        self._bars: dict[str, list] = {}  # bar name -> [task id, start time, frames done]
+        self._current = ""
+
+    def __enter__(self) -> FrameBars:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.__exit__(*exc)
+
+    def start(self, name: str, total: int | None) -> None:
+        key = "images" if self._images > 1 and total == 1 else name  # the images of a folder share one bar
+        if key not in self._bars:
+            label = f"{self._images} images" if key == "images" else escape(name)
+            count = self._images if key == "images" else total
+            self._bars[key] = [self._progress.add_task(label, total=count, fps=0.0), time.perf_counter(), 0]
+        self._current = key
+
+    def step(self) -> None:
+        bar = self._bars[self._current]
+        bar[2] += 1
+        self._progress.update(bar[0], advance=1, fps=bar[2] / max(time.perf_counter() - bar[1], 1e-9))

@@ -14,9 +14,9 @@ from spinepose_deploy.bench import report, runner
 from spinepose_deploy.bench.runner import FAILED, FAILED_FIDELITY, RAN, BenchRequest, BenchRow
 from spinepose_deploy.cli import main
 from spinepose_deploy.errors import InvalidOptionError, ModelLoadError
-from spinepose_deploy.export import selection as select
 from spinepose_deploy.export.exporter import ExportRequest, export_bundle
-from spinepose_deploy.stages import measure
+from spinepose_deploy.select import auto as select
+from spinepose_deploy.select import measure
 from spinepose_deploy.zoo.source import SourceGraph
 from spinepose_deploy.zoo.specs import resolve_mode
 
@@ -188,7 +188,7 @@ def test_auto_configuration_skips_an_unavailable_backend_with_a_warning(cache, m
 
     if get_backend("coreml").availability().ok:
         pytest.skip("Core ML runs here (macOS): nothing to fall back from")
-    with caplog.at_level(logging.WARNING, logger="spinepose_deploy.export.selection"):
+    with caplog.at_level(logging.WARNING, logger="spinepose_deploy.select.auto"):
         chosen = select.auto_configuration(resolve_mode("small"))
     assert chosen["pose"] == ("openvino", "fp16")  # the next by latency once coreml is out
     assert "coreml fp16 is not available" in caplog.text
@@ -243,7 +243,7 @@ def test_load_with_fallback_warns_and_takes_the_next(caplog):
             raise ModelLoadError("broken.xml: openvino could not load it: bad IR")
         return f"session:{name}"
 
-    with caplog.at_level(logging.WARNING, logger="spinepose_deploy.export.selection"):
+    with caplog.at_level(logging.WARNING, logger="spinepose_deploy.select.auto"):
         session, chosen = select.load_with_fallback(["broken", "fine"], load, role="pose")
     assert (session, chosen) == ("session:fine", "fine")
     assert "pose: broken failed to load (broken.xml: openvino could not load it: bad IR)" in caplog.text

@@ -10,9 +10,9 @@ from pathlib import Path
 import onnx
 import pytest
 
+from spinepose_deploy.bundle.bundle import MANIFEST, Bundle, hash_files
 from spinepose_deploy.cli import main
 from spinepose_deploy.errors import BundleError
-from spinepose_deploy.export.bundle import MANIFEST, Bundle, hash_files
 from spinepose_deploy.export.exporter import ExportRequest, export_bundle
 
 

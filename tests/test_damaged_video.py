@@ -88,7 +88,7 @@ def test_other_output_written_while_reading_is_passed_through(capfd):
 
 @pytest.fixture(scope="module")
 def bundle(standin_paths):
-    from spinepose_deploy.export.bundle_cache import BundleRecipe
+    from spinepose_deploy.pipeline.load import BundleRecipe
 
     return BundleRecipe("onnxruntime", "fp32", "standin").cached()
 

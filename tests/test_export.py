@@ -11,11 +11,11 @@ import onnx
 import pytest
 
 from spinepose_deploy import backends
+from spinepose_deploy.bundle.bundle import Bundle
 from spinepose_deploy.cli import main
 from spinepose_deploy.errors import BundleError, ExportError, InvalidOptionError
 from spinepose_deploy.export import exporter, frames, passes
 from spinepose_deploy.export.base import BatchRange
-from spinepose_deploy.export.bundle import Bundle
 from spinepose_deploy.export.exporter import ExportRequest, export_bundle
 from spinepose_deploy.zoo.specs import resolve_mode
 
@@ -235,13 +235,13 @@ def test_bundle_table_fits_80_columns_with_the_gate_numbers(small_bundles):
 
     from rich.console import Console
 
-    from spinepose_deploy.cli import _bundle_table
+    from spinepose_deploy.cli.tables import bundle_table
 
     bundle = small_bundles[("openvino", "fp16")]
     with open(os.devnull, "w") as sink:
         narrow, wide = Console(width=80, record=True, file=sink), Console(width=160, record=True, file=sink)
-        narrow.print(_bundle_table(bundle, narrow))
-        wide.print(_bundle_table(bundle, wide))
+        narrow.print(bundle_table(bundle, narrow))
+        wide.print(bundle_table(bundle, wide))
     lines = narrow.export_text().splitlines()
     assert max(map(len, lines)) <= 80
     text = " ".join(lines)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from spinepose_deploy.cli import main
-from spinepose_deploy.export.bundle_cache import BundleRecipe
 from spinepose_deploy.paths import package_data_dir
+from spinepose_deploy.pipeline.load import BundleRecipe
 
 ASTRONAUT = package_data_dir() / "astronaut.jpg"
 

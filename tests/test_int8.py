@@ -143,14 +143,14 @@ def test_int8_table_is_compact_at_80_columns_and_keeps_the_deciding_numbers(tmp_
     """A real gate report (a failed round, then a pass), rendered as the export command renders it."""
     from rich.console import Console
 
-    from spinepose_deploy.cli import _int8_table
-    from spinepose_deploy.export.manifest import Int8Report
+    from spinepose_deploy.bundle.manifest import Int8Report
+    from spinepose_deploy.cli.tables import int8_table
 
     model = outlier_pose_graph(tmp_path / "outlier.onnx")
     report = int8.build(_job(tmp_path, tmp_path / "outlier.onnx"), _ort_gate(model, _random_feeds(4, 2))).report
     reports = {"pose": report.to_dict()}
     typed = {"pose": Int8Report.from_dict(reports["pose"])}
-    narrow = _render(_int8_table(typed, Console(width=80)), 80)
+    narrow = _render(int8_table(typed, Console(width=80)), 80)
     assert max(map(len, narrow)) <= 80
     rows = reports["pose"]["rounds"]
     assert not rows[0]["passed"] and rows[-1]["passed"]
@@ -161,7 +161,7 @@ def test_int8_table_is_compact_at_80_columns_and_keeps_the_deciding_numbers(tmp_
         assert f"{value}px>{limit}" in text or f"{value}>{limit}" in text, (failure, narrow)
     lines_per_round = [line for line in narrow if line.strip()][3:]
     assert len(lines_per_round) <= 2 * len(rows), narrow
-    wide = _render(_int8_table(typed, Console(width=160)), 160)
+    wide = _render(int8_table(typed, Console(width=160)), 160)
     assert any("kept float" in line for line in wide)
 
 

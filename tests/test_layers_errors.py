@@ -30,13 +30,16 @@ ALLOWED = {
     "spine": BASE | {"ops"},  # spine kinematics: pure numpy on ops' skeleton, plus its file writers
     "zoo": BASE,
     "backends": BASE,
-    "stages": BASE | {"ops", "zoo", "backends"},
-    "synth": BASE | {"ops", "spine", "zoo", "backends", "stages"},
-    "export": BASE | {"ops", "spine", "zoo", "backends", "stages", "synth"},
-    "pipeline": BASE | {"ops", "spine", "zoo", "backends", "stages", "synth", "export"},
-    "bench": BASE | {"ops", "spine", "zoo", "backends", "stages", "synth", "export", "pipeline"},
-    "scale": BASE | {"ops", "spine", "zoo", "backends", "stages", "synth", "export", "pipeline"},
-    "cli": BASE | {"ops", "spine", "zoo", "backends", "stages", "synth", "export", "pipeline", "bench", "scale"},
+    "bundle": BASE | {"zoo", "backends"},  # the on-disk contract: typed manifest, load/verify, text rendering
+    "stages": BASE | {"ops", "zoo", "backends", "bundle"},
+    "synth": BASE | {"ops", "spine", "zoo", "backends", "bundle", "stages"},
+    "select": BASE | {"ops", "spine", "zoo", "backends", "bundle", "stages", "synth"},  # measure, rank, store, probe
+    "export": BASE | {"ops", "spine", "zoo", "backends", "bundle", "stages", "synth", "select"},
+    "pipeline": BASE | {"ops", "spine", "zoo", "backends", "bundle", "stages", "synth", "select", "export"},
+    "bench": BASE | {"ops", "spine", "zoo", "backends", "bundle", "stages", "synth", "select", "export", "pipeline"},
+    "scale": BASE | {"ops", "spine", "zoo", "backends", "bundle", "stages", "synth", "select", "export", "pipeline"},
+    "cli": BASE | {"ops", "spine", "zoo", "backends", "bundle", "stages", "synth", "select", "export", "pipeline"}
+    | {"bench", "scale"},
     "__init__": BASE | {"pipeline", "spine"},
 }
 

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from spinepose_deploy.cli import _int8_table, main
+from spinepose_deploy.bundle import render
+from spinepose_deploy.bundle.bundle import MANIFEST, Bundle
+from spinepose_deploy.bundle.manifest import Candidate, Fidelity, Int8Report, Manifest
+from spinepose_deploy.cli import main
+from spinepose_deploy.cli.tables import int8_table
 from spinepose_deploy.errors import BundleError
-from spinepose_deploy.export import render
-from spinepose_deploy.export.bundle import MANIFEST, Bundle
 from spinepose_deploy.export.exporter import ExportRequest, export_bundle
 from spinepose_deploy.export.int8 import SUMMARY_KEYS
-from spinepose_deploy.export.manifest import Candidate, Fidelity, Int8Report, Manifest
 
 # A pose graph's INT8 fidelity as ``exporter._fidelity`` writes it (format v1)
 POSE_FIDELITY = {
@@ -107,7 +108,7 @@ def test_int8_table_renders_the_typed_report():
     report = Int8Report.from_dict(raw)
     assert report.to_dict() == raw and report.rounds[0].candidates["qdq"].latency_ms == 3.14
     console = Console(width=200, record=True)
-    console.print(_int8_table({"pose": report}, console))
+    console.print(int8_table({"pose": report}, console))
     text = console.export_text()
     assert "PCK@0.05 0.912 (FP32 0.915), truth decides the gate), 3.1 ms" in text
     assert "4 nodes" in text and "fp16 (fallback" in text
@@ -124,13 +125,13 @@ def test_old_bundle_without_per_graph_precision_uses_the_bundle_precision(lifter
 
 
 def test_auto_refuses_a_probed_bundle_whose_gate_failed(lifter_bundle, tmp_path):
-    from spinepose_deploy.pipeline.pipeline import _require_gate
+    from spinepose_deploy.pipeline.load import require_gate
 
-    _require_gate(lifter_bundle.path, "lifter")  # passed: no error
+    require_gate(lifter_bundle, "lifter")  # passed: no error
     bundle = tmp_path / "bundle"
     shutil.copytree(lifter_bundle.path, bundle)
     manifest = json.loads((bundle / MANIFEST).read_text())
     manifest["graphs"]["lifter"]["fidelity"]["gate"] = {"passed": False, "failures": ["lifter MPJPE 90 mm > 10"]}
     (bundle / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match=r"lifter onnxruntime fp32 fails the fidelity gate \(lifter MPJPE 90 mm"):
-        _require_gate(bundle, "lifter")
+        require_gate(Bundle.load(bundle, verify=False), "lifter")

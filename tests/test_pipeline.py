@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -13,13 +14,13 @@ import pytest
 
 from spinepose_deploy import Pipeline, PoseResult, backends
 from spinepose_deploy.errors import InputFileError, InvalidOptionError, UserError
-from spinepose_deploy.export.bundle_cache import BundleRecipe
 from spinepose_deploy.ops import image as image_io
 from spinepose_deploy.ops.skeleton import SPINE_IDS
 from spinepose_deploy.paths import package_data_dir
 from spinepose_deploy.pipeline import draw, io
+from spinepose_deploy.pipeline.load import BundleRecipe
 from spinepose_deploy.stages import GraphInfo
-from spinepose_deploy.zoo.specs import get_spec
+from spinepose_deploy.zoo.specs import ROLES, get_spec
 
 K = 37
 BOXES = np.array([[60, 20, 470, 510], [200, 150, 330, 420], [10, 300, 160, 505], [300, 0, 511, 200]], np.float32)
@@ -293,7 +294,7 @@ def fp32_bundles(standin_paths):
 @pytest.mark.slow
 def test_ort_and_openvino_bundles_agree_within_recorded_tolerance(fp32_bundles, image):
     pytest.importorskip("openvino")
-    from spinepose_deploy.export.bundle import Bundle
+    from spinepose_deploy.bundle.bundle import Bundle
 
     pipes = {name: Pipeline.from_bundle(path, lift=True) for name, path in fp32_bundles.items()}
     fidelity = {
@@ -349,7 +350,7 @@ def test_from_zoo_refuses_a_bad_precision_before_building_anything(monkeypatch):
 @pytest.mark.slow
 def test_from_zoo_auto_mixes_backends_per_role_and_falls_back_past_a_failing_choice(image, monkeypatch, caplog):
     pytest.importorskip("openvino")
-    from spinepose_deploy.export import selection as select
+    from spinepose_deploy.select import auto as select
 
     def choice(role, backend):
         return select.Choice(role, "", "", backend, "fp32", "cpu", 1.0, 1)
@@ -368,6 +369,34 @@ def test_from_zoo_auto_mixes_backends_per_role_and_falls_back_past_a_failing_cho
         assert len(pipe(image, BOXES)) == 4
         assert pipe.auto_choice == "detector openvino fp32, pose onnxruntime fp32"
     assert "detector: tensorrt fp32 failed to load" in caplog.text
+
+
+def test_from_zoo_auto_reads_and_hashes_each_bundle_file_once(monkeypatch):
+    """One bundle serves all three roles: its manifest is read and each artifact hashed once per load."""
+    from spinepose_deploy.bundle import bundle as bundle_module
+    from spinepose_deploy.select import auto as select
+
+    ranked = {role: [select.Choice(role, "", "", "onnxruntime", "fp32", "cpu", 1.0, 1)] for role in ROLES}
+    monkeypatch.setattr(select, "ranked_configurations", lambda selection, **kw: ranked)
+    Pipeline.from_zoo(backend="auto", weights="standin", lift=True).close()  # exports into the cache once
+    hashed: list[str] = []
+    reads: list[str] = []
+    real_hash, real_load = bundle_module.sha256_file, bundle_module.Bundle.load.__func__
+
+    def counting_hash(path):
+        hashed.append(Path(path).name)
+        return real_hash(path)
+
+    def counting_load(cls, path, **kw):
+        reads.append(str(path))
+        return real_load(cls, path, **kw)
+
+    monkeypatch.setattr(bundle_module, "sha256_file", counting_hash)
+    monkeypatch.setattr(bundle_module.Bundle, "load", classmethod(counting_load))
+    with Pipeline.from_zoo(backend="auto", weights="standin", lift=True) as pipe:
+        assert set(pipe.auto_choice.split(", ")) == {f"{role} onnxruntime fp32" for role in ROLES}
+    assert len(reads) == 1
+    assert sorted(hashed) == ["detector.onnx", "lifter.onnx", "pose.onnx"]
 
 
 # ---------------------------------------------------------------- memory

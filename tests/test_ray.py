@@ -108,7 +108,7 @@ def local_ray(session_cache):
 
 @pytest.fixture(scope="module")
 def bundle(standin_paths):
-    from spinepose_deploy.export.bundle_cache import BundleRecipe
+    from spinepose_deploy.pipeline.load import BundleRecipe
 
     return BundleRecipe("onnxruntime", "fp32", "standin").cached()
 
@@ -259,7 +259,7 @@ def walking(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained_spec(standin_paths):
-    from spinepose_deploy.export.bundle_cache import BundleRecipe
+    from spinepose_deploy.pipeline.load import BundleRecipe
 
     bundle = BundleRecipe("onnxruntime", "fp32", "trained").cached()  # people found and tracked in synthetic video
     return PipelineSpec(bundle=str(bundle), options=OPTIONS)

@@ -77,7 +77,7 @@ def media(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def bundle(standin_paths):
-    from spinepose_deploy.export.bundle_cache import BundleRecipe
+    from spinepose_deploy.pipeline.load import BundleRecipe
 
     return BundleRecipe("onnxruntime", "fp32", "standin").cached()
 

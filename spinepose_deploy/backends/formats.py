@@ -1,9 +1,10 @@
 """What each backend is, as one data table (STYLE 10): export, bench, auto-select, doctor and the CLI read it.
 
-One ``BackendFormat`` row per backend: the precisions it exports, how its artifact is written, its INT8
+One ``BackendFormat`` row per backend: the precisions it exports, its INT8
 scheme and the INT8 builders the fidelity gate tries, whether it reads the source ONNX directly (the
 auto-select probe needs no export), the PyPI distributions that provide it (the host fingerprint) and
-which checks a bundle made for it must pass on load. Nothing outside ``backends/`` tests a backend's name:
+which checks a bundle made for it must pass on load (its artifact writer is in
+``export.writers``). Nothing outside ``backends/`` tests a backend's name:
 it asks this table.
 """
 
@@ -21,7 +22,6 @@ class BackendFormat:
     """One backend's row (see the module docstring)."""
 
     backend: str
-    writer: str | None  # module in spinepose_deploy.export writing the artifact; None: the ONNX itself
     precisions: tuple[str, ...]
     fp16_onnx: bool  # consumes an FP16 ONNX (ORT, TensorRT 11) rather than converting FP32 itself
     int8_scheme: str  # export.quantize.SCHEMES key: how its QDQ graph is quantized
@@ -41,20 +41,20 @@ class BackendFormat:
 
 FORMATS: dict[str, BackendFormat] = {
     "onnxruntime": BackendFormat(
-        "onnxruntime", None, PRECISIONS, True, "cpu", ("qdq",), True, True,
+        "onnxruntime", PRECISIONS, True, "cpu", ("qdq",), True, True,
         ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml"),
         refuses_newer_artifacts=True,
     ),
     # bf16: FP32 weights computed in bfloat16 where the CPU has it (AVX512_BF16 / AMX); the gate measures it
     "openvino": BackendFormat(
-        "openvino", "openvino", ("fp32", "bf16", "fp16", "int8"), False, "cpu", ("qdq", "nncf"), True, True,
+        "openvino", ("fp32", "bf16", "fp16", "int8"), False, "cpu", ("qdq", "nncf"), True, True,
         ("openvino",), refuses_newer_artifacts=True, hinted=("bf16", "fp16"),
     ),
     "coreml": BackendFormat(
-        "coreml", "coreml", PRECISIONS, False, "coreml", ("coreml-weights",), False, False, ("coremltools",)
+        "coreml", PRECISIONS, False, "coreml", ("coreml-weights",), False, False, ("coremltools",)
     ),
     "tensorrt": BackendFormat(
-        "tensorrt", "tensorrt", PRECISIONS, True, "tensorrt", ("qdq",), True, False,
+        "tensorrt", PRECISIONS, True, "tensorrt", ("qdq",), True, False,
         ("tensorrt", "tensorrt-cu12", "tensorrt-cu13"), engine_bound_to_gpu=True, builds_engine_on_target=True,
     ),
 }  # fmt: skip

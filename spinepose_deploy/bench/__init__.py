@@ -1,7 +1,7 @@
 """Measure Sessions and pipelines on this host and pick the fastest configuration that passes fidelity.
 
 ``runner`` runs ``spinepose-deploy bench``, ``accuracy`` scores each graph against ground truth, ``report``
-renders table, JSON and chart. Below it: ``stages.measure`` times Sessions, ``export.selection`` ranks and
+renders table, JSON and chart. Below it: ``select.measure`` times Sessions, ``select.auto`` ranks and
 stores the choice that ``Pipeline.from_zoo(backend="auto")`` reads, ``backends.host`` fingerprints the
 machine. Nothing here imports a runtime library: everything goes through Sessions.
 """

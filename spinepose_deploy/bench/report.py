@@ -35,9 +35,9 @@ from .._atomic import write_text
 from .._charts import check_matplotlib, pyplot, save_png
 from .._console import new_table
 from .._version import __version__
+from ..bundle import render
+from ..bundle.manifest import Fidelity
 from ..errors import InvalidOptionError
-from ..export import render
-from ..export.manifest import Fidelity
 from .runner import EXPORT, FAILED, FAILED_FIDELITY, PIPELINE, RAN, BenchRequest, BenchResult, BenchRow
 
 SCHEMA = "spinepose-deploy-bench/1"

@@ -3,7 +3,7 @@
 Plan (``plan``): with bundle paths, those bundles; otherwise every (backend, precision, device) that
 ``backends.capabilities()`` says runs here, crossed with the exporter's precisions (``backends.formats.FORMATS``).
 FP16 on a device without FP16 still runs (the runtime computes in f32) and the row says so. Bundles are
-exported into the cache on first use (``export.bundle_cache``, the same keys ``Pipeline.from_zoo``
+exported into the cache on first use (``pipeline.load``, the same keys ``Pipeline.from_zoo``
 uses), except INT8 in the default run: its calibration takes minutes, so an uncached INT8 bundle is
 listed as skipped with the command that makes it (``--precisions int8`` exports it; later runs reuse it).
 INT8 is exported one bundle per graph, so a graph failing its INT8 gate (a failed export) leaves the
@@ -44,16 +44,17 @@ from .. import backends
 from ..backends import capabilities, get_backend
 from ..backends.formats import FORMATS
 from ..backends.host import fingerprint
+from ..bundle.bundle import Bundle
 from ..errors import InvalidOptionError, ModelLoadError, SpinePoseDeployError, check_choice, one_line
-from ..export import selection as select
 from ..export.base import BatchRange
-from ..export.bundle import Bundle
-from ..export.bundle_cache import BundleRecipe, bundle_roles
-from ..export.selection import load_with_fallback
+from ..pipeline.load import BundleRecipe, bundle_roles
 from ..pipeline.pipeline import Pipeline
-from ..stages import GraphInfo, measure
+from ..select import auto as select
+from ..select import measure
+from ..select.auto import load_with_fallback
+from ..stages import GraphInfo
 from ..zoo import source as zoo_source
-from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, ROLES, resolve_mode
+from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, DEFAULT_VERSION, ROLES, resolve_mode
 from . import accuracy as acc
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class BenchRequest:
     bundles: tuple[Path, ...] = ()
     mode: str = DEFAULT_MODE
     detector: str = DEFAULT_DETECTOR
-    model_version: str = "v2"
+    model_version: str = DEFAULT_VERSION
     backends: tuple[str, ...] | None = None
     precisions: tuple[str, ...] | None = None
     batches: tuple[int, ...] | None = None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import InvalidOptionError
@@ -48,8 +46,3 @@ class WriteResult:
     notes: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)  # backend-specific manifest fields (e.g. TensorRT GPU key)
 
-
-def writer_function(module: str, onnx_only: bool = False) -> Callable[..., WriteResult]:
-    """An artifact writer: ``export.<module>.write`` (``write_onnx`` for TensorRT's ``--onnx-only``)."""
-    writer = importlib.import_module(f"{__package__}.{module}")
-    return writer.write_onnx if onnx_only else writer.write

@@ -33,15 +33,16 @@ from .._atomic import atomic_dir
 from .._version import __version__
 from ..backends import get_backend, tensorrt_rules
 from ..backends.formats import FORMATS, BackendFormat
+from ..bundle.bundle import MANIFEST, Bundle, hash_files
+from ..bundle.manifest import FORMAT, FORMAT_VERSION
 from ..errors import BackendUnavailableError, GateFailedError, InvalidOptionError, UserError, check_choice, first_line
 from ..stages import GraphInfo
 from ..zoo.source import SourceGraph, resolve_graph
-from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, ModelSpec, ModeSelection, Role, resolve_mode
+from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, DEFAULT_VERSION, ModelSpec, ModeSelection, Role, resolve_mode
 from . import calibration, frames, int8, passes, quantize
-from .base import BatchRange, WriteResult, writer_function
-from .bundle import MANIFEST, Bundle, hash_files
+from .base import BatchRange, WriteResult
 from .fidelity import Thresholds, check, measure
-from .manifest import FORMAT, FORMAT_VERSION
+from .writers import writer_for
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class ExportRequest:
     precision: str = "fp32"
     mode: str = DEFAULT_MODE
     detector: str = DEFAULT_DETECTOR
-    model_version: str = "v2"
+    model_version: str = DEFAULT_VERSION
     batch: BatchRange = field(default_factory=BatchRange)
     weights: str = "auto"
     models_dir: Path | None = None
@@ -98,6 +99,19 @@ class ExportRequest:
         """Check every option once, up front; returns the INT8 calibration source, opened and split (else None).
 
         Pass that source to ``export_bundle`` so the data is checked and opened once per export."""
+        self.check_options()
+        source = None
+        if self.precision == "int8":  # bad calibration data is an option error: refused before any work
+            source = calibration.open_source(self.calibration_input, self.samples, warn=False)
+        out = Path(self.out)
+        if out.exists() and not out.is_dir():
+            raise InvalidOptionError(f"--out: {out} exists and is a file; give a directory")
+        if out.is_dir() and any(out.iterdir()) and not self.force:
+            raise InvalidOptionError(f"--out: {out} exists and is not empty; use --force to replace it")
+        return source
+
+    def check_options(self) -> None:
+        """The option checks of ``validate``, without touching ``out`` or the calibration data."""
         check_choice("--backend", self.backend, FORMATS)
         fmt = FORMATS[self.backend]
         if self.precision not in fmt.precisions:
@@ -128,15 +142,6 @@ class ExportRequest:
             raise InvalidOptionError(f"--calib-samples: {self.samples}; expected a positive number of samples")
         if self.int8_rounds < 0:
             raise InvalidOptionError(f"int8_rounds: {self.int8_rounds}; expected 0 or more retry rounds")
-        source = None
-        if self.precision == "int8":  # bad calibration data is an option error: refused before any work
-            source = calibration.open_source(self.calibration_input, self.samples, warn=False)
-        out = Path(self.out)
-        if out.exists() and not out.is_dir():
-            raise InvalidOptionError(f"--out: {out} exists and is a file; give a directory")
-        if out.is_dir() and any(out.iterdir()) and not self.force:
-            raise InvalidOptionError(f"--out: {out} exists and is not empty; use --force to replace it")
-        return source
 
 
 Progress = Callable[[str], None]
@@ -191,13 +196,13 @@ def _write_artifact(
     precision: str,
     request: ExportRequest,
 ) -> WriteResult:
-    if fmt.writer is None:
+    write = writer_for(fmt.backend, request.onnx_only)
+    if write is None:
         name = f"{spec.role.value}.onnx"
         onnx.save(target, str(tmp / name))
         return WriteResult(primary=name, files=[name])
     src = work / f"{spec.role.value}.src.onnx"
     onnx.save(target if fmt.fp16_onnx else reference, str(src))
-    write = writer_function(fmt.writer, request.onnx_only)
     return write(src, tmp, spec=spec, precision=precision, batch=request.batch)
 
 

@@ -22,13 +22,14 @@ import numpy as np
 
 from ..backends import get_backend
 from ..backends.formats import FORMATS
+from ..bundle.manifest import Candidate, Fidelity
 from ..errors import GateFailedError
 from ..zoo.specs import ModelSpec
 from . import coreml, quantize
-from .base import BatchRange, WriteResult, writer_function
+from .base import BatchRange, WriteResult
 from .calibration import FeedFiles
 from .fidelity import Attempt, GateReport, gate_with_retry
-from .manifest import Candidate, Fidelity
+from .writers import writer_for
 
 log = logging.getLogger(__name__)
 
@@ -138,11 +139,11 @@ def _write(name: str, job: Int8Job, pre: Path, qdq: Path | None, target: Path, e
         return WriteResult(written.primary, files, written.notes + notes, {**written.extra, "weights": "int8"})
     counts = quantize.count_quantized(qdq)
     note = f"QDQ ONNX ({counts['quantize_linear']} QuantizeLinear, {len(excluded)} node(s) kept float)"
-    if FORMATS[job.backend].writer is None:  # the QDQ ONNX itself is the artifact
+    write = writer_for(job.backend, job.onnx_only)
+    if write is None:  # the QDQ ONNX itself is the artifact
         artifact = f"{stem}.onnx"
         shutil.copyfile(qdq, target / artifact)
         return WriteResult(artifact, [artifact], [note], {"qdq": counts})
-    write = writer_function(FORMATS[job.backend].writer, job.onnx_only)
     written = write(qdq, target, spec=job.spec, precision="int8", batch=job.batch)
     written.notes.insert(0, note)
     return written

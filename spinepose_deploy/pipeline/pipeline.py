@@ -16,31 +16,28 @@ independent of the previous one.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .. import backends
 from ..backends.base import Session
-from ..errors import BackendUnavailableError, BundleError, InvalidOptionError, UserError
-from ..export import selection as auto_select
-from ..export.bundle import Bundle
-from ..export.bundle_cache import BundleRecipe, bundle_roles
+from ..bundle.bundle import Bundle
+from ..errors import InvalidOptionError, UserError
 from ..ops import detector as det
 from ..ops import lifter as lift_ops
 from ..ops.image import as_bgr
 from ..ops.tracking import IOU_THR, MIN_AREA, IouTracker, KeypointSmoother, pose_to_bbox
 from ..ops.world import DEFAULT_WARMUP, WorldTransform
 from ..stages import Detector, GraphInfo, Lifter, PoseEstimator
-from ..zoo.specs import ROLES, ModelSpec, ModeSelection, resolve_mode
+from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, DEFAULT_VERSION, ROLES, ModelSpec, resolve_mode
 from .detect_policy import CARRY_EXPANSION, DEFAULT_DET_EVERY, DetectionPolicy, DetectionSchedule, check_det_every
+from .load import BundleRecipe, Loaded, load_auto, load_bundle
 from .overlap import ahead
 from .result import PoseResult
 
@@ -145,26 +142,6 @@ class _LiftState:
     scale: float | None = None
 
 
-@dataclass
-class _Loaded:
-    """What ``from_bundle``/``from_zoo`` hand to the constructor."""
-
-    sessions: dict[str, Session | None] = field(default_factory=dict)
-    graphs: dict[str, GraphInfo] = field(default_factory=dict)
-    picked: dict[str, str] = field(default_factory=dict)  # backend="auto": role -> configuration label
-
-    @contextlib.contextmanager
-    def closing_on_error(self) -> Iterator[None]:
-        """Close the Sessions loaded so far when a later step fails."""
-        try:
-            yield
-        except BaseException:
-            for session in self.sessions.values():
-                if session is not None:
-                    session.close()
-            raise
-
-
 class Pipeline:
     """Detector + pose (+ lifter) Sessions composed into ``pipeline(image) -> PoseResult``.
 
@@ -224,17 +201,17 @@ class Pipeline:
         ``threads`` caps each session's CPU threads (e.g. one per Ray actor CPU); None lets the runtime decide.
         """
         opts = PipelineOptions.build(**options)
-        loaded = _Loaded()
+        loaded = Loaded()
         with loaded.closing_on_error():
-            _load_bundle_roles(loaded, path, backend, _roles(opts), device, threads)
+            load_bundle(loaded, Bundle.load(path), backend, _roles(opts), device, threads)
             return cls._from_loaded(loaded, opts)
 
     @classmethod
     def from_zoo(
         cls,
-        mode: str = "small",
-        detector: str = "yolox",
-        model_version: str = "v2",
+        mode: str = DEFAULT_MODE,
+        detector: str = DEFAULT_DETECTOR,
+        model_version: str = DEFAULT_VERSION,
         backend: str = "auto",
         precision: str | None = None,
         weights: str = "auto",
@@ -246,7 +223,7 @@ class Pipeline:
         """Export (once, cached under ``cache_subdir("bundles")``) and load the graphs of a mode.
 
         ``backend="auto"`` (the default) takes each role's (backend, precision) from the bench's measured
-        selection, probed briefly on first use and cached (``export.selection``); roles may then come from
+        selection, probed briefly on first use and cached (``select.auto``); roles may then come from
         different bundles, and ``auto_choice`` says what was picked (logged once per process).
         ``precision`` None means fp32 for a named backend and the selection's choice for "auto" (a given
         precision overrides it). ``backend="onnxruntime", precision="fp32"`` is the strict reference.
@@ -256,10 +233,10 @@ class Pipeline:
         roles = _roles(opts)
         # a named backend exports all three graphs, so lifting on/off share one cached bundle
         recipe = BundleRecipe(backend, precision or "fp32", weights, ROLES, mode, detector, model_version)
-        loaded = _Loaded()
+        loaded = Loaded()
         with loaded.closing_on_error():
             if backend == "auto":
-                _load_auto(loaded, selection, recipe, roles, precision, device, threads)
+                load_auto(loaded, selection, recipe, roles, precision, device, threads)
                 pipeline = cls._from_loaded(loaded, opts)
                 pipeline.auto_choice = ", ".join(f"{role} {label}" for role, label in loaded.picked.items())
                 if pipeline.auto_choice not in _ANNOUNCED:
@@ -267,11 +244,11 @@ class Pipeline:
                     log.info("backend auto picked %s; backend='onnxruntime', precision='fp32' is the strict "
                              "reference", pipeline.auto_choice)  # fmt: skip
                 return pipeline
-            _load_bundle_roles(loaded, recipe.cached(), backend, roles, device, threads)
+            load_bundle(loaded, recipe.bundle(), backend, roles, device, threads)
             return cls._from_loaded(loaded, opts)
 
     @classmethod
-    def _from_loaded(cls, loaded: _Loaded, options: PipelineOptions) -> Pipeline:
+    def _from_loaded(cls, loaded: Loaded, options: PipelineOptions) -> Pipeline:
         s = loaded.sessions
         return cls(s.get("detector"), s["pose"], s.get("lifter"), graphs=loaded.graphs, options=options)
 
@@ -562,94 +539,6 @@ def _check_boxes(boxes: np.ndarray) -> np.ndarray:
         bad = array[~keep][0].tolist()
         raise UserError(f"boxes: {bad} is empty or not finite; expected x1, y1, x2, y2 with a side >= 1 px")
     return ordered
-
-
-# ---------------------------------------------------------------- bundles
-
-
-def _load_bundle_roles(
-    loaded: _Loaded,
-    path: str | Path,
-    backend: str,
-    roles: Iterable[str],
-    device: str | None,
-    threads: int | None = None,
-) -> None:
-    bundle = Bundle.load(path)
-    if backend not in ("auto", bundle.backend):
-        backends.get_backend(backend)  # an unknown name gets the registry's message
-        raise InvalidOptionError(
-            f"--backend: '{backend}' but bundle {bundle.path} was exported for {bundle.backend}; use "
-            f"backend='auto' or export one: spinepose-deploy export --backend {backend} --out DIR"
-        )
-    runtime = backends.get_backend(bundle.backend)
-    runtime.require()
-    bundle.check_runtime(runtime.availability().version, device)
-    options: dict[str, Any] = {}
-    if device:
-        options["device"] = device
-    if threads:
-        options["threads"] = threads
-    for role in roles:
-        if role not in bundle.roles:
-            if role == "detector":
-                continue  # a pose-only bundle: the caller passes boxes
-            raise BundleError(f"{bundle.path}: no '{role}' graph (has {', '.join(bundle.roles)}); needed for {role}")
-        graph = bundle.graph(role)
-        loaded.graphs[role] = GraphInfo.from_manifest(graph)
-        loaded.sessions[role] = backends.load(
-            bundle.artifact(role), backend=bundle.backend, precision=bundle.precision_of(role), **options
-        )
-        log.info("%s: %s from %s", role, loaded.sessions[role], bundle.path)
-
-
-def _require_gate(path: Path, role: str) -> None:
-    bundle = Bundle.load(path, verify=False)
-    fidelity = bundle.entry(role).fidelity
-    gate = fidelity.gate if fidelity else None
-    if gate is not None and not gate.passed:
-        failures = "; ".join(gate.failures) or "see its manifest"
-        raise BundleError(f"{path}: {role} {bundle.backend} {bundle.precision_of(role)} fails the fidelity gate "
-                          f"({failures})")  # fmt: skip
-
-
-def _load_auto(
-    loaded: _Loaded,
-    selection: ModeSelection,
-    recipe: BundleRecipe,
-    roles: Iterable[str],
-    precision: str | None,
-    device: str | None,
-    threads: int | None,
-) -> None:
-    """Each role from the bench's ranking for this host (stored, else probed), best first; a configuration
-    that fails to export or load is a warning and the next-best is tried (``export.selection.load_with_fallback``).
-
-    Bundles are the bench's own cache entries (same keys and grouping), so a configuration the bench measured
-    is loaded, not exported again.
-    """
-    ranked = auto_select.ranked_configurations(selection, weights=recipe.weights)
-    for role in roles:
-        choices = list(ranked.get(role) or [])
-        if precision:
-            choices = auto_select.with_precision(choices, precision)
-        default_backend, default_precision = auto_select.DEFAULT
-        fallback = auto_select.Choice(role, "", "", default_backend, precision or default_precision, "cpu",
-                                      float("nan"), 1)  # fmt: skip
-        if not any(c.pair == fallback.pair for c in choices):
-            choices.append(fallback)
-
-        def load(choice: auto_select.Choice, role: str = role) -> None:
-            status = backends.get_backend(choice.backend).availability()
-            if not status.ok:
-                raise BackendUnavailableError(f"{choice.backend}: {status.reason}")
-            group = bundle_roles(choice.precision, role)
-            path = replace(recipe, backend=choice.backend, precision=choice.precision, roles=group).cached()
-            _require_gate(path, role)  # a probed bf16/fp16 hint is only picked once its export passed the gate
-            _load_bundle_roles(loaded, path, choice.backend, [role], device or choice.device, threads)
-
-        _, choice = auto_select.load_with_fallback(choices, load, role=role)
-        loaded.picked[role] = choice.label
 
 
 __all__ = ["GraphInfo", "Pipeline", "PipelineOptions", "PoseResult"]

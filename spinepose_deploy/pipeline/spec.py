@@ -13,9 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidOptionError
+from ..zoo.source import DEFAULT_WEIGHTS
+from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, DEFAULT_VERSION
 from .pipeline import Pipeline, PipelineOptions
 
-_ZOO_DEFAULTS = {"mode": "small", "detector": "yolox", "model_version": "v2", "weights": "auto"}
+_ZOO_DEFAULTS = {
+    "mode": DEFAULT_MODE, "detector": DEFAULT_DETECTOR, "model_version": DEFAULT_VERSION, "weights": DEFAULT_WEIGHTS,
+}
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from .specs import ModelSpec
 
 log = logging.getLogger(__name__)
 WEIGHTS = ("auto", "real", "standin", "trained")
+DEFAULT_WEIGHTS = WEIGHTS[0]
 
 
 @dataclass(frozen=True)

@@ -233,6 +233,7 @@ DEFAULT_MODE = "small"
 DEFAULT_DETECTOR = "yolox"
 DETECTORS = ("yolox", "rfdetr")
 VERSIONS = ("v2", "v1")
+DEFAULT_VERSION = VERSIONS[0]  # the latest
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -266,12 +267,14 @@ class ModeSelection:
         return {"detector": self.detector, "pose": self.pose, "lifter": self.lifter}
 
 
-def resolve_mode(mode: str = DEFAULT_MODE, detector: str = DEFAULT_DETECTOR, version: str = "v2") -> ModeSelection:
+def resolve_mode(
+    mode: str = DEFAULT_MODE, detector: str = DEFAULT_DETECTOR, version: str = DEFAULT_VERSION
+) -> ModeSelection:
     """Resolve a mode preset to its detector, pose and lifter specs."""
     preset = get_mode(mode)
     check_choice("--detector", detector, DETECTORS)
     if version == "latest":
-        version = "v2"
+        version = DEFAULT_VERSION
     check_choice("--model-version", version, VERSIONS)
     return ModeSelection(
         detector=get_spec(preset.detectors[detector]),

@@ -34,12 +34,13 @@ from .. import backends
 from .._atomic import write_text
 from ..backends.formats import FORMATS, onnx_readers
 from ..backends.host import fingerprint
+from ..bundle.bundle import Bundle
 from ..errors import ModelLoadError, SpinePoseDeployError
 from ..paths import cache_subdir
-from ..stages import GraphInfo, measure
+from ..stages import GraphInfo
 from ..zoo import source as zoo_source
 from ..zoo.specs import ModeSelection
-from .bundle import Bundle
+from . import measure
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The one place fidelity, accuracy and gate results become text: ``export``, ``bench`` and ``infer`` tables.
 
-Plain text (callers escape it for rich). Inputs are the typed manifest (``export.manifest``): a graph's
+Plain text (callers escape it for rich). Inputs are the typed manifest (``bundle.manifest``): a graph's
 ``Fidelity`` (``fidelity.measure`` + gate) and its ``Accuracy`` vs ground truth; and a bench row's
 ``accuracy`` dict (``bench.accuracy.measure``).
 """

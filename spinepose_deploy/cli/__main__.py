@@ -1,0 +1,5 @@
+"""``python -m spinepose_deploy.cli``."""
+
+from . import main
+
+raise SystemExit(main())
