@@ -272,7 +272,7 @@ def _spine_request(root: Path):
 
 
 def test_a_long_video_in_segments_gives_the_single_machine_json_and_spine_files(local_ray, walking, trained_spec,
-                                                                                 tmp_path):  # fmt: skip
+                                                                                 tmp_path, capsys):  # fmt: skip
     from spinepose_deploy.pipeline.infer import OutputPlan, run_infer
     from spinepose_deploy.pipeline.io import resolve_input
     from spinepose_deploy.pipeline.spine_outputs import SpineRecorder
@@ -302,8 +302,10 @@ def test_a_long_video_in_segments_gives_the_single_machine_json_and_spine_files(
     assert any(min(f) < 15 and max(f) >= 45 for f in frames_of.values()), "a track crosses every boundary"
     # a rerun skips both inputs and still writes the spine files, from the rows kept in the bookkeeping
     again = tmp_path / "again"
-    summary = infer_on_ray(walking, pipeline=trained_spec, out_json=out / "json", segment_seconds=0.5,
-                           spine=_spine_request(again), progress=False)  # fmt: skip
-    assert len(summary.skipped) == 2 and summary.actors == 0
+    argv = ["infer", str(walking), "--bundle", trained_spec.bundle, "--lift", "--json", str(out / "json"), "--ray",
+            "--segment-seconds", "0.5", "--spine", str(again / "angles.csv"), "--trc", str(again / "trc")]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "0 done, 2 skipped, 0 failed" in printed and "spine:" in printed
     assert (again / "angles.csv").read_bytes() == (local / "angles.csv").read_bytes()
     assert _files(again / "trc") == trc
