@@ -100,6 +100,7 @@ class RunSummary:
     interrupted: bool = False
     pending: int = 0
     path: Path | str | None = None  # summary.json: a file, or its URL in the output store
+    busy_seconds: float = 0.0  # worker time spent on inputs and segments (idle share = 1 - busy / actors x time)
     segments: int = 0  # segment tasks run for videos split across workers
     rejoined: int = 0  # split videos run again whole because a boundary did not join exactly
     spine_files: list[Path] = field(default_factory=list)
@@ -107,6 +108,12 @@ class RunSummary:
     @property
     def frames(self) -> int:
         return sum(o.frames for o in self.done)
+
+    @property
+    def idle_share(self) -> float:
+        """Share of the workers' time (from ready to the last file) spent waiting for work."""
+        span = (self.seconds - self.setup_seconds) * self.actors
+        return max(0.0, 1.0 - self.busy_seconds / span) if span > 0 else 0.0
 
     @property
     def fps(self) -> float:
@@ -121,6 +128,7 @@ class RunSummary:
             "setup_seconds": round(self.setup_seconds, 3), "actors": self.actors, "retries": self.retries,
             "worker_restarts": self.worker_restarts, "pipelines": self.pipelines, "standin": self.standin,
             "interrupted": self.interrupted, "pending": self.pending, "segments": self.segments,
+            "busy_seconds": round(self.busy_seconds, 3), "idle_share": round(self.idle_share, 4),
             "rejoined": self.rejoined, "spine_files": [str(p) for p in self.spine_files],
             "counts": {"done": len(self.done), "skipped": len(self.skipped), "failed": len(self.failed)},
             "done": [o.to_dict() for o in self.done],
@@ -622,7 +630,10 @@ def _drive(
                 continue
             if isinstance(batch, _SegmentTask):
                 summary.segments += 1
+                summary.busy_seconds += outcomes.seconds
                 outcomes = joiner.add(batch, outcomes, tasks, summary)
+            else:
+                summary.busy_seconds += sum(o.seconds for o in outcomes)
             for outcome in outcomes:
                 (summary.done if outcome.status == "done" else summary.failed).append(outcome)
                 display.file_done(outcome)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import math
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,12 +101,14 @@ class SegmentResult:
     tail_frames: list[str] = field(default_factory=list)  # md5 of the last frames (as many as the next warm-up)
     damaged: list[int] = field(default_factory=list)
     decode: dict | None = None
+    seconds: float = 0.0  # worker time, warm-up and scale probe included
 
 
 def run_segment(
     pipeline: Pipeline, source: InputSource, segment: Segment, tail: int, on_frame: Callable[[], None] | None = None
 ) -> SegmentResult:
     """Run ``segment`` of ``source`` (a local video); ``tail``: how many last frames to fingerprint."""
+    began = time.perf_counter()
     opts = pipeline.options
     scale = _first_scale(pipeline, source, segment.start - segment.warmup) if segment.start > 0 else None
     first = segment.start - segment.warmup
@@ -134,6 +137,7 @@ def run_segment(
         out.damaged = sorted(i for i in reader.decode.damaged if i >= segment.start)
         if not reader.decode.ok:
             out.decode = reader.decode.to_dict()
+    out.seconds = time.perf_counter() - began
     return out
 
 
