@@ -245,12 +245,12 @@ def test_a_bundle_shipped_through_the_object_store_gives_the_same_outputs(local_
 
 @pytest.fixture(scope="module")
 def walking(tmp_path_factory):
-    """A 2-second synthetic video of people walking in and out (MJPG: every frame a keyframe)."""
+    """A 1.5-second synthetic video of people walking in and out (MJPG: every frame a keyframe)."""
     from spinepose_deploy.synth.video import WalkingClip
 
     folder = tmp_path_factory.mktemp("long")
     writer = cv2.VideoWriter(str(folder / "walk.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (320, 240))
-    for frame in WalkingClip(3, frames=60, people=3, size=(240, 320), fps=30.0):
+    for frame in WalkingClip(3, frames=45, people=3, size=(240, 320), fps=30.0):
         writer.write(frame.image)
     writer.release()
     _image("astronaut.jpg", folder / "still.jpg")
@@ -271,6 +271,35 @@ def _spine_request(root: Path):
     return SpineRequest(csv=root / "angles.csv", trc=root / "trc")
 
 
+def test_segments_joined_on_one_machine_are_the_whole_video_run(walking, trained_spec, tmp_path):
+    """No Ray: the segments' raw results, checked and stitched, are the whole-video run, spine rows included."""
+    from spinepose_deploy.pipeline.infer import OutputPlan, run_infer
+    from spinepose_deploy.pipeline.io import InputSource, resolve_input
+    from spinepose_deploy.scale import segments, spine_rows
+
+    video = walking / "walk.avi"
+    source = InputSource("video", "walk", video)
+    with trained_spec.build() as pipeline:
+        whole = spine_rows.Rows()
+        run_infer(pipeline, OutputPlan(resolve_input(video), tmp_path / "whole"), spine=whole)
+        parts = segments.plan_segments(45, 30.0, 0.5, pipeline.options.detection_policy().every)
+        assert [(p.start, p.stop, p.warmup) for p in parts] == [(0, 15, 0), (15, 30, 10), (30, None, 10)]
+        results = [segments.run_segment(pipeline, source, p, 10) for p in parts]
+    assert segments.mismatch(results) is None
+    joined = spine_rows.Rows()
+    segments.stitch(results, OutputPlan(resolve_input(video), tmp_path / "joined"), source, spine=joined)
+    assert _files(tmp_path / "joined") == _files(tmp_path / "whole")
+    rows, fps = spine_rows.from_bytes(spine_rows.to_bytes(joined.rows, joined.fps))
+    assert fps == 30.0 and len(rows) == 45
+    for (frame, time_s, got), (frame0, time0, want) in zip(rows, whole.rows, strict=True):
+        assert (frame, time_s) == (frame0, time0) and got.track_ids.tolist() == want.track_ids.tolist()
+        assert np.array_equal(got.keypoints_3d_world, want.keypoints_3d_world, equal_nan=True)
+    broken = list(results)
+    broken[1] = segments.SegmentResult(**{**results[1].__dict__, "head": "0" * 64})
+    assert "did not reach the state" in segments.mismatch(broken)
+
+
+@pytest.mark.slow
 def test_a_long_video_in_segments_gives_the_single_machine_json_and_spine_files(local_ray, walking, trained_spec,
                                                                                  tmp_path, capsys):  # fmt: skip
     from spinepose_deploy.pipeline.infer import OutputPlan, run_infer
@@ -285,8 +314,8 @@ def test_a_long_video_in_segments_gives_the_single_machine_json_and_spine_files(
     out = tmp_path / "ray"
     summary = infer_on_ray(walking, pipeline=trained_spec, out_json=out / "json", segment_seconds=0.5,
                            spine=_spine_request(out), progress=False)  # fmt: skip
-    assert summary.segments == 4 and summary.rejoined == 0  # 15-frame segments, each joined exactly
-    assert [(o.name, o.frames) for o in summary.done] == [("still", 1), ("walk", 60)]
+    assert summary.segments == 3 and summary.rejoined == 0  # 15-frame segments, each joined exactly
+    assert [(o.name, o.frames) for o in summary.done] == [("still", 1), ("walk", 45)]
     assert _files(out / "json") == _files(local / "json")
     assert (out / "angles.csv").read_bytes() == (local / "angles.csv").read_bytes()
     trc = _files(out / "trc")
@@ -299,7 +328,7 @@ def test_a_long_video_in_segments_gives_the_single_machine_json_and_spine_files(
         cells = row.split(",")
         if cells[0] == "walk":
             frames_of.setdefault(cells[track_col], set()).add(int(cells[frame_col]))
-    assert any(min(f) < 15 and max(f) >= 45 for f in frames_of.values()), "a track crosses every boundary"
+    assert any(min(f) < 15 and max(f) >= 30 for f in frames_of.values()), "a track crosses every boundary"
     # a rerun skips both inputs and still writes the spine files, from the rows kept in the bookkeeping
     again = tmp_path / "again"
     argv = ["infer", str(walking), "--bundle", trained_spec.bundle, "--lift", "--json", str(out / "json"), "--ray",

@@ -11,7 +11,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from test_ray import OPTIONS, _files, _image, _video
+from test_ray import _files, _image, _video
 
 from spinepose_deploy.cli import main
 from spinepose_deploy.errors import InputFileError, InvalidOptionError, UserError
@@ -22,6 +22,7 @@ from spinepose_deploy.scale.sources import resolve_sources
 
 SECRET = "Sup3rSecretValue-never-printed"  # the store's secret key: must appear in no output or message
 KEY_ID = "AKIASPINEPOSETEST01"
+OPTIONS: dict = {}  # 2D only: lifting's state is covered by test_ray.py; this module is about the store
 
 
 def _free_port() -> int:
@@ -186,7 +187,7 @@ def test_s3_run_killed_mid_upload_matches_local_infer_and_a_rerun_skips_it_all(
     assert len(partial) == 3 and not s3.exists(f"outputs/run/.spinepose-ray/markers/{killed.name}.done.json")
 
     # the CLI, as a user runs it: only the killed video is done again, then everything matches local infer
-    argv = ["infer", "s3://inputs/clips/", "--bundle", str(bundle), "--lift", "--json", "s3://outputs/run/", "--ray"]
+    argv = ["infer", "s3://inputs/clips/", "--bundle", str(bundle), "--json", "s3://outputs/run/", "--ray"]
     assert main(argv) == 0
     out = capsys.readouterr()
     assert "1 done, 3 skipped, 0 failed" in out.out, out.out
@@ -199,7 +200,6 @@ def test_s3_run_killed_mid_upload_matches_local_infer_and_a_rerun_skips_it_all(
 
     # and once more: everything is done, nothing is uploaded again
     before = {k: i["LastModified"] for k, i in s3.find("outputs/run", detail=True).items() if "summary" not in k}
-    argv = ["infer", "s3://inputs/clips/", "--bundle", str(bundle), "--lift", "--json", "s3://outputs/run/", "--ray"]
     assert main(argv) == 0
     out2 = capsys.readouterr()
     assert "0 done, 4 skipped, 0 failed" in out2.out and "s3://outputs/run/.spinepose-ray/summary.json" in out2.out
