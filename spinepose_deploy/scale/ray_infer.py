@@ -439,6 +439,7 @@ class _Worker:
             flush()
 
     def _counter(self) -> tuple[Callable[[], None], Callable[[], None]]:
+        """(step once per frame, flush at the end): frame counts sent to the tally at most every TALLY_EVERY_S."""
         pending, last = [0], [time.monotonic()]
 
         def step() -> None:
@@ -456,15 +457,7 @@ class _Worker:
 
     def run(self, units: list[Unit]) -> list[FileOutcome]:
         self.start()
-        pending, last = [0], [time.monotonic()]
-
-        def step() -> None:
-            pending[0] += 1
-            now = time.monotonic()
-            if now - last[0] >= TALLY_EVERY_S:
-                self._tally.add.remote(pending[0])
-                pending[0], last[0] = 0, now
-
+        step, flush = self._counter()
         try:
             if self._stores.any:
                 return [run_staged(self._pipeline, self._plan, u, self._stores, spine_only=self._spine_only,
@@ -472,8 +465,7 @@ class _Worker:
             return [run_unit(self._pipeline, self._plan, u, spine_only=self._spine_only, on_frame=step,
                              spine=self._spine) for u in units]  # fmt: skip
         finally:
-            if pending[0]:
-                self._tally.add.remote(pending[0])
+            flush()
 
 
 # ---------------------------------------------------------------- the driver
