@@ -143,7 +143,7 @@ def test_s3_run_killed_mid_upload_matches_local_infer_and_a_rerun_skips_it_all(
     from spinepose_deploy.scale import infer_on_ray
 
     class KillMidUpload:  # defined here: Ray pickles it by value for the workers
-        """Builds the pipeline; in the worker process, SIGKILLs it after the 3rd frame JSON of a video is uploaded
+        """Builds the pipeline; in the worker process, SIGKILLs it once a video's first 3 frame JSONs are uploaded
         (once per test: ``flag``), so the store holds part of that video's outputs and no marker."""
 
         def __init__(self, spec: PipelineSpec, flag: Path) -> None:
@@ -154,15 +154,15 @@ def test_s3_run_killed_mid_upload_matches_local_infer_and_a_rerun_skips_it_all(
 
             from spinepose_deploy.scale import remote
 
-            original, flag, count = remote.upload, self.flag, [0]
+            original, flag = remote.upload, self.flag
+            remote.UPLOAD_CHUNK = 3  # the small videos' 6-8 frame JSONs take 2-3 calls: kill after the first
 
-            def upload(store, local, relative):
-                key = original(store, local, relative)
-                count[0] += "/" in relative
-                if count[0] == 3 and not flag.exists():
+            def upload(store, files):
+                keys = original(store, files)
+                if "/" in files[0][1] and not flag.exists():
                     flag.touch()
                     os.kill(os.getpid(), signal.SIGKILL)
-                return key
+                return keys
 
             remote.upload = upload
             return self.spec.build()

@@ -152,6 +152,15 @@ class Store:
                 self.fs.mv(temporary, final)
         return final
 
+    def upload_many(self, files: list[tuple[Path, str]]) -> list[str]:
+        """``upload`` for many files; on a store with atomic PUT they go concurrently (fsspec's async batch)."""
+        if self.scheme not in ATOMIC_PUT or len(files) < 2:
+            return [self.upload(local, relative) for local, relative in files]
+        finals = [self.key(relative) for _, relative in files]
+        with translated(self, "output", finals[0]):
+            self.fs.put([str(local) for local, _ in files], finals)
+        return finals
+
     def write_text(self, relative: str, text: str) -> str:
         return self.write_bytes(relative, text.encode("utf-8"))
 

@@ -28,6 +28,8 @@ from .worker import FileOutcome, Unit, run_unit, worker_label
 
 log = logging.getLogger(__name__)
 
+UPLOAD_CHUNK = 64  # outputs per concurrent upload call (per-frame JSONs are small: a PUT's latency dominates)
+
 
 @dataclass(frozen=True)
 class Stores:
@@ -149,22 +151,27 @@ def run_staged(
 def publish(root: Path, marker: Path, stores: Stores, state: Store, label: str) -> None:
     """Upload each output (atomic per object), then the marker naming them: a reader never sees half an input."""
     record = json.loads(marker.read_text(encoding="utf-8"))
-    listed = []
+    groups: dict[str, tuple[Store, list[tuple[Path, str]], list[int]]] = {}
     for item in record.get("outputs") or []:
         path = Path(item["path"])
         json_file = path.is_relative_to(root / "json")
         store, folder = (stores.json, root / "json") if json_file else (stores.vis, root / "vis")
-        key = upload(store, path, path.relative_to(folder).as_posix())
-        listed.append({"path": f"{store.scheme}://{key}", "bytes": item["bytes"]})
+        group = groups.setdefault(store.url, (store, [], []))
+        group[1].append((path, path.relative_to(folder).as_posix()))
+        group[2].append(item["bytes"])
+    listed = []
+    for store, files, sizes in groups.values():
+        keys = [key for i in range(0, len(files), UPLOAD_CHUNK) for key in upload(store, files[i : i + UPLOAD_CHUNK])]
+        listed += [{"path": f"{store.scheme}://{key}", "bytes": size} for key, size in zip(keys, sizes, strict=True)]
     record.update(outputs=listed, source=label)
     state.write_text(f"markers/{marker.name}", json.dumps(record, indent=1))
     with contextlib.suppress(OSError, UserError):
         state.fs.rm_file(state.key(f"markers/{resume.failed_path(marker).name}"))
 
 
-def upload(store: Store, local: Path, relative: str) -> str:
-    """One output to the store (a module-level hook: tests kill a worker in the middle of a run's uploads)."""
-    return store.upload(local, relative)
+def upload(store: Store, files: list[tuple[Path, str]]) -> list[str]:
+    """Some outputs to the store, concurrently (a module-level hook: tests kill a worker between two calls)."""
+    return store.upload_many(files)
 
 
 def _relabel(text: str, label: str) -> str:
