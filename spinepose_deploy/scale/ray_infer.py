@@ -101,6 +101,7 @@ class RunSummary:
     pending: int = 0
     path: Path | str | None = None  # summary.json: a file, or its URL in the output store
     busy_seconds: float = 0.0  # worker time spent on inputs and segments (idle share = 1 - busy / actors x time)
+    segment_overhead_seconds: float = 0.0  # of busy_seconds: segments' scale probes, seeks and warm-ups
     segments: int = 0  # segment tasks run for videos split across workers
     rejoined: int = 0  # split videos run again whole because a boundary did not join exactly
     spine_files: list[Path] = field(default_factory=list)
@@ -129,6 +130,7 @@ class RunSummary:
             "worker_restarts": self.worker_restarts, "pipelines": self.pipelines, "standin": self.standin,
             "interrupted": self.interrupted, "pending": self.pending, "segments": self.segments,
             "busy_seconds": round(self.busy_seconds, 3), "idle_share": round(self.idle_share, 4),
+            "segment_overhead_seconds": round(self.segment_overhead_seconds, 3),
             "rejoined": self.rejoined, "spine_files": [str(p) for p in self.spine_files],
             "counts": {"done": len(self.done), "skipped": len(self.skipped), "failed": len(self.failed)},
             "done": [o.to_dict() for o in self.done],
@@ -623,6 +625,7 @@ def _drive(
             if isinstance(batch, _SegmentTask):
                 summary.segments += 1
                 summary.busy_seconds += outcomes.seconds
+                summary.segment_overhead_seconds += outcomes.overhead_seconds
                 outcomes = joiner.add(batch, outcomes, tasks, summary)
             else:
                 summary.busy_seconds += sum(o.seconds for o in outcomes)

@@ -102,6 +102,7 @@ class SegmentResult:
     damaged: list[int] = field(default_factory=list)
     decode: dict | None = None
     seconds: float = 0.0  # worker time, warm-up and scale probe included
+    overhead_seconds: float = 0.0  # of which: the scale probe, the seek and the warm-up (what splitting costs)
 
 
 def run_segment(
@@ -127,6 +128,7 @@ def run_segment(
                 out.head_frames.append(_md5(image))
                 if index == segment.start - 1:
                     out.head = chain.digest()
+                    out.overhead_seconds = time.perf_counter() - began
                 continue
             out.results.append(result)
             hashes.append(_md5(image))
