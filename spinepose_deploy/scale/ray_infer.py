@@ -214,7 +214,7 @@ def infer_on_ray(
     rows = _RowStore(stores, state) if spine is not None else None
     find = lookup(stores) if rows is None else rows.wrap(lookup(stores))
     todo = _plan_units(make_units(found, settings, state), summary, retry_failed, find)
-    segments = _split(todo, factory, plan, segment_seconds)
+    segments = _split(todo, factory, segment_seconds if out_vis is None else None)  # an overlay: one encode
     began = time.perf_counter()
     display = Display(len(plan.spec.sources), enabled=progress)
     with display:
@@ -245,10 +245,10 @@ def _options(factory: Any) -> PipelineOptions | None:
     return PipelineOptions.build(**factory.options) if isinstance(factory, PipelineSpec) else None
 
 
-def _split(units: list[Unit], factory: Any, plan: OutputPlan, seconds: float | None) -> dict[str, list[Segment]]:
-    """Input name -> its segments, for the videos to split (local, longer than ``seconds``, no overlay)."""
+def _split(units: list[Unit], factory: Any, seconds: float | None) -> dict[str, list[Segment]]:
+    """Input name -> its segments, for the videos to split (local, longer than ``seconds``)."""
     options = _options(factory)
-    if seconds is None or options is None or plan.vis_out is not None:
+    if seconds is None or options is None:
         return {}
     every = options.detection_policy().every
     split = {}
