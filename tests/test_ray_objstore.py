@@ -8,13 +8,14 @@ import logging
 import os
 import shutil
 import socket
+import sys
 from pathlib import Path
 
 import pytest
 from test_ray import _files, _image, _video
 
 from spinepose_deploy.cli import main
-from spinepose_deploy.errors import InputFileError, InvalidOptionError, UserError
+from spinepose_deploy.errors import BackendUnavailableError, InputFileError, InvalidOptionError, UserError
 from spinepose_deploy.pipeline.spec import PipelineSpec
 from spinepose_deploy.scale.objstore import Store, as_url, scrub
 from spinepose_deploy.scale.remote import Stores
@@ -132,6 +133,14 @@ def test_urls_errors_name_the_bucket_or_key_and_never_the_secret(s3, media):
     finally:
         settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
     assert "\n" not in str(info.value) and SECRET not in str(info.value) and "Access Key Id" in str(info.value)
+
+
+
+def test_a_missing_store_library_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "fsspec", None)  # `import fsspec` raises ImportError
+    hint = r"^gs:// URLs need gcsfs\. Install: pip install 'spinepose-deploy\[gcs\]'"
+    with pytest.raises(BackendUnavailableError, match=hint):
+        resolve_sources("gs://bucket/videos/")
 
 
 # ---------------------------------------------------------------- on a local Ray instance
