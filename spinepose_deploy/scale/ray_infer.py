@@ -1,20 +1,22 @@
 """``infer_on_ray``: run ``infer`` over a large collection on a Ray cluster, resumable.
 
-Why actors and not Ray Data: a video must go through ONE ``Pipeline.track`` from its first frame to
-its last (track ids, One-Euro smoothing and the world frame are state carried across frames), so a
-video is one indivisible unit of work, hours long for some files. Ray Data's unit is a block of rows
-whose outputs flow back into a dataset; here every output is a side effect (files written next to
-each other), failures must be reported per file, a dead worker's file must be re-run from frame 0
-and progress must be visible inside a long video. A small pool of actors does exactly that:
+Why actors and not Ray Data: a video's frames depend on each other (track ids, One-Euro smoothing and the
+world frame are state carried across frames), so a video runs through one ``Pipeline.track``, or, when
+long, in segments whose boundaries are checked and stitched exactly (``segments``). Ray Data's unit is a
+block of rows whose outputs flow back into a dataset; here every output is a side effect (files written
+next to each other, locally or in an object store), failures must be reported per file, a dead worker's
+work must be re-run and progress must be visible inside a long video. A small pool of actors does that:
 
 - each actor builds one Pipeline once (from a bundle, or a mode with ``backend="auto"`` so every
   node uses what its own bench measured fastest) and keeps it for every file it is given;
-- the driver hands out work: each video alone (largest first, so the long ones do not finish last),
-  images in batches; an actor busy with images gets a second batch queued so it never idles between
-  tasks, while videos go only to idle actors (nothing long waits behind anything);
+- the driver hands out work: segments of long videos first, then each other video alone (largest first,
+  so the long ones do not finish last), then images in batches; an actor busy with images gets a second
+  batch queued so it never idles between tasks, while videos go only to idle actors;
 - per-file errors come back as failed outcomes (the run goes on); a worker that dies (crash, OOM,
-  node lost, ``ray.kill``) is replaced and its unfinished files are re-submitted, each at most
+  node lost, ``ray.kill``) is replaced and its unfinished files or segments are re-submitted, each at most
   ``max_retries`` times;
+- inputs and outputs in an object store are staged on the worker's disk (``remote``); the spine files
+  are written by the driver from the workers' per-frame results (``spine_rows``);
 - completion markers (``resume``) make a rerun skip finished inputs, so Ctrl-C or a crash loses at
   most the files in flight.
 """
