@@ -30,6 +30,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -522,7 +523,10 @@ def _run(
         summary.setup_seconds = time.perf_counter() - began
         display.started(count)
         joiner = _Joiner(segments, plan, stores, spine_only, spine)
-        _drive(ray, tasks, actors, make, tally, summary, display, max_retries, joiner)
+        try:
+            _drive(ray, tasks, actors, make, tally, summary, display, max_retries, joiner)
+        finally:
+            joiner.close()
     except KeyboardInterrupt:  # Ctrl-C: what finished has its markers; the summary says what is pending
         summary.interrupted = True
         summary.pending = len(units) - len(summary.done) - sum(o.attempts > 0 for o in summary.failed)
@@ -596,7 +600,10 @@ def _drive(
     load = [0] * len(actors)
     videos = [0] * len(actors)
     tally_ref = None
-    while tasks or inflight:
+    while tasks or inflight or joiner.busy:
+        for outcome in joiner.collect():
+            (summary.done if outcome.status == "done" else summary.failed).append(outcome)
+            display.file_done(outcome)
         for depth in range(1, IN_FLIGHT_PER_ACTOR + 1):  # one task per actor first, then top up
             for slot, actor in enumerate(actors):
                 if not tasks or load[slot] >= depth:
@@ -607,6 +614,9 @@ def _drive(
                 inflight[_submit(actor, batch)] = (slot, actor, batch)
                 load[slot] += 1
                 videos[slot] += _has_video(batch)
+        if not inflight:
+            time.sleep(0.05)  # only stitching left
+            continue
         ready, _ = ray.wait(list(inflight), num_returns=1, timeout=0.25)
         tally_ref = _poll_tally(ray, tally, tally_ref, display)
         for ref in ready:
@@ -648,8 +658,9 @@ def _has_video(batch: Task) -> bool:
 
 
 class _Joiner:
-    """Collects the segments of each split video; when all are in, checks and stitches them (``write_video``),
-    or sends the video back as one segment when a boundary does not join exactly."""
+    """Collects the segments of each split video; when all are in, checks them and stitches them
+    (``write_video``) on a driver thread, so handing out work goes on meanwhile; or sends the video back as
+    one segment when a boundary does not join exactly."""
 
     def __init__(self, segments: dict[str, list[Segment]], plan: OutputPlan, stores: Stores, spine_only: bool,
                  spine: bool) -> None:  # fmt: skip
@@ -657,6 +668,8 @@ class _Joiner:
         self.plan, self.stores, self.spine_only, self.spine = plan, stores, spine_only, spine
         self.parts: dict[str, dict[int, SegmentResult]] = {}
         self.dead: set[str] = set()  # videos already failed (a worker died too often on one of their segments)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stitch")
+        self._stitching: list[Future] = []
 
     def add(self, task: _SegmentTask, result: SegmentResult, tasks: deque, summary: RunSummary) -> list[FileOutcome]:
         name = task.unit.source.name
@@ -675,7 +688,23 @@ class _Joiner:
             self.expected[name] = 1
             tasks.appendleft(_SegmentTask(task.unit, Segment(0, 0, None)))
             return []
-        return [write_video(ordered, task.unit, self.plan, self.stores, spine_only=self.spine_only, spine=self.spine)]
+        self._stitching.append(self._pool.submit(write_video, ordered, task.unit, self.plan, self.stores,
+                                                 spine_only=self.spine_only, spine=self.spine))  # fmt: skip
+        return []
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._stitching)
+
+    def collect(self) -> list[FileOutcome]:
+        """The outcomes of the stitches finished since the last call (a bug inside one raises here)."""
+        finished = [f for f in self._stitching if f.done()]
+        self._stitching = [f for f in self._stitching if not f.done()]
+        return [f.result() for f in finished]
+
+    def close(self) -> None:
+        """Stop: a stitch under way finishes (its marker is written last), queued ones are dropped."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def failed(self, name: str) -> None:
         self.dead.add(name)
