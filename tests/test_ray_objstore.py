@@ -222,12 +222,16 @@ def test_s3_run_killed_mid_upload_matches_local_infer_and_a_rerun_skips_it_all(
 
 
 @pytest.mark.slow
-def test_local_inputs_to_s3_and_s3_inputs_to_a_local_folder(s3, local_ray, media, bundle, reference, tmp_path):
+def test_local_inputs_to_s3_with_a_split_video_and_s3_inputs_to_a_local_folder(s3, local_ray, media, bundle, reference,
+                                                                               tmp_path):  # fmt: skip
     from spinepose_deploy.scale import infer_on_ray
 
     spec = PipelineSpec(bundle=str(bundle), options=OPTIONS)
-    summary = infer_on_ray(media, pipeline=spec, out_json="s3://outputs/from-local/", progress=False)
-    assert len(summary.done) == 4
+    summary = infer_on_ray(media, pipeline=spec, out_json="s3://outputs/from-local/", segment_seconds=0.5,
+                           progress=False)  # fmt: skip
+    assert len(summary.done) == 4 and summary.segments == 2  # c.avi in 2 segments, stitched into the store
+    marker = json.loads(s3.cat_file("outputs/from-local/.spinepose-ray/markers/c.done.json"))
+    assert marker["segments"] == 2 and len(marker["outputs"]) == 8
     assert _download(s3, "outputs/from-local", tmp_path / "a") == reference
     local = tmp_path / "b"
     for path in sorted(media.iterdir()):
