@@ -222,8 +222,7 @@ def test_s3_run_killed_mid_upload_matches_local_infer_and_a_rerun_skips_it_all(
 
 
 @pytest.mark.slow
-def test_local_inputs_to_s3_with_a_split_video_and_s3_inputs_to_a_local_folder(s3, local_ray, media, bundle, reference,
-                                                                               tmp_path):  # fmt: skip
+def test_split_videos_from_and_to_s3(s3, local_ray, media, bundle, reference, session_cache, tmp_path):
     from spinepose_deploy.scale import infer_on_ray
 
     spec = PipelineSpec(bundle=str(bundle), options=OPTIONS)
@@ -236,6 +235,8 @@ def test_local_inputs_to_s3_with_a_split_video_and_s3_inputs_to_a_local_folder(s
     local = tmp_path / "b"
     for path in sorted(media.iterdir()):
         s3.put_file(str(path), f"inputs/again/{path.name}")
-    summary = infer_on_ray("s3://inputs/again/", pipeline=spec, out_json=local, progress=False)
+    summary = infer_on_ray("s3://inputs/again/", pipeline=spec, out_json=local, segment_seconds=0.5, progress=False)
     assert len(summary.done) == 4 and _files(local) == reference
+    assert summary.segments == 2 and summary.actors == 2  # c.avi probed on a worker, split, stitched
+    assert not list((session_cache / "ray-inputs").glob("*/*.avi"))  # the nodes' copies are gone
     shutil.rmtree(local)

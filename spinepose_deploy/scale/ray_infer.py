@@ -31,7 +31,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +45,11 @@ from ..errors import (
     one_line,
 )
 from ..pipeline.infer import OutputPlan, spine_title
-from ..pipeline.io import InputSpec, VideoReader
+from ..pipeline.io import InputSource, InputSpec, VideoReader
 from ..pipeline.pipeline import Pipeline, PipelineOptions
 from ..pipeline.spec import PipelineSpec
 from ..pipeline.spine_outputs import SpineRecorder, SpineRequest
-from . import resume, spine_rows
+from . import remote, resume, spine_rows
 from .progress import Display
 from .remote import Stores, lookup, make_units, run_staged
 from .segments import (
@@ -217,7 +217,8 @@ def infer_on_ray(
     rows = _RowStore(stores, state) if spine is not None else None
     find = lookup(stores) if rows is None else rows.wrap(lookup(stores))
     todo = _plan_units(make_units(found, settings, state), summary, retry_failed, find)
-    segments = _split(todo, factory, segment_seconds if out_vis is None else None)  # an overlay: one encode
+    split_seconds = segment_seconds if out_vis is None else None  # an overlay video is one sequential encode
+    segments = _split(todo, factory, split_seconds, _local_probe)
     began = time.perf_counter()
     display = Display(len(plan.spec.sources), enabled=progress)
     with display:
@@ -227,7 +228,7 @@ def infer_on_ray(
             _run(ray, todo, factory, plan, summary, display,
                  address=address, num_actors=num_actors, batch_size=batch_size, max_retries=max_retries,
                  ship_bundle=ship_bundle, spine_only=spine_only, actor_options=actor_options or {},
-                 stores=stores, segments=segments, spine=spine is not None)  # fmt: skip
+                 stores=stores, segments=segments, spine=spine is not None, split_seconds=split_seconds)  # fmt: skip
     summary.seconds = time.perf_counter() - began
     for group in (summary.done, summary.skipped, summary.failed):
         group.sort(key=lambda o: order.get(o.name, -1))
@@ -248,25 +249,57 @@ def _options(factory: Any) -> PipelineOptions | None:
     return PipelineOptions.build(**factory.options) if isinstance(factory, PipelineSpec) else None
 
 
-def _split(units: list[Unit], factory: Any, seconds: float | None) -> dict[str, list[Segment]]:
-    """Input name -> its segments, for the videos to split (local, longer than ``seconds``)."""
+def _split(
+    units: list[Unit], factory: Any, seconds: float | None, probe: Callable[[list[Unit]], dict[str, tuple]]
+) -> dict[str, list[Segment]]:
+    """Input name -> its segments, for the videos longer than ``seconds`` (``probe``: name -> (frames, fps))."""
     options = _options(factory)
-    if seconds is None or options is None:
+    videos = [u for u in units if u.source.kind == "video"]
+    if seconds is None or options is None or not videos:
         return {}
     every = options.detection_policy().every
     split = {}
-    for unit in units:
-        if unit.source.kind != "video" or unit.key is not None:
-            continue
-        try:
-            with VideoReader(unit.source) as reader:
-                count, fps = reader.frame_count, reader.fps
-        except SpinePoseDeployError:
-            continue  # the worker reports it, as for any unreadable input
+    for name, (count, fps) in probe(videos).items():
         parts = plan_segments(count, fps, seconds, every)
         if len(parts) > 1:
-            split[unit.source.name] = parts
+            split[name] = parts
     return split
+
+
+def _local_probe(units: list[Unit]) -> dict[str, tuple]:
+    """Frame count and fps of the local videos (objects in a store are probed by the workers: ``_remote_probe``)."""
+    found = {}
+    for unit in units:
+        if unit.key is not None:
+            continue
+        # unreadable: the worker reports it, as for any input
+        with contextlib.suppress(SpinePoseDeployError), VideoReader(unit.source) as reader:
+            found[unit.source.name] = (reader.frame_count, reader.fps)
+    return found
+
+
+# Objects smaller than this many bytes per second of --segment-seconds are not probed for splitting: below
+# ~160 kbit/s no useful video is that long (a probe downloads the whole object to count its frames)
+MIN_BYTES_PER_SECOND = 20_000
+
+
+def _may_be_long(unit: Unit, seconds: float | None) -> bool:
+    """A video in the object store that may be longer than ``seconds`` (judged by its size)."""
+    if seconds is None or unit.key is None or unit.source.kind != "video":
+        return False
+    return unit.size is None or unit.size >= seconds * MIN_BYTES_PER_SECOND
+
+
+def _remote_probe(ray: Any, actors: list[Any], units: list[Unit]) -> dict[str, tuple]:
+    """Frame count and fps of videos in the object store, each probed by a worker (which keeps the download
+    for the segments it then runs); a video that cannot be probed runs whole (its error is reported then)."""
+    remote_units = [u for u in units if u.key is not None]
+    refs = {u.source.name: actors[i % len(actors)].probe.remote(u) for i, u in enumerate(remote_units)}
+    found = {}
+    for name, ref in refs.items():
+        with contextlib.suppress(Exception):
+            found[name] = ray.get(ref)
+    return found
 
 
 class _RowStore:
@@ -435,13 +468,27 @@ class _Worker:
         return os.getpid()
 
     def segment(self, unit: Unit, segment: Segment, tail: int) -> SegmentResult:
-        """Raw results of one segment of a local video (``scale.segments``); the driver stitches them."""
+        """Raw results of one segment of a video (``scale.segments``); the driver stitches them."""
         self.start()
         step, flush = self._counter()
         try:
-            return run_segment(self._pipeline, unit.source, segment, tail, on_frame=step)
+            return run_segment(self._pipeline, self._local(unit), segment, tail, on_frame=step)
         finally:
             flush()
+
+    def probe(self, unit: Unit) -> tuple[int | None, float]:
+        """(frame count, fps) of a video in the object store (downloaded once to this node for its segments)."""
+        with VideoReader(self._local(unit)) as reader:
+            return reader.frame_count, reader.fps
+
+    def forget(self, units: list[Unit]) -> None:
+        if self._stores.input is not None:
+            remote.forget(self._stores.input, units)
+
+    def _local(self, unit: Unit) -> InputSource:
+        if unit.key is None or self._stores.input is None:
+            return unit.source
+        return replace(unit.source, path=remote.fetch(self._stores.input, unit))
 
     def _counter(self) -> tuple[Callable[[], None], Callable[[], None]]:
         """(step once per frame, flush at the end): frame counts sent to the tally at most every TALLY_EVERY_S."""
@@ -494,8 +541,11 @@ def _run(
     stores: Stores,
     segments: dict[str, list[Segment]],
     spine: bool,
+    split_seconds: float | None,
 ) -> None:
     began = time.perf_counter()
+    # videos in a store are probed by the workers, then split: size the pool for the segments to come
+    in_store = [u for u in units if _may_be_long(u, split_seconds)]
     started = _connect(ray, address)
     actors: list[Any] = []
     tally = None
@@ -507,7 +557,8 @@ def _run(
             factory = ShippedBundle(factory, ray.put(blob), digest)
         tasks: deque[Task] = deque(_tasks(units, batch_size, segments))
         options = {"num_cpus": 1, "max_restarts": 0, "max_task_retries": 0, **actor_options}
-        count = min(num_actors or _default_actors(ray, options), len(tasks))
+        count = num_actors or _default_actors(ray, options)
+        count = count if in_store else min(count, len(tasks))
         tally = ray.remote(_Tally).options(num_cpus=0).remote()
         slim = _slim(plan)
         worker = ray.remote(_Worker).options(**options)
@@ -520,6 +571,9 @@ def _run(
         summary.actors = count
         summary.pipelines = sorted({info["pipeline"] for info in infos})
         summary.standin = any(info["standin"] for info in infos)
+        if in_store:
+            segments = {**segments, **_split(in_store, factory, split_seconds, lambda v: _remote_probe(ray, actors, v))}
+            tasks = deque(_tasks(units, batch_size, segments))
         summary.setup_seconds = time.perf_counter() - began
         display.started(count)
         joiner = _Joiner(segments, plan, stores, spine_only, spine)
@@ -532,6 +586,9 @@ def _run(
         summary.pending = len(units) - len(summary.done) - sum(o.attempts > 0 for o in summary.failed)
         log.warning("interrupted: %d inputs not finished; rerun the same command to resume", summary.pending)
     finally:
+        if in_store and actors:  # the nodes' copies of the split videos
+            with contextlib.suppress(Exception):
+                ray.get([actor.forget.remote(in_store) for actor in actors], timeout=60)
         for handle in [*actors, tally]:
             if handle is not None:
                 with contextlib.suppress(Exception):

@@ -9,15 +9,21 @@ the store. The driver decides what is done from one listing of the output prefix
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
+import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from filelock import FileLock
+
 from ..errors import InvalidOptionError, UserError, one_line
+from ..paths import cache_subdir
 from ..pipeline.infer import OutputPlan
 from ..pipeline.io import InputSpec
 from ..pipeline.pipeline import Pipeline
@@ -124,8 +130,10 @@ def run_staged(
                 "worker": worker_label()}  # fmt: skip
         try:
             if stores.input is not None and unit.key is not None:
+                cached = _cached(stores.input, unit)  # probed for splitting on this node: already here
                 staged = root / "in" / PurePosixPath(unit.key).name
-                source = replace(source, path=stores.input.download(unit.key, staged))
+                path = cached if cached.is_file() else stores.input.download(unit.key, staged)
+                source = replace(source, path=path)
         except UserError as exc:
             return _failed(unit, label, one_line(exc), base, state, marker)
         json_out = root / "json" if stores.json is not None else plan.json_out
@@ -167,6 +175,31 @@ def publish(root: Path, marker: Path, stores: Stores, state: Store, label: str) 
     state.write_text(f"markers/{marker.name}", json.dumps(record, indent=1))
     with contextlib.suppress(OSError, UserError):
         state.fs.rm_file(state.key(f"markers/{resume.failed_path(marker).name}"))
+
+
+def fetch(store: Store, unit: Unit) -> Path:
+    """The unit's object on this node's disk, downloaded once per node and version: the segments of one video
+    that land on one node share it (``forget`` removes it at the end of the run)."""
+    local = _cached(store, unit)
+    with FileLock(str(local.parent) + ".lock"):
+        if not local.is_file():
+            partial = local.with_name(f".{local.name}.partial")
+            store.download(unit.key, partial)
+            os.replace(partial, local)  # a worker killed mid-download leaves no file that looks complete
+    return local
+
+
+def forget(store: Store, units: list[Unit]) -> None:
+    """Delete this node's copies of ``units``' objects (best effort)."""
+    for unit in units:
+        folder = _cached(store, unit).parent
+        with FileLock(str(folder) + ".lock"):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _cached(store: Store, unit: Unit) -> Path:
+    digest = hashlib.sha256(f"{store.scheme}://{unit.key}|{unit.fingerprint}".encode()).hexdigest()[:20]
+    return cache_subdir("ray-inputs") / digest / PurePosixPath(str(unit.key)).name
 
 
 def upload(store: Store, files: list[tuple[Path, str]]) -> list[str]:

@@ -205,9 +205,10 @@ def write_video(
     """On the driver: stitch a video's segments into its outputs and marker (into the store when the outputs
     are there); any error becomes a failed outcome naming the file, as on a worker."""
     source = unit.source
-    outcome = FileOutcome(str(source.path), source.name, source.kind, "done", attempts=unit.attempts + 1,
+    label = f"{stores.input.scheme}://{unit.key}" if stores.input and unit.key else str(source.path)
+    outcome = FileOutcome(label, source.name, source.kind, "done", attempts=unit.attempts + 1,
                           worker=f"{worker_label()} (stitched {len(parts)} segments)")  # fmt: skip
-    base = {"source": str(source.path), "name": source.name, "kind": source.kind, "fingerprint": unit.fingerprint,
+    base = {"source": label, "name": source.name, "kind": source.kind, "fingerprint": unit.fingerprint,
             "worker": outcome.worker, "segments": len(parts)}  # fmt: skip
     state = stores.state
     with tempfile.TemporaryDirectory(prefix="spinepose-stitch-") as tmp:
@@ -224,7 +225,7 @@ def write_video(
                 outcome.decode = record["decode"] = decode[0]
             resume.write_marker(marker, record, summary.files)
             if state is not None:
-                publish(root, marker, stores, state, str(source.path))
+                publish(root, marker, stores, state, label)
             else:
                 resume.failed_path(marker).unlink(missing_ok=True)
         except (SpinePoseDeployError, OSError) as exc:
