@@ -291,8 +291,9 @@ def test_segments_joined_on_one_machine_are_the_whole_video_run(walking, trained
     assert _files(tmp_path / "joined") == _files(tmp_path / "whole")
     rows, fps = spine_rows.from_bytes(spine_rows.to_bytes(joined.rows, joined.fps))
     assert fps == 30.0 and len(rows) == 45
-    for (frame, time_s, got), (frame0, time0, want) in zip(rows, whole.rows, strict=True):
-        assert (frame, time_s) == (frame0, time0) and got.track_ids.tolist() == want.track_ids.tolist()
+    for (frame, time_s, got, size), (frame0, time0, want, size0) in zip(rows, whole.rows, strict=True):
+        assert (frame, time_s, size) == (frame0, time0, size0) == (frame0, time0, (240, 320))
+        assert got.track_ids.tolist() == want.track_ids.tolist()
         assert np.array_equal(got.keypoints_3d_world, want.keypoints_3d_world, equal_nan=True)
     broken = list(results)
     broken[1] = segments.SegmentResult(**{**results[1].__dict__, "head": "0" * 64})

@@ -199,9 +199,14 @@ def infer_on_ray(
     if spine is not None:
         if spine.vis_angles:
             raise InvalidOptionError("--vis-angles: not available with --ray (overlays are drawn on the workers)")
+        if spine.lift_filtered:
+            raise InvalidOptionError("--lift-filtered: not available with --ray (the driver, which writes the spine "
+                                     "files, holds no lifter)")  # fmt: skip
         options = _options(pipeline if pipeline is not None else PipelineSpec())
         spine.check(lift=options.lift if options is not None else True, vis=out_vis is not None)
     found = resolve_sources(source)
+    if spine is not None and found.store is None:
+        spine.check_inputs(found.spec)  # a --neutral range inside each video, a cut-off below its fps / 2
     stores = Stores.for_run(found, out_json, out_vis)
     local = not stores.outputs
     plan = OutputPlan(found.spec, _absolute(out_json) if local else None, _absolute(out_vis) if local else None)
@@ -344,17 +349,17 @@ class _RowStore:
         for outcome in summary.done:
             if outcome.spine is not None:
                 self.save(outcome.name, outcome.spine)
-        recorder = SpineRecorder(request)
         finished = {o.name for o in summary.done + summary.skipped}
-        written: list[Path] = []
-        standin = summary.standin
+        inputs = []
         for source in plan.spec.sources:
             data = self.load(source.name) if source.name in finished else None
-            if data is None:
-                continue
-            rows, fps = spine_rows.from_bytes(data)
-            standin = standin or any(result.standin for _, _, result in rows)
-            written += spine_rows.replay(recorder, source.name, rows, fps)
+            if data is not None:
+                inputs.append((source.name, *spine_rows.from_bytes(data)))
+        standin = summary.standin or any(row[2].standin for _, rows, _ in inputs for row in rows)
+        recorder = SpineRecorder(request, standin=standin)
+        written: list[Path] = []
+        for name, rows, fps in inputs:
+            written += spine_rows.replay(recorder, name, rows, fps)
         return written + recorder.finish(spine_title(standin))
 
 

@@ -101,6 +101,7 @@ class SegmentResult:
     tail_frames: list[str] = field(default_factory=list)  # md5 of the last frames (as many as the next warm-up)
     damaged: list[int] = field(default_factory=list)
     decode: dict | None = None
+    image_hw: tuple[int, int] | None = None  # the frames' size (the spine recorder re-lifts with it)
     seconds: float = 0.0  # worker time, warm-up and scale probe included
     overhead_seconds: float = 0.0  # of which: the scale probe, the seek and the warm-up (what splitting costs)
 
@@ -131,6 +132,7 @@ def run_segment(
                     out.overhead_seconds = time.perf_counter() - began
                 continue
             out.results.append(result)
+            out.image_hw = (int(image.shape[0]), int(image.shape[1]))
             hashes.append(_md5(image))
             if on_frame is not None:
                 on_frame()
@@ -187,12 +189,14 @@ def stitch(
     opts, fps = parts[0].options, parts[0].fps
     tracker, finish = make_tracker(opts), StreamFinish(opts, fps)
     damaged = {i for part in parts for i in part.damaged}
+    image_hw = next((part.image_hw for part in parts if part.image_hw is not None), None)
     summary = InferSummary(sources=1, standin=any(r.standin for p in parts for r in p.results[:1]))
     index = 0
     for part in parts:
         for result in part.results:
             ids = tracker.update(pose_to_bbox(result.keypoints))  # what TrackChain.step gives a whole-video run
-            write_frame(plan, source, index, fps, finish(result, ids), summary, spine_only, spine, index in damaged)
+            write_frame(plan, source, index, fps, finish(result, ids), summary, spine_only, spine, index in damaged,
+                        image_hw)  # fmt: skip
             index += 1
     if spine is not None:
         summary.files.extend(spine.finish_source(source.name, fps))

@@ -18,7 +18,8 @@ from ..pipeline.result import PoseResult
 from ..pipeline.spine_outputs import SpineRecorder, SpineRequest
 from ..spine.angles import SpineAngles
 
-Row = tuple[int, "float | None", PoseResult]  # (frame, time in seconds or None for an image, result)
+# (frame, time in seconds or None for an image, result, the frame's (height, width) or None)
+Row = tuple[int, "float | None", PoseResult, "tuple[int, int] | None"]
 
 
 @dataclass
@@ -29,8 +30,9 @@ class Rows(SpineRecorder):
     rows: list[Row] = field(default_factory=list)
     fps: float = 1.0
 
-    def add(self, source: str, frame: int, time_s: float | None, result: PoseResult) -> SpineAngles | None:
-        self.rows.append((frame, time_s, result))
+    def add(self, source: str, frame: int, time_s: float | None, result: PoseResult,
+            image_hw: tuple[int, int] | None = None) -> SpineAngles | None:  # fmt: skip
+        self.rows.append((frame, time_s, result, None if image_hw is None else (int(image_hw[0]), int(image_hw[1]))))
         return None  # labels are only asked for with --vis-angles, which a Ray run refuses
 
     def finish_source(self, source: str, fps: float) -> list:
@@ -43,8 +45,8 @@ class Rows(SpineRecorder):
 
 def replay(recorder: SpineRecorder, name: str, rows: list[Row], fps: float) -> list:
     """Feed one input's rows to the driver's recorder as ``infer`` would have; its TRC / C3D files."""
-    for frame, time_s, result in rows:
-        recorder.add(name, frame, time_s, result)
+    for frame, time_s, result, image_hw in rows:
+        recorder.add(name, frame, time_s, result, image_hw)
     return recorder.finish_source(name, fps)
 
 
@@ -53,10 +55,11 @@ _FIELDS = ("boxes", "box_scores", "keypoints", "scores", "keypoints_3d", "track_
 
 def to_bytes(rows: list[Row], fps: float) -> bytes:
     """Rows as an ``.npz`` (per-frame counts, people stacked; None fields left out)."""
-    results = [r for _, _, r in rows]
+    results = [row[2] for row in rows]
     arrays: dict[str, np.ndarray] = {
-        "frames": np.asarray([f for f, _, _ in rows], np.int64),
-        "times": np.asarray([np.nan if t is None else t for _, t, _ in rows], np.float64),
+        "frames": np.asarray([row[0] for row in rows], np.int64),
+        "times": np.asarray([np.nan if row[1] is None else row[1] for row in rows], np.float64),
+        "sizes": np.asarray([(-1, -1) if row[3] is None else row[3] for row in rows], np.int64).reshape(-1, 2),
         "counts": np.asarray([len(r) for r in results], np.int64),
         "fps": np.asarray(fps, np.float64),
         "standin": np.asarray([r.standin for r in results], bool),
@@ -95,5 +98,7 @@ def from_bytes(data: bytes) -> tuple[list[Row], float]:
             values[name] = stored[name][start : start + counts[i]]
             cursors[name] = start + counts[i]
         result = PoseResult(standin=bool(stored["standin"][i]), **values)
-        rows.append((int(frame), None if np.isnan(time_s) else float(time_s), result))
+        height, width = (int(v) for v in stored["sizes"][i])
+        size = None if height < 0 else (height, width)
+        rows.append((int(frame), None if np.isnan(time_s) else float(time_s), result, size))
     return rows, float(stored["fps"])
