@@ -30,12 +30,11 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from .._atomic import write_bytes
 from ..errors import (
     BackendUnavailableError,
     InvalidOptionError,
@@ -44,26 +43,19 @@ from ..errors import (
     UserError,
     one_line,
 )
-from ..pipeline.infer import OutputPlan, spine_title
+from ..pipeline.infer import OutputPlan
 from ..pipeline.io import InputSource, InputSpec, VideoReader
 from ..pipeline.pipeline import Pipeline, PipelineOptions
 from ..pipeline.spec import PipelineSpec
-from ..pipeline.spine_outputs import SpineRecorder, SpineRequest
-from . import remote, resume, spine_rows
+from ..pipeline.spine_outputs import SpineRequest
+from . import remote, resume
+from .joining import Joiner, SegmentTask, local_probe, may_be_long, segment_tasks, split
 from .progress import Display
 from .remote import Stores, lookup, make_units, run_staged
-from .segments import (
-    DEFAULT_SEGMENT_SECONDS,
-    Segment,
-    SegmentResult,
-    check_segment_seconds,
-    mismatch,
-    plan_segments,
-    run_segment,
-    write_video,
-)
+from .segments import DEFAULT_SEGMENT_SECONDS, Segment, SegmentResult, check_segment_seconds, run_segment
 from .ship import ShippedBundle, pack_bundle
 from .sources import resolve_sources
+from .spine_files import RowStore
 from .worker import FileOutcome, Unit, run_unit, skipped, worker_label
 
 log = logging.getLogger(__name__)
@@ -219,11 +211,11 @@ def infer_on_ray(
     summary.failed += [FileOutcome(path, Path(path).name, "unknown", "failed", error=err, attempts=0)
                        for path, err in found.rejected]  # fmt: skip
     order = {s.name: i for i, s in enumerate(plan.spec.sources)}
-    rows = _RowStore(stores, state) if spine is not None else None
+    rows = RowStore(stores, state) if spine is not None else None
     find = lookup(stores) if rows is None else rows.wrap(lookup(stores))
     todo = _plan_units(make_units(found, settings, state), summary, retry_failed, find)
     split_seconds = segment_seconds if out_vis is None else None  # an overlay video is one sequential encode
-    segments = _split(todo, factory, split_seconds, _local_probe)
+    segments = split(todo, _options(factory), split_seconds, local_probe)
     began = time.perf_counter()
     display = Display(len(plan.spec.sources), enabled=progress)
     with display:
@@ -238,7 +230,8 @@ def infer_on_ray(
     for group in (summary.done, summary.skipped, summary.failed):
         group.sort(key=lambda o: order.get(o.name, -1))
     if rows is not None and not summary.interrupted:
-        summary.spine_files = rows.write(spine, plan, summary)
+        finished = [o.name for o in summary.done + summary.skipped]
+        summary.spine_files = rows.write(spine, plan, summary.done, finished, summary.standin)
     if stores.state is not None:
         stores.state.write_text("summary.json", json.dumps(summary.to_dict(), indent=1))
     else:
@@ -254,47 +247,6 @@ def _options(factory: Any) -> PipelineOptions | None:
     return PipelineOptions.build(**factory.options) if isinstance(factory, PipelineSpec) else None
 
 
-def _split(
-    units: list[Unit], factory: Any, seconds: float | None, probe: Callable[[list[Unit]], dict[str, tuple]]
-) -> dict[str, list[Segment]]:
-    """Input name -> its segments, for the videos longer than ``seconds`` (``probe``: name -> (frames, fps))."""
-    options = _options(factory)
-    videos = [u for u in units if u.source.kind == "video"]
-    if seconds is None or options is None or not videos:
-        return {}
-    every = options.detection_policy().every
-    split = {}
-    for name, (count, fps) in probe(videos).items():
-        parts = plan_segments(count, fps, seconds, every)
-        if len(parts) > 1:
-            split[name] = parts
-    return split
-
-
-def _local_probe(units: list[Unit]) -> dict[str, tuple]:
-    """Frame count and fps of the local videos (objects in a store are probed by the workers: ``_remote_probe``)."""
-    found = {}
-    for unit in units:
-        if unit.key is not None:
-            continue
-        # unreadable: the worker reports it, as for any input
-        with contextlib.suppress(SpinePoseDeployError), VideoReader(unit.source) as reader:
-            found[unit.source.name] = (reader.frame_count, reader.fps)
-    return found
-
-
-# Objects smaller than this many bytes per second of --segment-seconds are not probed for splitting: below
-# ~160 kbit/s no useful video is that long (a probe downloads the whole object to count its frames)
-MIN_BYTES_PER_SECOND = 20_000
-
-
-def _may_be_long(unit: Unit, seconds: float | None) -> bool:
-    """A video in the object store that may be longer than ``seconds`` (judged by its size)."""
-    if seconds is None or unit.key is None or unit.source.kind != "video":
-        return False
-    return unit.size is None or unit.size >= seconds * MIN_BYTES_PER_SECOND
-
-
 def _remote_probe(ray: Any, actors: list[Any], units: list[Unit]) -> dict[str, tuple]:
     """Frame count and fps of videos in the object store, each probed by a worker (which keeps the download
     for the segments it then runs); a video that cannot be probed runs whole (its error is reported then)."""
@@ -305,62 +257,6 @@ def _remote_probe(ray: Any, actors: list[Any], units: list[Unit]) -> dict[str, t
         with contextlib.suppress(Exception):
             found[name] = ray.get(ref)
     return found
-
-
-class _RowStore:
-    """The spine rows of each input, kept in the bookkeeping folder (local or in the output store)."""
-
-    def __init__(self, stores: Stores, state: Path | None) -> None:
-        self.stores, self.state = stores, state
-        self.fresh: dict[str, bytes] = {}
-
-    def _relative(self, name: str) -> str:
-        return f"spine/{name}.npz"
-
-    def load(self, name: str) -> bytes | None:
-        if name in self.fresh:
-            return self.fresh[name]
-        if self.stores.state is not None:
-            return self.stores.state.read_bytes(self.stores.state.key(self._relative(name)))
-        with contextlib.suppress(OSError):
-            return (self.state / self._relative(name)).read_bytes()
-        return None
-
-    def save(self, name: str, data: bytes) -> None:
-        self.fresh[name] = data
-        if self.stores.state is not None:
-            self.stores.state.write_bytes(self._relative(name), data)
-        else:
-            write_bytes(self.state / self._relative(name), data)
-
-    def wrap(self, find: Callable[[Unit], tuple[dict | None, dict | None]]) -> Callable:
-        """A finished input without stored rows is not done for a run that writes spine files."""
-
-        def check(unit: Unit) -> tuple[dict | None, dict | None]:
-            record, failure = find(unit)
-            if record is not None and self.load(unit.source.name) is None:
-                record = None
-            return record, failure
-
-        return check
-
-    def write(self, request: SpineRequest, plan: OutputPlan, summary: RunSummary) -> list[Path]:
-        """Every finished input's rows, in source order, through the single-machine spine writers."""
-        for outcome in summary.done:
-            if outcome.spine is not None:
-                self.save(outcome.name, outcome.spine)
-        finished = {o.name for o in summary.done + summary.skipped}
-        inputs = []
-        for source in plan.spec.sources:
-            data = self.load(source.name) if source.name in finished else None
-            if data is not None:
-                inputs.append((source.name, *spine_rows.from_bytes(data)))
-        standin = summary.standin or any(row[2].standin for _, rows, _ in inputs for row in rows)
-        recorder = SpineRecorder(request, standin=standin)
-        written: list[Path] = []
-        for name, rows, fps in inputs:
-            written += spine_rows.replay(recorder, name, rows, fps)
-        return written + recorder.finish(spine_title(standin))
 
 
 def _absolute(path: str | os.PathLike | None) -> Path | None:
@@ -393,26 +289,15 @@ def _plan_units(
     return todo
 
 
-@dataclass
-class _SegmentTask:
-    """One segment of a split video; ``tail``: how many of its last frames the next segment's warm-up checks."""
-
-    unit: Unit
-    segment: Segment
-    tail: int = 0
-
-
-Task = list[Unit] | _SegmentTask
+Task = list[Unit] | SegmentTask
 
 
 def _tasks(units: list[Unit], batch_size: int, segments: dict[str, list[Segment]]) -> list[Task]:
     """Segments of split videos first (the long work, spread over every worker), then ``_batches``."""
     split: list[Task] = []
     for unit in units:
-        parts = segments.get(unit.source.name)
-        if parts:
-            tails = [p.warmup for p in parts[1:]] + [0]
-            split += [_SegmentTask(unit, part, tail) for part, tail in zip(parts, tails, strict=True)]
+        if segments.get(unit.source.name):
+            split += segment_tasks(unit, segments[unit.source.name])
     return split + _batches([u for u in units if u.source.name not in segments], batch_size)
 
 
@@ -550,7 +435,7 @@ def _run(
 ) -> None:
     began = time.perf_counter()
     # videos in a store are probed by the workers, then split: size the pool for the segments to come
-    in_store = [u for u in units if _may_be_long(u, split_seconds)]
+    in_store = [u for u in units if may_be_long(u, split_seconds)]
     started = _connect(ray, address)
     actors: list[Any] = []
     tally = None
@@ -577,15 +462,17 @@ def _run(
         summary.pipelines = sorted({info["pipeline"] for info in infos})
         summary.standin = any(info["standin"] for info in infos)
         if in_store:
-            segments = {**segments, **_split(in_store, factory, split_seconds, lambda v: _remote_probe(ray, actors, v))}
+            probed = split(in_store, _options(factory), split_seconds, partial(_remote_probe, ray, actors))
+            segments = {**segments, **probed}
             tasks = deque(_tasks(units, batch_size, segments))
         summary.setup_seconds = time.perf_counter() - began
         display.started(count)
-        joiner = _Joiner(segments, plan, stores, spine_only, spine)
+        joiner = Joiner(segments, plan, stores, spine_only, spine)
         try:
             _drive(ray, tasks, actors, make, tally, summary, display, max_retries, joiner)
         finally:
             joiner.close()
+            summary.rejoined = joiner.rejoined
     except KeyboardInterrupt:  # Ctrl-C: what finished has its markers; the summary says what is pending
         summary.interrupted = True
         summary.pending = len(units) - len(summary.done) - sum(o.attempts > 0 for o in summary.failed)
@@ -654,7 +541,7 @@ def _drive(
     summary: RunSummary,
     display: Display,
     max_retries: int,
-    joiner: _Joiner,
+    joiner: Joiner,
 ) -> None:
     """Keep every actor busy until no task is left; replace dead actors and re-submit their work."""
     crashes = _crash_errors(ray)
@@ -696,11 +583,12 @@ def _drive(
                     log.warning("worker died (%s); starting another", one_line(exc).split(".")[0])
                 _resubmit(batch, exc, tasks, summary, display, max_retries, joiner)
                 continue
-            if isinstance(batch, _SegmentTask):
+            if isinstance(batch, SegmentTask):
                 summary.segments += 1
                 summary.busy_seconds += outcomes.seconds
                 summary.segment_overhead_seconds += outcomes.overhead_seconds
-                outcomes = joiner.add(batch, outcomes, tasks, summary)
+                joiner.add(batch, outcomes, tasks)
+                continue
             else:
                 summary.busy_seconds += sum(o.seconds for o in outcomes)
             for outcome in outcomes:
@@ -710,67 +598,13 @@ def _drive(
 
 
 def _submit(actor: Any, task: Task) -> Any:
-    if isinstance(task, _SegmentTask):
+    if isinstance(task, SegmentTask):
         return actor.segment.remote(task.unit, task.segment, task.tail)
     return actor.run.remote(task)
 
 
 def _has_video(batch: Task) -> bool:
-    return isinstance(batch, _SegmentTask) or any(unit.source.kind != "image" for unit in batch)
-
-
-class _Joiner:
-    """Collects the segments of each split video; when all are in, checks them and stitches them
-    (``write_video``) on a driver thread, so handing out work goes on meanwhile; or sends the video back as
-    one segment when a boundary does not join exactly."""
-
-    def __init__(self, segments: dict[str, list[Segment]], plan: OutputPlan, stores: Stores, spine_only: bool,
-                 spine: bool) -> None:  # fmt: skip
-        self.expected = {name: len(parts) for name, parts in segments.items()}
-        self.plan, self.stores, self.spine_only, self.spine = plan, stores, spine_only, spine
-        self.parts: dict[str, dict[int, SegmentResult]] = {}
-        self.dead: set[str] = set()  # videos already failed (a worker died too often on one of their segments)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stitch")
-        self._stitching: list[Future] = []
-
-    def add(self, task: _SegmentTask, result: SegmentResult, tasks: deque, summary: RunSummary) -> list[FileOutcome]:
-        name = task.unit.source.name
-        if name in self.dead:
-            return []
-        parts = self.parts.setdefault(name, {})
-        parts[task.segment.index] = result
-        if len(parts) < self.expected[name]:
-            return []
-        ordered = [parts[i] for i in range(len(parts))]
-        del self.parts[name]
-        why = mismatch(ordered)
-        if why is not None:
-            log.warning("%s: %s; running it again as one segment", task.unit.source.path, why)
-            summary.rejoined += 1
-            self.expected[name] = 1
-            tasks.appendleft(_SegmentTask(task.unit, Segment(0, 0, None)))
-            return []
-        self._stitching.append(self._pool.submit(write_video, ordered, task.unit, self.plan, self.stores,
-                                                 spine_only=self.spine_only, spine=self.spine))  # fmt: skip
-        return []
-
-    @property
-    def busy(self) -> bool:
-        return bool(self._stitching)
-
-    def collect(self) -> list[FileOutcome]:
-        """The outcomes of the stitches finished since the last call (a bug inside one raises here)."""
-        finished = [f for f in self._stitching if f.done()]
-        self._stitching = [f for f in self._stitching if not f.done()]
-        return [f.result() for f in finished]
-
-    def close(self) -> None:
-        """Stop: a stitch under way finishes (its marker is written last), queued ones are dropped."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def failed(self, name: str) -> None:
-        self.dead.add(name)
-        self.parts.pop(name, None)
+    return isinstance(batch, SegmentTask) or any(unit.source.kind != "image" for unit in batch)
 
 
 def _crash_errors(ray: Any) -> tuple[type[BaseException], ...]:
@@ -785,12 +619,12 @@ def _resubmit(
     summary: RunSummary,
     display: Display,
     max_retries: int,
-    joiner: _Joiner,
+    joiner: Joiner,
 ) -> None:
     """Each input of a failed task goes back alone (a crashing file cannot take others down twice); a segment
     goes back as it was."""
     units = batch if isinstance(batch, list) else [batch.unit]
-    if isinstance(batch, _SegmentTask):
+    if isinstance(batch, SegmentTask):
         unit = batch.unit
         if unit.source.name in joiner.dead:
             return  # another of its segments already failed it
