@@ -56,6 +56,7 @@ def ray_infer_command(
     out_console.print(
         f"{len(summary.done)} done, {len(summary.skipped)} skipped, {len(summary.failed)} failed: "
         f"{summary.frames} frames, {summary.fps:.1f} fps on {summary.actors} Ray actors ({escape(where)})"
+        + (f", {summary.segments} video segments" if summary.segments else "")
         + (" [yellow]STAND-IN[/]" if summary.standin else "")
         + (f" [yellow]interrupted[/], {summary.pending} pending: rerun to resume" if summary.interrupted else ""),
         highlight=False,
