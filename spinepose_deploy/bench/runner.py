@@ -370,7 +370,7 @@ def open_bundle(
     graphs: dict[str, _Graph] = {}
     for role in [r for r in request.roles if r in bundle.roles]:
         graph = bundle.graph(role)
-        info = GraphInfo.from_manifest(graph)
+        info = GraphInfo.from_manifest(bundle.entry(role))
         row = BenchRow(role, graph["model"], config.backend, config.device, bundle.precision, 1, FAILED,
                        fidelity=graph.get("fidelity"), bundle=str(bundle.path), standin=bool(graph.get("standin")),
                        notes=list(graph.get("notes") or []))  # fmt: skip

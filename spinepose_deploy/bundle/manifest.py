@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BundleError
-from ..zoo.specs import ROLES
+from ..zoo.specs import ROLES, ModelSpec
 
 FORMAT = "spinepose-deploy-bundle"
 FORMAT_VERSION = 1
@@ -205,6 +205,62 @@ class Calibration:
 
 
 @dataclass(frozen=True)
+class Preprocess:
+    """How a graph's input is made: size (H, W), normalisation, colour order and resize (``ModelSpec``'s)."""
+
+    input_size: tuple[int, int]
+    mean: tuple[float, ...] | None
+    std: tuple[float, ...] | None
+    color: str
+    resize: str
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec) -> Preprocess:
+        """What export records: the spec's own preprocessing."""
+        mean = tuple(spec.mean) if spec.mean is not None else None
+        std = tuple(spec.std) if spec.std is not None else None
+        return cls((int(spec.input_size[0]), int(spec.input_size[1])), mean, std, spec.color, spec.resize)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Preprocess:
+        size = data["input_size"]
+        mean, std = data.get("mean"), data.get("std")
+        return cls((int(size[0]), int(size[1])), tuple(mean) if mean else None, tuple(std) if std else None,
+                   str(data.get("color", "")), str(data.get("resize", "")))  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input_size": list(self.input_size),
+            "mean": None if self.mean is None else list(self.mean),
+            "std": None if self.std is None else list(self.std),
+            "color": self.color,
+            "resize": self.resize,
+        }
+
+
+@dataclass(frozen=True)
+class GraphIO:
+    """A graph's I/O contract as recorded: name, shape (symbolic dims as text) and dtype per tensor."""
+
+    inputs: tuple[Mapping[str, Any], ...]
+    outputs: tuple[Mapping[str, Any], ...]
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec) -> GraphIO:
+        def tensors(specs: Any) -> tuple[dict[str, Any], ...]:
+            return tuple({"name": t.name, "shape": list(t.shape), "dtype": t.dtype} for t in specs)
+
+        return cls(tensors(spec.inputs), tensors(spec.outputs))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GraphIO:
+        return cls(tuple(dict(t) for t in data.get("inputs", ())), tuple(dict(t) for t in data.get("outputs", ())))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"inputs": [dict(t) for t in self.inputs], "outputs": [dict(t) for t in self.outputs]}
+
+
+@dataclass(frozen=True)
 class GraphEntry:
     """One graph of a bundle: its source, artifact and file hashes, and what export measured."""
 
@@ -219,6 +275,8 @@ class GraphEntry:
     int8: Int8Report | None
     notes: tuple[str, ...]
     extra: Mapping[str, Any]  # the backend writer's own facts (engine_key, host_nms, trtexec, ...)
+    io: GraphIO | None = None
+    preprocess: Preprocess | None = None  # None in a manifest without one: the spec's
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @classmethod
@@ -239,6 +297,8 @@ class GraphEntry:
             int8=Int8Report.from_dict(int8) if int8 else None,
             notes=tuple(data.get("notes", ())),
             extra=dict(data.get("extra") or {}),
+            io=GraphIO.from_dict(data["io"]) if data.get("io") else None,
+            preprocess=Preprocess.from_dict(data["preprocess"]) if data.get("preprocess") else None,
             raw=dict(data),
         )
 

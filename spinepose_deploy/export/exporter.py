@@ -37,7 +37,7 @@ from .._version import __version__
 from ..backends import get_backend, tensorrt_rules
 from ..backends.formats import FORMATS, BackendFormat
 from ..bundle.bundle import MANIFEST, Bundle, hash_files
-from ..bundle.manifest import FORMAT, FORMAT_VERSION
+from ..bundle.manifest import FORMAT, FORMAT_VERSION, GraphIO, Preprocess
 from ..errors import BackendUnavailableError, GateFailedError, InvalidOptionError, UserError, check_choice, first_line
 from ..stages import GraphInfo
 from ..stages.graph import Runner
@@ -363,14 +363,8 @@ def _entry(
         "precision": precision,
         "artifact": written.primary,
         "files": hash_files(tmp, written.files),
-        "io": {"inputs": [t.__dict__ for t in spec.inputs], "outputs": [t.__dict__ for t in spec.outputs]},
-        "preprocess": {
-            "input_size": list(spec.input_size),
-            "mean": spec.mean,
-            "std": spec.std,
-            "color": spec.color,
-            "resize": spec.resize,
-        },
+        "io": GraphIO.from_spec(spec).to_dict(),
+        "preprocess": Preprocess.from_spec(spec).to_dict(),
         "passes": pass_report,
         "calibration": None,
         "fidelity": fidelity,
