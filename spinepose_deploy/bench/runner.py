@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from .. import backends
+from .._progress import Progress, Steps
 from ..backends import capabilities, get_backend
 from ..backends.formats import FORMATS
 from ..backends.host import fingerprint
@@ -69,7 +70,6 @@ DEFAULT_DURATION = 0.25
 PIPELINE_MIN_RUNS = 5
 SLOW_PRECISIONS = ("int8",)  # calibration takes minutes: exported in the default run only when cached
 
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -411,7 +411,7 @@ def _batch_range(manifest: dict, role: str) -> tuple[int, int] | None:
 # ------------------------------------------------------------------ accuracy vs ground truth
 
 
-def score_accuracy(loaded: dict[Config, dict[str, _Graph]], request: BenchRequest, say: Progress) -> dict[str, Any]:
+def score_accuracy(loaded: dict[Config, dict[str, _Graph]], request: BenchRequest, say: Steps) -> dict[str, Any]:
     """Score every loaded graph with meaningful weights on ``request.accuracy`` held-out scenes; the result
     goes into each graph's row template (so onto all its batch rows). Returns the run's accuracy summary."""
     truth = acc.GroundTruth.heldout(request.accuracy)
@@ -542,7 +542,7 @@ def run_bench(
     """Run the bench; ``on_row`` sees each row as soon as it is measured (keep them: Ctrl-C propagates)."""
     request.validate()
     start = time.perf_counter()
-    say = progress or (lambda message: log.info(message))
+    say = Steps(progress, logger=log)
     rows: list[BenchRow] = []
 
     def emit(row: BenchRow) -> None:

@@ -65,9 +65,10 @@ def export(
     """Export a mode's detector, pose and lifter graphs as a verified bundle for one backend and precision."""
     # lazy: the CLI starts without loading what this command needs
     from .._console import steps
+    from .._progress import ProgressEvent
     from ..errors import GateFailedError
     from ..export.base import BatchRange
-    from ..export.exporter import ExportEvent, ExportRequest, export_bundle
+    from ..export.exporter import ExportRequest, export_bundle
     from ..export.fidelity import Thresholds
 
     request = ExportRequest(
@@ -89,7 +90,7 @@ def export(
         with steps(enabled=not as_json) as progress:
             task = progress.add_task("export", total=None)
 
-            def advance(event: ExportEvent) -> None:
+            def advance(event: ProgressEvent) -> None:
                 if event.kind == "data":  # which data was used: always said
                     err_console.print(escape(event.message), highlight=False)
                 progress.update(task, description=escape(event.message), completed=event.step, total=event.total)

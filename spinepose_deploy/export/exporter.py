@@ -25,7 +25,7 @@ import json
 import logging
 import platform
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +33,7 @@ import numpy as np
 import onnx
 
 from .._atomic import atomic_dir
+from .._progress import Progress, ProgressEvent, Steps
 from .._version import __version__
 from ..backends import get_backend, tensorrt_rules
 from ..backends.formats import FORMATS, BackendFormat
@@ -146,34 +147,6 @@ class ExportRequest:
             raise InvalidOptionError(f"--calib-samples: {self.samples}; expected a positive number of samples")
         if self.int8_rounds < 0:
             raise InvalidOptionError(f"int8_rounds: {self.int8_rounds}; expected 0 or more retry rounds")
-
-
-@dataclass(frozen=True)
-class ExportEvent:
-    """One step of an export for a progress display: step ``step`` of ``total``. ``kind`` "data" says which
-    calibration data is used (worth showing whatever the display), "note" is said without counting a step."""
-
-    message: str
-    step: int
-    total: int
-    kind: str = "step"  # step | data | note
-
-
-Progress = Callable[[ExportEvent], None]
-
-
-class _Steps:
-    """Counts the export's steps and hands each to the caller's ``Progress`` as an ``ExportEvent`` (else logs)."""
-
-    def __init__(self, progress: Progress | None, total: int) -> None:
-        self.progress, self.step, self.total = progress, 0, total
-
-    def __call__(self, message: str, kind: str = "step") -> None:
-        self.step += kind == "step"
-        if self.progress is None:
-            log.info(message)
-        else:
-            self.progress(ExportEvent(message, self.step, self.total, kind))
 
 
 def _needed_roles(specs: Mapping[str, ModelSpec]) -> list[str]:
@@ -296,7 +269,7 @@ def export_bundle(
     specs = {role: spec for role, spec in selection.graphs().items() if role in request.roles}
     # source graphs; then per graph passes, artifact, fidelity (INT8: one calibration pass, then passes, INT8)
     per_graph = 3 if source is None else 2
-    say = _Steps(progress, len(_needed_roles(specs)) + (source is not None) + per_graph * len(specs))
+    say = Steps(progress, len(_needed_roles(specs)) + (source is not None) + per_graph * len(specs), log)
     # INT8: the calibration data is checked before any work, so bad data leaves no bundle directory behind
     if source is not None:
         for warning in source.warnings:
@@ -390,7 +363,7 @@ def _reference_frames(
     specs: dict[str, ModelSpec],
     data: calibration.Source,
     work: Path | None,
-    say: _Steps,
+    say: Steps,
     calibrate: bool,
 ) -> _References:
     """Resolve the source graphs and make the gate's feeds (and, when ``calibrate``, the calibration feeds)
@@ -428,7 +401,7 @@ def gate_frames(request: ExportRequest) -> dict[str, frames.RoleFrames]:
     source = calibration.open_source(request.calibration_input, request.samples, warn=False)
     selection = resolve_mode(request.mode, request.detector, request.model_version)
     specs = {role: spec for role, spec in selection.graphs().items() if role in request.roles}
-    return _reference_frames(request, selection, specs, source, None, _Steps(None, 0), calibrate=False).gate
+    return _reference_frames(request, selection, specs, source, None, Steps(None), calibrate=False).gate
 
 
 def _export_graphs(
@@ -438,7 +411,7 @@ def _export_graphs(
     refs: _References,
     tmp: Path,
     work: Path,
-    say: _Steps,
+    say: Steps,
 ) -> dict[str, dict]:
     """FP32 / FP16: passes, artifact, fidelity on the gate's frames, per graph."""
     graphs: dict[str, dict] = {}
@@ -463,7 +436,7 @@ def _export_int8(
     refs: _References,
     tmp: Path,
     work: Path,
-    say: _Steps,
+    say: Steps,
 ) -> dict[str, dict]:
     """INT8: FP32 graphs, pipeline-aware calibration feeds, then quantize + gate + retry per graph."""
     sources, role_frames, feeds, calib = refs.sources, refs.gate, refs.feeds, refs.data
@@ -553,4 +526,4 @@ def _json_default(value: object) -> object:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-__all__ = ["ExportEvent", "ExportRequest", "UserError", "export_bundle", "gate_frames"]
+__all__ = ["ExportRequest", "Progress", "ProgressEvent", "UserError", "export_bundle", "gate_frames"]
