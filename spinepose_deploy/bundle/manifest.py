@@ -10,7 +10,7 @@ survive a round trip and the bytes on disk do not change.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -302,6 +302,36 @@ class GraphEntry:
             raw=dict(data),
         )
 
+    @classmethod
+    def new(
+        cls,
+        *,
+        model: str,
+        source_sha256: str,
+        standin: bool,
+        precision: str,
+        artifact: str,
+        files: Mapping[str, str],
+        io: GraphIO,
+        preprocess: Preprocess,
+        passes: Mapping[str, Any],
+        fidelity: Fidelity | None,
+        notes: Sequence[str],
+        extra: Mapping[str, Any],
+        calibration: Calibration | None = None,
+        int8: Int8Report | None = None,
+    ) -> GraphEntry:
+        """The entry export writes, in format v1's key order (``passes``: each pass's check, kept as written)."""
+        data: dict[str, Any] = {
+            "model": model, "source_sha256": source_sha256, "standin": standin, "precision": precision,
+            "artifact": artifact, "files": dict(files), "io": io.to_dict(), "preprocess": preprocess.to_dict(),
+            "passes": dict(passes), "calibration": calibration.to_dict() if calibration else None,
+            "fidelity": fidelity.to_dict() if fidelity else None, "notes": list(notes), "extra": dict(extra),
+        }  # fmt: skip
+        if int8 is not None:
+            data["int8"] = int8.to_dict()
+        return cls.from_dict(data)
+
     def to_dict(self) -> dict[str, Any]:
         return dict(self.raw)
 
@@ -358,6 +388,34 @@ class Manifest:
             graphs=entries,
             raw=dict(data),
         )
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        header: Mapping[str, Any],
+        backend: str,
+        backend_version: str | None,
+        precision: str,
+        mode: str,
+        detector: str,
+        model_version: str,
+        batch: str,
+        onnx_only: bool,
+        host: Mapping[str, Any],
+        calibration: Calibration | None,
+        graphs: Mapping[str, GraphEntry],
+    ) -> Manifest:
+        """The manifest export writes (``header``: tool version and creation time), in format v1's key order."""
+        data = {
+            "format": FORMAT, "format_version": FORMAT_VERSION, **header, "backend": backend,
+            "backend_version": backend_version, "precision": precision, "mode": mode, "detector": detector,
+            "model_version": model_version, "batch": batch, "onnx_only": onnx_only,
+            "standin": any(entry.standin for entry in graphs.values()), "host": dict(host),
+            "calibration": calibration.to_dict() if calibration else None,
+            "graphs": {role: entry.to_dict() for role, entry in graphs.items()},
+        }  # fmt: skip
+        return cls.from_dict(data)
 
     def graph_precision(self, role: str) -> str:
         """A graph's own precision: an INT8 bundle may keep a graph in FP16 (``--fallback fp16``)."""

@@ -28,6 +28,7 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -38,7 +39,7 @@ from .._version import __version__
 from ..backends import get_backend, tensorrt_rules
 from ..backends.formats import FORMATS, BackendFormat
 from ..bundle.bundle import MANIFEST, Bundle, hash_files
-from ..bundle.manifest import FORMAT, FORMAT_VERSION, GraphIO, Preprocess
+from ..bundle.manifest import Calibration, Fidelity, GraphEntry, GraphIO, Int8Report, Manifest, Preprocess
 from ..errors import BackendUnavailableError, GateFailedError, InvalidOptionError, UserError, check_choice, first_line
 from ..stages import GraphInfo
 from ..stages.graph import Runner
@@ -296,25 +297,18 @@ def export_bundle(
             graphs = _export_int8(request, fmt, specs, refs, tmp, work, say)
 
         shutil.rmtree(work)
-        manifest = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "tool_version": __version__,
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "backend": fmt.backend,
-            "backend_version": backend_version,
-            "precision": request.precision,
-            "mode": request.mode,
-            "detector": request.detector,
-            "model_version": request.model_version,
-            "batch": str(request.batch),
-            "onnx_only": request.onnx_only,
-            "standin": any(g["standin"] for g in graphs.values()),
-            "host": {"os": platform.system(), "machine": platform.machine(), "python": platform.python_version()},
-            "calibration": None if source is None else {**source.describe(), "method": request.method},
-            "graphs": graphs,
-        }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default))
+        manifest = Manifest.new(
+            header={"tool_version": __version__,
+                    "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
+            backend=fmt.backend, backend_version=backend_version, precision=request.precision, mode=request.mode,
+            detector=request.detector, model_version=request.model_version, batch=str(request.batch),
+            onnx_only=request.onnx_only,
+            host={"os": platform.system(), "machine": platform.machine(), "python": platform.python_version()},
+            calibration=None if source is None else Calibration.from_dict(
+                _plain({**source.describe(), "method": request.method})),
+            graphs=graphs,
+        )  # fmt: skip
+        (tmp / MANIFEST).write_text(json.dumps(_plain(manifest.to_dict()), indent=2))
     return Bundle.load(out)
 
 
@@ -327,23 +321,17 @@ def _entry(
     pass_report: dict,
     fidelity: dict,
     notes: list[str],
-) -> dict:
-    """One graph's manifest entry (``calibration`` and ``int8`` are filled in by the INT8 path)."""
-    return {
-        "model": spec.name,
-        "source_sha256": source.sha256,
-        "standin": source.standin,
-        "precision": precision,
-        "artifact": written.primary,
-        "files": hash_files(tmp, written.files),
-        "io": GraphIO.from_spec(spec).to_dict(),
-        "preprocess": Preprocess.from_spec(spec).to_dict(),
-        "passes": pass_report,
-        "calibration": None,
-        "fidelity": fidelity,
-        "notes": notes + written.notes,
-        "extra": written.extra,
-    }
+    calibration: Calibration | None = None,
+    int8_report: Int8Report | None = None,
+) -> GraphEntry:
+    """One graph's manifest entry (``calibration`` and ``int8_report`` from the INT8 path)."""
+    return GraphEntry.new(
+        model=spec.name, source_sha256=source.sha256, standin=source.standin, precision=precision,
+        artifact=written.primary, files=hash_files(tmp, written.files), io=GraphIO.from_spec(spec),
+        preprocess=Preprocess.from_spec(spec), passes=_plain(pass_report),
+        fidelity=Fidelity.from_dict(_plain(fidelity)), notes=notes + written.notes, extra=_plain(written.extra),
+        calibration=calibration, int8=int8_report,
+    )  # fmt: skip
 
 
 @dataclass
@@ -412,9 +400,9 @@ def _export_graphs(
     tmp: Path,
     work: Path,
     say: Steps,
-) -> dict[str, dict]:
+) -> dict[str, GraphEntry]:
     """FP32 / FP16: passes, artifact, fidelity on the gate's frames, per graph."""
-    graphs: dict[str, dict] = {}
+    graphs: dict[str, GraphEntry] = {}
     for role, spec in specs.items():
         role_frames = refs.gate[role]
         notes: list[str] = []
@@ -437,7 +425,7 @@ def _export_int8(
     tmp: Path,
     work: Path,
     say: Steps,
-) -> dict[str, dict]:
+) -> dict[str, GraphEntry]:
     """INT8: FP32 graphs, pipeline-aware calibration feeds, then quantize + gate + retry per graph."""
     sources, role_frames, feeds, calib = refs.sources, refs.gate, refs.feeds, refs.data
     pass_reports: dict[str, dict] = {}
@@ -455,7 +443,7 @@ def _export_int8(
         onnx.save(references[role], str(paths[role]))
         runners[role] = passes.onnx_runner(references[role])  # one reference session per graph per export
 
-    graphs: dict[str, dict] = {}
+    graphs: dict[str, GraphEntry] = {}
     for role, spec in specs.items():
         say(f"{role}: INT8 ({fmt.backend}, {request.method} calibration, gate on held-out frames)")
         (work / role).mkdir()
@@ -497,33 +485,29 @@ def _export_int8(
                 )
             written = _write_artifact(fmt, target, references[role], tmp, work, spec, "fp16", request)
             fidelity = _fidelity(fmt, request, tmp / written.primary, spec, runners[role], role_frames[role], "fp16")
-            entry = _entry(spec, sources[role], written, tmp, "fp16", pass_reports[role], fidelity, notes[role])
+            made = (written, "fp16", fidelity, notes[role])
         else:
             report = result.report
             result.move_into(tmp)
             calibration_entry["scheme"] = result.scheme.to_dict()
-            entry = _entry(
-                spec,
-                sources[role],
-                result.written,
-                tmp,
-                "int8",
-                pass_reports[role],
-                report.final.fidelity,
-                notes[role] + result.notes,
-            )
-        entry["calibration"] = calibration_entry
-        entry["int8"] = report.to_dict()
-        graphs[role] = entry
+            made = (result.written, "int8", report.final.fidelity, notes[role] + result.notes)
+        written, precision, fidelity, graph_notes = made
+        typed = Calibration.from_dict(_plain(calibration_entry)), Int8Report.from_dict(_plain(report.to_dict()))
+        graphs[role] = _entry(spec, sources[role], written, tmp, precision, pass_reports[role], fidelity, graph_notes,
+                              *typed)  # fmt: skip
     return graphs
 
 
-def _json_default(value: object) -> object:
-    if isinstance(value, (np.floating, np.integer)):
+def _plain(value: Any) -> Any:
+    """``value`` with numpy scalars as Python numbers and tuples as lists: the JSON types the manifest holds, so
+    the typed entry compares equal to the one read back from disk."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
         return value.item()
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    return value
 
 
 __all__ = ["ExportRequest", "Progress", "ProgressEvent", "UserError", "export_bundle", "gate_frames"]
