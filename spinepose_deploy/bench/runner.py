@@ -46,6 +46,7 @@ from ..backends import capabilities, get_backend
 from ..backends.formats import FORMATS
 from ..backends.host import fingerprint
 from ..bundle.bundle import Bundle
+from ..bundle.manifest import Fidelity
 from ..errors import InvalidOptionError, ModelLoadError, SpinePoseDeployError, check_choice, one_line
 from ..export.base import BatchRange
 from ..pipeline.load import BundleRecipe, bundle_roles
@@ -331,10 +332,10 @@ def _bundle_for(request: BenchRequest, config: Config, roles: tuple[str, ...], p
 # ------------------------------------------------------------------ loading
 
 
-def _fidelity_status(fidelity: dict | None) -> tuple[str, str]:
-    gate = (fidelity or {}).get("gate")
-    if gate and not gate.get("passed", True):
-        return FAILED_FIDELITY, "; ".join(gate.get("failures", []))
+def _fidelity_status(fidelity: Fidelity | None) -> tuple[str, str]:
+    gate = fidelity.gate if fidelity is not None else None
+    if gate is not None and not gate.passed:
+        return FAILED_FIDELITY, "; ".join(gate.failures)
     return RAN, ""
 
 
@@ -390,7 +391,7 @@ def open_bundle(
                 on_row(replace(row, batch=batch, reason=one_line(exc)))
             continue
         session = opened.session
-        status, reason = _fidelity_status(row.fidelity)
+        status, reason = _fidelity_status(bundle.entry(role).fidelity)
         notes = row.notes + [n for n in session.notes if n not in row.notes]
         row = replace(row, status=status, reason=reason, load_s=opened.load_s, executed=session.precision, notes=notes)
         graphs[role] = _Graph(opened, info, row, graph, _batch_range(bundle.manifest, role))
