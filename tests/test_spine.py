@@ -16,6 +16,8 @@ from spinepose_deploy.pipeline.result import PoseResult
 from spinepose_deploy.pipeline.spine_outputs import SpineRecorder, SpineRequest, angle_labels
 from spinepose_deploy.spine import mocap
 from spinepose_deploy.spine.angles import ANGLE_NAMES, INNER_POINTS, NAMES_2D, NAMES_3D, spine_angles
+from spinepose_deploy.spine.filtering import FilterKind, FilterSpec
+from spinepose_deploy.spine.markers import MarkerNames
 from spinepose_deploy.spine.table import COLUMNS, AngleTable
 from spinepose_deploy.synth import skeleton as sk
 from spinepose_deploy.synth.motion import MOTIONS, make_clip
@@ -176,7 +178,9 @@ def _results(frames: int = 5):
 
 def test_recorder_writes_csv_rows_and_one_trc_per_track_that_opensim_reads(tmp_path):
     opensim = pytest.importorskip("opensim", reason="OpenSim's own TRC reader: pip install opensim (dev extra)")
-    request = SpineRequest(csv=tmp_path / "a.csv", trc=tmp_path / "trc")
+    # keypoint names and raw values: this test reads keypoints back exactly (test_biomech.py: the defaults)
+    request = SpineRequest(csv=tmp_path / "a.csv", trc=tmp_path / "trc", marker_names=MarkerNames.KEYPOINTS,
+                           filtering=FilterSpec(FilterKind.NONE))  # fmt: skip
     recorder = SpineRecorder(request)
     results = list(_results())
     for t, result in results:
@@ -307,7 +311,7 @@ def test_infer_on_a_synthetic_clip_writes_csv_plot_trc_and_c3d(tmp_path, capsys)
     assert len(rows) == 8 and {r["track_id"] for r in rows} == {"0"}
     assert all(r["trunk_incl"] != "" and r["bend2d_spine_03"] != "" for r in rows)
     table = opensim.TimeSeriesTableVec3(str(out / "trc" / "bend_track0.trc"))
-    assert table.getNumRows() == 8 and table.getNumColumns() == 37
+    assert table.getNumRows() == 8 and table.getNumColumns() == 33  # upstream's OpenSim marker set
     assert (out / "c3d" / "bend_track0.c3d").stat().st_size > 1000
     assert (out / "a.png").stat().st_size > 10_000 and (out / "o.mp4").stat().st_size > 1000
 

@@ -66,11 +66,37 @@ def infer(
         Path | None, typer.Option(help="Folder: C3D per track of world-space markers (needs --lift, 'biomech').")
     ] = None,
     vis_angles: Annotated[bool, typer.Option(help="Write trunk/neck angles beside each person on --vis.")] = False,
+    mot: Annotated[
+        Path | None, typer.Option(help="Folder: OpenSim .mot of each track's angles, time on the video clock.")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Folder: per input a summary JSON and a self-contained HTML report.")
+    ] = None,
+    neutral: Annotated[
+        str | None, typer.Option(help="Neutral posture subtracted per track: START:END frames (0:30), seconds "
+                                 "(0s:1.5s) or auto (quiet upright stretch); absolute and relative angles are kept.")
+    ] = None,
+    filter: Annotated[
+        str, typer.Option("--filter", help="Offline filter of files and plots: butterworth (gaps, Hampel, zero-lag "
+                          "low-pass; needs scipy) | none (raw). The live path keeps One-Euro.")
+    ] = "butterworth",
+    filter_order: Annotated[int, typer.Option(help="Butterworth order (zero-lag, even; Pose2Sim default 4).")] = 4,
+    filter_cutoff: Annotated[float, typer.Option(help="Butterworth cut-off in Hz (below fps / 2; default 6).")] = 6.0,
+    max_gap: Annotated[int, typer.Option(help="Fill gaps up to N frames by interpolation; longer stay empty.")] = 10,
+    marker_names: Annotated[
+        str, typer.Option(help="TRC/C3D marker names: opensim (upstream's 33 OpenSim markers) | keypoints (all 37).")
+    ] = "opensim",
+    lift_filtered: Annotated[
+        bool, typer.Option(help="Files: lift each track again from its offline-filtered 2D (needs --lift, --filter).")
+    ] = False,
 ) -> None:
     """Run pose estimation on an image, folder, video or webcam; write OpenPose JSON and overlays."""
     from ..pipeline.spine_outputs import SpineRequest  # lazy: the CLI starts without loading what this command needs
+    from ..spine.options import spine_options  # lazy, as above
 
-    spine_request = SpineRequest(csv=spine, plot=spine_plot, trc=trc, c3d=c3d, vis_angles=vis_angles)
+    processing = spine_options(filter, filter_order, filter_cutoff, max_gap, neutral, marker_names)
+    spine_request = SpineRequest(csv=spine, plot=spine_plot, trc=trc, c3d=c3d, vis_angles=vis_angles, mot=mot,
+                                 report=report, lift_filtered=lift_filtered, **processing)  # fmt: skip
     from ..pipeline.detect_policy import check_det_every  # lazy, as above
 
     options = dict(lift=lift, max_people=max_people, fov=fov, subject_height=subject_height, smoothing=smooth,
@@ -78,7 +104,9 @@ def infer(
     zoo = dict(mode=mode, detector=detector, model_version=model_version, precision=precision, weights=weights)
     if ray or ray_address is not None:  # scale-out: spinepose_deploy/scale (backend defaults to auto per node)
         if spine_request.wanted:
-            raise InvalidOptionError("--spine/--spine-plot/--trc/--c3d/--vis-angles: not available with --ray yet")
+            raise InvalidOptionError(
+                "--spine/--spine-plot/--trc/--c3d/--mot/--report/--vis-angles: not available with --ray yet"
+            )
         from ..scale.command import ray_infer_command  # lazy: the CLI starts without loading what this command needs
 
         raise typer.Exit(ray_infer_command(
@@ -93,6 +121,7 @@ def infer(
 
     plan = OutputPlan(resolve_input(input), json_out, vis)  # input and output checks before any model loads
     spine_request.check(lift=lift, vis=vis is not None or show)
+    spine_request.check_inputs(plan.spec)
     if show:
         check_show()
     spec = PipelineSpec.from_cli(bundle, backend, "auto", **zoo, options=options)
@@ -107,9 +136,14 @@ def infer(
         )
     progress = FrameBars(images=sum(source.kind == "image" for source in plan.spec.sources))
     with pipeline, progress:
-        recorder = SpineRecorder(spine_request) if spine_request.wanted else None
+        recorder = None
+        if spine_request.wanted:
+            relift = pipeline.relift if lift_filtered else None
+            recorder = SpineRecorder(spine_request, standin=pipeline.standin, relift=relift)
         summary = run_infer(pipeline, plan, spine_only=spine_only, show=show, progress=(progress.start, progress.step),
                              spine=recorder)  # fmt: skip
+    if recorder is not None and recorder.summaries and (report is not None or neutral is not None):
+        _print_spine_summary(recorder.summaries, pipeline.standin)
     where = ", ".join(pipeline.describe().values())
     out_console.print(
         f"{summary.frames} frames, {summary.people} people, {summary.fps:.1f} fps, "
@@ -118,3 +152,17 @@ def infer(
         + (" (stopped early)" if summary.stopped else ""),
         highlight=False,
     )
+
+
+def _print_spine_summary(summaries: list, standin: bool) -> None:
+    """The per-track summary (zones, peaks, ROM, CVA) as a rich table on stdout."""
+    from rich.table import Table
+
+    from ..spine.summary import table_rows
+
+    header, rows = table_rows(summaries)
+    title = "spine summary" + (" (STAND-IN weights: the angles mean nothing)" if standin else "")
+    table = Table(*header, title=title, title_justify="left")
+    for row in rows:
+        table.add_row(*(escape(cell) for cell in row))
+    out_console.print(table)

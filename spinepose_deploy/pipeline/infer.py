@@ -186,7 +186,7 @@ def _run_image(
     if pipeline.options.lift:
         result = pipeline.to_world(result)  # upstream writes world-space 3D for images too
     _account(summary, result)
-    labels = _spine_frame(spine, source.name, 0, None, result)
+    labels = _spine_frame(spine, source.name, 0, None, result, image.shape[:2])
     if spine is not None:
         summary.files.extend(spine.finish_source(source.name, 1.0))  # a still image: one frame per "track"
     json_path = plan.json_path(source)
@@ -221,7 +221,7 @@ def _run_stream(
         try:
             for index, (frame, result) in enumerate(pairs):
                 _account(summary, result)
-                labels = _spine_frame(spine, source.name, index, index / reader.fps, result)
+                labels = _spine_frame(spine, source.name, index, index / reader.fps, result, frame.shape[:2])
                 json_path = plan.json_path(source, index)
                 if json_path is not None:
                     data = result.to_openpose(spine_only=spine_only)
@@ -255,12 +255,13 @@ def _run_stream(
 
 
 def _spine_frame(
-    spine: SpineRecorder | None, source: str, frame: int, time_s: float | None, result: PoseResult
+    spine: SpineRecorder | None, source: str, frame: int, time_s: float | None, result: PoseResult,
+    image_hw: tuple[int, int] | None = None,
 ) -> list[str] | None:
     """Record one frame's spine angles; the overlay labels when ``--vis-angles`` asked for them."""
     if spine is None:
         return None
-    angles = spine.add(source, frame, time_s, result)
+    angles = spine.add(source, frame, time_s, result, image_hw)
     return angle_labels(angles) if spine.request.vis_angles else None
 
 

@@ -307,6 +307,20 @@ class Pipeline:
         world = self._world_transform(warmup=1)
         return replace(result, keypoints_3d_world=world.step(result.keypoints_3d, result.scores))
 
+    def relift(self, keypoints: np.ndarray, scores: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:
+        """World-space 3D ``(T, 37, 3)`` of one person's 2D over ``T`` consecutive frames (``(T, 37, 2)``,
+        ``(T, 37)``), lifted and put in the world as ``track`` does: ``infer --lift-filtered`` feeds it the
+        offline-filtered 2D of a track. One frame per lifter run, so any batch profile of a bundle takes it."""
+        opts = self.options
+        state = _LiftState()
+        world = self._world_transform(warmup=opts.warmup_frames)
+        lift_thr = TRACK_LIFT_THR if opts.lift_thr is None else opts.lift_thr
+        out = np.zeros(np.shape(keypoints)[:2] + (3,), np.float32)
+        for t in range(len(out)):
+            camera = self.lift(keypoints[t : t + 1], scores[t : t + 1], image_hw, thr=lift_thr, state=state)
+            out[t] = world.step(camera, scores[t : t + 1])[0]
+        return out
+
     # ------------------------------------------------------------------ video
     def track(
         self,
