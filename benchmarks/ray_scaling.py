@@ -52,7 +52,7 @@ class ThreadsFactory:
         bundle = Bundle.load(self.bundle)
         sessions, graphs = {}, {}
         for role in ("detector", "pose"):
-            graphs[role] = GraphInfo.from_manifest(bundle.graph(role))
+            graphs[role] = GraphInfo.from_manifest(bundle.entry(role))
             sessions[role] = backends.load(
                 bundle.artifact(role), backend=bundle.backend, precision=bundle.precision, threads=self.threads
             )

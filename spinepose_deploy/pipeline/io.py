@@ -18,13 +18,12 @@ import cv2
 import numpy as np
 
 from .._atomic import write_bytes, write_text
-from .._video import DecodeReport, open_capture, read_frame
+from .._video import VIDEO_SUFFIXES, DecodeReport, open_capture, read_frame
 from ..errors import InputFileError, InvalidOptionError
 from ..ops.image import IMAGE_SUFFIXES, as_bgr
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 DEFAULT_FPS = 30.0
 _FOURCC = {".avi": "MJPG", ".mkv": "MJPG"}  # everything else: mp4v (OpenCV's FFmpeg writes it everywhere)
 
