@@ -189,8 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         return f"rel err {error:.1e} vs ORT on the same FP16 graph"
 
     def yolox_m() -> str:
+        from spinepose_deploy.export.exporter import gate_frames
         from spinepose_deploy.export.fidelity import measure
-        from spinepose_deploy.zoo.specs import resolve_mode
 
         timing = cache_subdir("tensorrt") / f"timing-sm{key['compute_capability']}-trt{key['tensorrt']}.cache"
         timing.write_bytes(b"not a timing cache")  # a corrupt file must be replaced, not fatal
@@ -201,14 +201,15 @@ def main(argv: list[str] | None = None) -> int:
         assert any("K capped at 3840" in n for n in bundle.graph("detector")["notes"]), "no TopK cap note"
         # random-weight yolox-m loses boxes in FP16 on any runtime (ORT FP16: recall 0.39 vs FP32), so the
         # engine is judged against ORT on the same FP16 graph, on the packaged photos, through the NMS allocator
-        selection = resolve_mode("medium", "yolox", "v2")
         start = time.perf_counter()
         artifact = bundle.artifact("detector")
         with backends.load(artifact, backend="onnxruntime") as ort_session, backends.load(
             artifact, backend="tensorrt", precision="fp16", device=device
         ) as engine:
             reload_s = time.perf_counter() - start
-            role_frames = frames.role_frames(selection.detector, frames.load_images(), selection, {}, "input")
+            request = ExportRequest(backend="onnxruntime", mode="medium", roles=("detector",), out=root / "gate",
+                                    weights="standin")  # fmt: skip
+            role_frames = gate_frames(request)["detector"]  # the frames every export's gate uses
             ref, got = role_frames.run(ort_session.run, engine.run)
         metrics = measure("detector", ref, got, role_frames.decode_boxes(ref, got))
         assert metrics["box_recall"] >= 0.9, f"box recall {metrics['box_recall']:.3f} vs ORT on the same graph"

@@ -1,6 +1,12 @@
 """Frames per second of ``infer`` on Ray with 1 and 2 actors vs plain ``infer`` in one process, small mode.
 
     python benchmarks/ray_scaling.py [--images 24] [--videos 2] [--frames 24] [--rounds 2] [--json out.json]
+    python benchmarks/ray_scaling.py --segments [--long 300] [--short 3] [--frames 30] [--segment-seconds 2.5]
+
+``--segments``: one long synthetic walking video (``--long`` frames, 320x240, 30 fps) and ``--short`` videos of
+``--frames`` frames, 2 actors, each video whole (``segment_seconds=0``) vs split into segments: wall time,
+processing time, the workers' idle share and the per-segment overhead (worker seconds per segment spent on
+seek, warm-up, scale probe). Interleaved over ``--rounds``; medians.
 
 Inputs: ``--images`` 416x416 photos (2-4 stand-in detections each) and ``--videos`` 320x320 clips of
 ``--frames`` frames, in one folder; JSON output only (no overlays). Rows:
@@ -46,7 +52,7 @@ class ThreadsFactory:
         bundle = Bundle.load(self.bundle)
         sessions, graphs = {}, {}
         for role in ("detector", "pose"):
-            graphs[role] = GraphInfo.from_manifest(bundle.graph(role))
+            graphs[role] = GraphInfo.from_manifest(bundle.entry(role))
             sessions[role] = backends.load(
                 bundle.artifact(role), backend=bundle.backend, precision=bundle.precision, threads=self.threads
             )
@@ -95,14 +101,85 @@ def run_ray(bundle: Path, folder: Path, out: Path, actors: int, threads: int | N
             "setup_s": summary.setup_seconds}  # fmt: skip
 
 
+def make_walking(folder: Path, long: int, short: int, frames: int) -> int:
+    from spinepose_deploy.synth.video import WalkingClip
+
+    def write(path: Path, count: int, seed: int) -> None:
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (320, 240))
+        for frame in WalkingClip(seed, frames=count, people=3, size=(240, 320), fps=30.0):
+            writer.write(frame.image)
+        writer.release()
+
+    write(folder / "long.avi", long, 1)
+    for i in range(short):
+        write(folder / f"short{i}.avi", frames, 10 + i)
+    return long + short * frames
+
+
+def segments_main(args: argparse.Namespace) -> None:
+    import ray
+
+    from spinepose_deploy.pipeline.load import BundleRecipe
+    from spinepose_deploy.scale import PipelineSpec, infer_on_ray
+
+    bundle = BundleRecipe("onnxruntime", "fp32", "trained").cached()
+    spec = PipelineSpec(bundle=str(bundle), options={"lift": True})
+    work = Path(tempfile.mkdtemp(prefix="ray-segments-"))
+    folder = work / "in"
+    folder.mkdir()
+    total = make_walking(folder, args.long, args.short, args.frames)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning")
+    rows: dict[str, list[dict]] = {"whole videos": [], f"segments of {args.segment_seconds:g} s": []}
+    try:
+        for round_ in range(args.rounds):
+            for name, seconds in zip(rows, (0.0, args.segment_seconds), strict=True):
+                out = work / f"out-{round_}-{int(seconds * 10)}"
+                summary = infer_on_ray(folder, pipeline=spec, out_json=out, num_actors=2, segment_seconds=seconds,
+                                       progress=False)  # fmt: skip
+                assert not summary.failed and summary.rejoined == 0, summary.to_dict()
+                rows[name].append({"wall_s": summary.seconds, "processing_s": summary.seconds - summary.setup_seconds,
+                                   "idle_share": summary.idle_share, "busy_s": summary.busy_seconds,
+                                   "segments": summary.segments, "frames": summary.frames,
+                                   "overhead_s": summary.segment_overhead_seconds})  # fmt: skip
+                shutil.rmtree(out, ignore_errors=True)
+                print(f"round {round_ + 1} {name}: {rows[name][-1]}", flush=True)
+    finally:
+        ray.shutdown()
+        shutil.rmtree(work, ignore_errors=True)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\n{total} frames (1 x {args.long} + {args.short} x {args.frames}), trained stand-ins with lifting, "
+          f"ORT fp32, 2 actors, {os.cpu_count()} CPUs, load avg {load:.1f}")  # fmt: skip
+    print(f"{'config':<20} {'wall s':>7} {'processing s':>13} {'idle':>6} {'segments':>9} {'busy s':>7}")
+    medians = {}
+    for name, runs in rows.items():
+        med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        medians[name] = med
+        print(f"{name:<20} {med['wall_s']:7.1f} {med['processing_s']:13.1f} {med['idle_share']:6.1%} "
+              f"{med['segments']:9.0f} {med['busy_s']:7.1f}")  # fmt: skip
+    split = list(medians.values())[1]
+    if split["segments"]:
+        per = split["overhead_s"] / split["segments"]
+        print(f"segment overhead (scale probe, seek, warm-up): {per:.2f} worker s per segment, "
+              f"{split['overhead_s'] / split['busy_s']:.1%} of the busy time")  # fmt: skip
+    if args.json:
+        args.json.write_text(json.dumps({"frames": total, "load": load, "rows": rows, "medians": medians}, indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--segments", action="store_true", help="whole videos vs segments (see the docstring)")
+    parser.add_argument("--long", type=int, default=300)
+    parser.add_argument("--short", type=int, default=3)
+    parser.add_argument("--segment-seconds", type=float, default=2.5)
     parser.add_argument("--images", type=int, default=24)
     parser.add_argument("--videos", type=int, default=2)
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    if args.segments:
+        segments_main(args)
+        return
 
     import ray
 

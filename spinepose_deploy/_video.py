@@ -28,6 +28,8 @@ from typing import TypeVar
 import cv2
 
 log = logging.getLogger(__name__)
+# video files infer reads and --calib accepts (one list: a file one takes, the other takes too)
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 T = TypeVar("T")
 
 _FFMPEG_LINE = re.compile(rb"^\[[^\]\n]+ @ (?:0x)?[0-9a-fA-F]+\] ")

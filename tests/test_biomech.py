@@ -290,7 +290,7 @@ def video(tmp_path_factory):
         (["--report", "r.html"], "--report: 'r.html' is a file name; give a folder"),
         (["--neutral", "auto"], "--neutral: relative angles go into --spine, --mot or --report"),
         (["--lift", "--trc", "t", "--marker-names", "vicon"], "--marker-names: 'vicon' is not one of"),
-        (["--ray", "--mot", "m"], "not available with --ray yet"),
+        (["--ray", "--json", "j", "--lift", "--mot", "m", "--lift-filtered"], "--lift-filtered: not available with"),
         (["--lift", "--trc", "t", "--lift-filtered", "--filter", "none"], "--lift-filtered: lifts again from the"),
         (["--mot", "m", "--lift-filtered"], "needs --lift and a --filter other than none"),
     ],

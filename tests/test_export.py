@@ -17,7 +17,6 @@ from spinepose_deploy.errors import BundleError, ExportError, InvalidOptionError
 from spinepose_deploy.export import exporter, frames, passes
 from spinepose_deploy.export.base import BatchRange
 from spinepose_deploy.export.exporter import ExportRequest, export_bundle
-from spinepose_deploy.zoo.specs import resolve_mode
 
 ORT_OV = [("onnxruntime", "fp32"), ("onnxruntime", "fp16"), ("openvino", "fp32"), ("openvino", "fp16")]
 
@@ -34,16 +33,15 @@ def small_bundles(tmp_path_factory, standin_paths) -> dict[tuple[str, str], Bund
 
 
 @pytest.mark.parametrize("key", ORT_OV, ids=lambda k: "-".join(k) if isinstance(k, tuple) else k)
-def test_small_bundle_matches_fp32_reference_within_recorded_tolerance(small_bundles, standin_paths, key):
+def test_small_bundle_matches_fp32_reference_within_recorded_tolerance(small_bundles, standin_paths, key, tmp_path):
     bundle = small_bundles[key]
     assert bundle.standin and bundle.backend == key[0] and bundle.precision == key[1]
     assert set(bundle.roles) == {"detector", "pose", "lifter"}
-    selection = resolve_mode("small", "yolox", "v2")
-    images = frames.load_images()
-    pose_spec = selection.pose
+    gate = exporter.gate_frames(ExportRequest(backend=key[0], precision=key[1], out=tmp_path, weights="standin"))
+    feeds = gate["pose"].first_feeds()
     reference = onnx.load(str(standin_paths["pose-s-v2"]))
-    feeds, _ = frames.pose_batch(pose_spec, images, "input")
     recorded = bundle.graph("pose")["fidelity"]
+    assert recorded["frames_sha256"] == gate["pose"].sha256()  # the manifest names the frames it was gated on
     assert recorded["gate"]["passed"], recorded
     with backends.load(bundle.artifact("pose"), backend=bundle.backend, precision=bundle.precision) as session:
         got = session.run(feeds)
@@ -173,6 +171,19 @@ def test_cli_export_json(tmp_path, capsys, standin_paths):
     assert (tmp_path / "b" / "manifest.json").is_file() and not list(tmp_path.glob(".*partial"))
 
 
+def test_progress_events_count_every_step_of_the_export(tmp_path, standin_paths):
+    events = []
+    export_bundle(
+        ExportRequest(backend="onnxruntime", out=tmp_path / "b", weights="standin", roles=("lifter",)),
+        progress=events.append,
+    )
+    steps = [e for e in events if e.kind == "step"]
+    # three source graphs (detector and pose make the lifter's feeds), then passes, artifact, fidelity
+    assert [e.step for e in steps] == list(range(1, 7)) and {e.total for e in events} == {6}
+    assert [e.message for e in steps[3:]] == ["lifter: passes", "lifter: writing onnxruntime fp32 artifact",
+                                              "lifter: fidelity vs FP32"]  # fmt: skip
+
+
 def test_cli_export_bad_option_is_one_line(tmp_path, capsys):
     assert main(["export", "--backend", "onnxruntime", "--precision", "fp8", "--out", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err.strip()
@@ -189,12 +200,12 @@ def test_medium_bundles_export_and_pass(tmp_path, key):
         assert bundle.graph(role)["fidelity"]["gate"]["passed"], (role, bundle.graph(role)["fidelity"])
 
 
-def test_reference_frames_are_real_crops():
-    selection = resolve_mode("small", "yolox", "v2")
-    feed, geometry = frames.pose_batch(selection.pose, frames.load_images(), "input")
-    batch = feed["input"]
-    assert batch.shape[1:] == (3, 256, 192) and len(geometry) >= 2
+def test_reference_frames_are_real_crops(standin_paths, tmp_path):
+    gate = exporter.gate_frames(ExportRequest(backend="onnxruntime", out=tmp_path, weights="standin"))
+    batch = gate["pose"].first_feeds()["input"]
+    assert batch.shape[1:] == (3, 256, 192) and len(batch) >= 2
     assert 0.3 < batch.std() < 3.0  # normalised photo crops, not constant padding
+    assert len(gate["detector"].feeds) == len(gate["detector"].meta) >= 2  # one letterboxed frame each
     assert Path(frames.default_image_dir()).is_dir()
 
 
@@ -262,13 +273,14 @@ def _openvino_cpu_runs(precision: str) -> bool:
 
 
 @pytest.mark.parametrize("precision", ["bf16", pytest.param("fp16", marks=pytest.mark.slow)])
-def test_openvino_native_low_precision_bundle_passes_the_gate(tmp_path, precision):
-    # trained stand-ins: random-weight detectors have flat scores, so NMS order flips under any rounding
+def test_openvino_native_low_precision_bundle_passes_the_gate(tmp_path, precision, monkeypatch):
+    # weights auto on a fresh offline machine: the trained stand-ins (random-weight detectors have flat scores,
+    # so NMS order flips under any rounding and a reduced precision could never pass)
     if not _openvino_cpu_runs(precision):
         pytest.skip(f"this CPU has no native {precision} in OpenVINO (OPTIMIZATION_CAPABILITIES)")
-    bundle = export_bundle(
-        ExportRequest(backend="openvino", precision=precision, out=tmp_path / "b", weights="trained")
-    )
+    monkeypatch.setenv("SPINEPOSE_DEPLOY_OFFLINE", "1")
+    bundle = export_bundle(ExportRequest(backend="openvino", precision=precision, out=tmp_path / "b"))
+    assert bundle.standin and bundle.graph("pose")["model"] == "pose-s-v2"
     for role in bundle.roles:
         fidelity = bundle.graph(role)["fidelity"]
         assert fidelity["gate"]["passed"], (role, fidelity)

@@ -23,7 +23,7 @@ from onnx import TensorProto, helper, numpy_helper
 from spinepose_deploy import backends
 from spinepose_deploy.cli import main
 from spinepose_deploy.errors import GateFailedError, InputFileError, InvalidOptionError
-from spinepose_deploy.export import calibration, fidelity, int8, passes, quantize
+from spinepose_deploy.export import calibration, exporter, fidelity, int8, passes, quantize
 from spinepose_deploy.export.base import BatchRange
 from spinepose_deploy.export.exporter import ExportRequest, export_bundle
 from spinepose_deploy.export.fidelity import Thresholds
@@ -342,6 +342,19 @@ def test_lifter_int8_bundle(tmp_path, standin_paths, backend):
     if backend == "onnxruntime":
         ops = {n.op_type for n in onnx.load(str(bundle.artifact("lifter"))).graph.node}
         assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+
+
+def test_fp16_and_int8_bundles_of_a_graph_are_gated_on_the_same_frames_and_crops(tmp_path, standin_paths):
+    common = dict(backend="onnxruntime", weights="standin", roles=("lifter",), thresholds=LOOSE_LIFTER)
+    fp16 = export_bundle(ExportRequest(precision="fp16", out=tmp_path / "fp16", **common))
+    int8_bundle = export_bundle(ExportRequest(precision="int8", out=tmp_path / "int8", calib_samples=4, **common))
+    assert int8_bundle.graph("lifter")["precision"] == "int8" and fp16.graph("lifter")["precision"] == "fp16"
+    seen = [bundle.graph("lifter")["fidelity"] for bundle in (fp16, int8_bundle)]
+    assert seen[0]["measured_on"].endswith("fp16") and seen[1]["measured_on"].endswith("int8")
+    # the same feeds: the held-out frames' crops of the FP32 detector's boxes, fed through the FP32 pose graph
+    expected = exporter.gate_frames(ExportRequest(precision="fp16", out=tmp_path / "x", **common))["lifter"]
+    assert seen[0]["frames_sha256"] == seen[1]["frames_sha256"] == expected.sha256()
+    assert seen[0]["frames"] == seen[1]["frames"] == expected.count > 0
 
 
 @pytest.mark.slow

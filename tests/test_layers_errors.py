@@ -17,7 +17,7 @@ from spinepose_deploy import backends
 from spinepose_deploy.errors import InferenceError, first_line, one_line
 
 PACKAGE = Path(__file__).resolve().parents[1] / "spinepose_deploy"
-BASE = {"errors", "paths", "_version", "_atomic", "_console", "_video", "_charts"}
+BASE = {"errors", "paths", "_version", "_atomic", "_console", "_video", "_charts", "_progress"}
 ALLOWED = {
     "errors": set(),
     "paths": {"errors"},
@@ -26,6 +26,7 @@ ALLOWED = {
     "_console": set(),
     "_video": set(),
     "_charts": {"errors", "_atomic"},
+    "_progress": set(),
     "ops": BASE,
     "spine": BASE | {"ops"},  # spine kinematics: pure numpy on ops' skeleton, plus its file writers
     "zoo": BASE,

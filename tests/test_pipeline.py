@@ -400,6 +400,20 @@ def test_from_zoo_auto_reads_and_hashes_each_bundle_file_once(monkeypatch):
     assert sorted(hashed) == ["detector.onnx", "lifter.onnx", "pose.onnx"]
 
 
+def test_auto_picks_a_reduced_precision_whose_gate_passes_with_the_auto_weights(monkeypatch):
+    """What picks BF16 on a BF16 host: weights auto (offline: the trained stand-ins) give reduced-precision
+    bundles that pass their gate, so the ranking's faster, lower precision is loaded, not skipped."""
+    from spinepose_deploy.select import auto as select
+
+    monkeypatch.setenv("SPINEPOSE_DEPLOY_OFFLINE", "1")
+    ranked = {role: [select.Choice(role, "", "", "onnxruntime", precision, "cpu", latency, 1)
+                     for precision, latency in (("fp16", 1.0), ("fp32", 2.0))] for role in ROLES}  # fmt: skip
+    monkeypatch.setattr(select, "ranked_configurations", lambda selection, **kw: ranked)
+    with Pipeline.from_zoo(backend="auto") as pipe:
+        assert pipe.auto_choice == "detector onnxruntime fp16, pose onnxruntime fp16"
+        assert pipe.standin and pipe.graphs["pose"].model == "pose-s-v2"
+
+
 # ---------------------------------------------------------------- memory
 
 

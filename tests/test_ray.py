@@ -238,3 +238,104 @@ def test_a_bundle_shipped_through_the_object_store_gives_the_same_outputs(local_
     assert _files(out) == {name: data for name, data in reference["json"].items() if "/" not in name}
     (unpacked,) = [p for p in (session_cache / "ray-bundles").iterdir() if p.is_dir()]
     assert (unpacked / "manifest.json").read_bytes() == (Path(bundle) / "manifest.json").read_bytes()
+
+
+# ---------------------------------------------------------------- long videos in segments, spine files
+
+
+@pytest.fixture(scope="module")
+def walking(tmp_path_factory):
+    """A 1.5-second synthetic video of people walking in and out (MJPG: every frame a keyframe)."""
+    from spinepose_deploy.synth.video import WalkingClip
+
+    folder = tmp_path_factory.mktemp("long")
+    writer = cv2.VideoWriter(str(folder / "walk.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (320, 240))
+    for frame in WalkingClip(3, frames=45, people=3, size=(240, 320), fps=30.0):
+        writer.write(frame.image)
+    writer.release()
+    _image("astronaut.jpg", folder / "still.jpg")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained_spec(standin_paths):
+    from spinepose_deploy.pipeline.load import BundleRecipe
+
+    bundle = BundleRecipe("onnxruntime", "fp32", "trained").cached()  # people found and tracked in synthetic video
+    return PipelineSpec(bundle=str(bundle), options=OPTIONS)
+
+
+def _spine_request(root: Path):
+    from spinepose_deploy.pipeline.spine_outputs import SpineRequest
+
+    return SpineRequest(csv=root / "angles.csv", trc=root / "trc")
+
+
+def test_segments_joined_on_one_machine_are_the_whole_video_run(walking, trained_spec, tmp_path):
+    """No Ray: the segments' raw results, checked and stitched, are the whole-video run, spine rows included."""
+    from spinepose_deploy.pipeline.infer import OutputPlan, run_infer
+    from spinepose_deploy.pipeline.io import InputSource, resolve_input
+    from spinepose_deploy.scale import segments, spine_rows
+
+    video = walking / "walk.avi"
+    source = InputSource("video", "walk", video)
+    with trained_spec.build() as pipeline:
+        whole = spine_rows.Rows()
+        run_infer(pipeline, OutputPlan(resolve_input(video), tmp_path / "whole"), spine=whole)
+        parts = segments.plan_segments(45, 30.0, 0.5, pipeline.options.detection_policy().every)
+        assert [(p.start, p.stop, p.warmup) for p in parts] == [(0, 15, 0), (15, 30, 10), (30, None, 10)]
+        results = [segments.run_segment(pipeline, source, p, 10) for p in parts]
+    assert segments.mismatch(results) is None
+    joined = spine_rows.Rows()
+    segments.stitch(results, OutputPlan(resolve_input(video), tmp_path / "joined"), source, spine=joined)
+    assert _files(tmp_path / "joined") == _files(tmp_path / "whole")
+    rows, fps = spine_rows.from_bytes(spine_rows.to_bytes(joined.rows, joined.fps))
+    assert fps == 30.0 and len(rows) == 45
+    for (frame, time_s, got, size), (frame0, time0, want, size0) in zip(rows, whole.rows, strict=True):
+        assert (frame, time_s, size) == (frame0, time0, size0) == (frame0, time0, (240, 320))
+        assert got.track_ids.tolist() == want.track_ids.tolist()
+        assert np.array_equal(got.keypoints_3d_world, want.keypoints_3d_world, equal_nan=True)
+    broken = list(results)
+    broken[1] = segments.SegmentResult(**{**results[1].__dict__, "head": "0" * 64})
+    assert "did not reach the state" in segments.mismatch(broken)
+
+
+@pytest.mark.slow
+def test_a_long_video_in_segments_gives_the_single_machine_json_and_spine_files(local_ray, walking, trained_spec,
+                                                                                 tmp_path, capsys):  # fmt: skip
+    from spinepose_deploy.pipeline.infer import OutputPlan, run_infer
+    from spinepose_deploy.pipeline.io import resolve_input
+    from spinepose_deploy.pipeline.spine_outputs import SpineRecorder
+    from spinepose_deploy.scale import infer_on_ray
+
+    local = tmp_path / "local"
+    with trained_spec.build() as pipeline:
+        run_infer(pipeline, OutputPlan(resolve_input(walking), local / "json"),
+                  spine=SpineRecorder(_spine_request(local)))  # fmt: skip
+    out = tmp_path / "ray"
+    summary = infer_on_ray(walking, pipeline=trained_spec, out_json=out / "json", segment_seconds=0.5,
+                           spine=_spine_request(out), progress=False)  # fmt: skip
+    assert summary.segments == 3 and summary.rejoined == 0  # 15-frame segments, each joined exactly
+    assert [(o.name, o.frames) for o in summary.done] == [("still", 1), ("walk", 45)]
+    assert _files(out / "json") == _files(local / "json")
+    assert (out / "angles.csv").read_bytes() == (local / "angles.csv").read_bytes()
+    trc = _files(out / "trc")
+    assert trc == _files(local / "trc") and len(trc) >= 2  # one file per track id: the ids are the same too
+    rows = (local / "angles.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    frame_col, track_col = header.index("frame"), header.index("track_id")
+    frames_of: dict[str, set[int]] = {}
+    for row in rows[1:]:
+        cells = row.split(",")
+        if cells[0] == "walk":
+            frames_of.setdefault(cells[track_col], set()).add(int(cells[frame_col]))
+    assert any(min(f) < 15 and max(f) >= 30 for f in frames_of.values()), "a track crosses every boundary"
+    # a rerun skips both inputs and still writes the spine files, from the rows kept in the bookkeeping
+    again = tmp_path / "again"
+    argv = ["infer", str(walking), "--bundle", trained_spec.bundle, "--lift", "--json", str(out / "json"), "--ray",
+            "--segment-seconds", "0.5", "--spine", str(again / "angles.csv"), "--trc", str(again / "trc")]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "0 done, 2 skipped, 0 failed" in printed and "spine:" in printed
+    assert (again / "angles.csv").read_bytes() == (local / "angles.csv").read_bytes()
+    assert _files(again / "trc") == trc

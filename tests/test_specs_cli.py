@@ -29,10 +29,14 @@ def test_pose_contract_follows_input_size():
     assert get_spec("pose-s-v2").url.endswith("spinepose-s_32xb256-10e_simspine-256x192.onnx")
 
 
-def test_yolox_digest_comes_from_url():
-    for name in ("yolox-tiny", "yolox-m", "yolox-x"):
+def test_yolox_digests_are_the_published_ones():
+    # written out from the mmpose download page, not derived from the specs: a typo in either is caught
+    published = {"yolox-tiny": "6f3252f9", "yolox-m": "c2c7a14a", "yolox-x": "a39d44ed"}
+    for name, digest in published.items():
         spec = get_spec(name)
-        assert spec.url.endswith(f"-{spec.sha256_prefix}.zip") and spec.archive_member == "end2end.onnx"
+        assert spec.sha256_prefix == digest and spec.archive_member == "end2end.onnx"
+        assert spec.url.startswith("https://download.openmmlab.com/mmpose/v1/projects/rtmposev1/onnx_sdk/")
+        assert spec.url.endswith(f"-{digest}.zip")
 
 
 def test_modes_resolve_and_refuse_v2_for_xlarge():

@@ -276,7 +276,7 @@ def image(tmp_path):
         (["--spine", "."], "--spine: '.' is a folder; expected a .csv file"),
         (["--spine-plot", "a.jpg"], "--spine-plot: 'a.jpg' does not end in .png"),
         (["--vis-angles"], "--vis-angles: draws on the overlay; add --vis"),
-        (["--ray", "--spine", "a.csv"], "not available with --ray yet"),
+        (["--ray", "--vis", "v", "--vis-angles"], "--vis-angles: not available with --ray"),
     ],
 )
 def test_bad_spine_requests_get_one_line(image, args, message, capsys, tmp_path, monkeypatch):

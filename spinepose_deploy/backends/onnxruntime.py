@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -180,12 +180,22 @@ def _hint(device: str) -> str:
     }.get(device, "")
 
 
-def run_model_bytes(model: bytes, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Run a serialized graph once on the CPU EP (reference runs of export passes and fidelity checks)."""
+def model_bytes_runner(model: bytes) -> Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]:
+    """One CPU-EP session of a serialized graph, as ``run(feeds) -> outputs`` (reference runs of export passes
+    and fidelity checks: build it once per graph, run it on every feed)."""
     import onnxruntime as ort  # runtime library, loaded on first use: listing backends never fails
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
-    return dict(zip(names, session.run(names, dict(feeds)), strict=True))
+
+    def run(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return dict(zip(names, session.run(names, dict(feeds)), strict=True))
+
+    return run
+
+
+def run_model_bytes(model: bytes, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Run a serialized graph once on the CPU EP (``model_bytes_runner`` for many feeds)."""
+    return model_bytes_runner(model)(feeds)

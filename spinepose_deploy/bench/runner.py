@@ -41,10 +41,12 @@ from typing import Any
 import numpy as np
 
 from .. import backends
+from .._progress import Progress, Steps
 from ..backends import capabilities, get_backend
 from ..backends.formats import FORMATS
 from ..backends.host import fingerprint
 from ..bundle.bundle import Bundle
+from ..bundle.manifest import Fidelity
 from ..errors import InvalidOptionError, ModelLoadError, SpinePoseDeployError, check_choice, one_line
 from ..export.base import BatchRange
 from ..pipeline.load import BundleRecipe, bundle_roles
@@ -69,7 +71,6 @@ DEFAULT_DURATION = 0.25
 PIPELINE_MIN_RUNS = 5
 SLOW_PRECISIONS = ("int8",)  # calibration takes minutes: exported in the default run only when cached
 
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -331,10 +332,10 @@ def _bundle_for(request: BenchRequest, config: Config, roles: tuple[str, ...], p
 # ------------------------------------------------------------------ loading
 
 
-def _fidelity_status(fidelity: dict | None) -> tuple[str, str]:
-    gate = (fidelity or {}).get("gate")
-    if gate and not gate.get("passed", True):
-        return FAILED_FIDELITY, "; ".join(gate.get("failures", []))
+def _fidelity_status(fidelity: Fidelity | None) -> tuple[str, str]:
+    gate = fidelity.gate if fidelity is not None else None
+    if gate is not None and not gate.passed:
+        return FAILED_FIDELITY, "; ".join(gate.failures)
     return RAN, ""
 
 
@@ -370,7 +371,7 @@ def open_bundle(
     graphs: dict[str, _Graph] = {}
     for role in [r for r in request.roles if r in bundle.roles]:
         graph = bundle.graph(role)
-        info = GraphInfo.from_manifest(graph)
+        info = GraphInfo.from_manifest(bundle.entry(role))
         row = BenchRow(role, graph["model"], config.backend, config.device, bundle.precision, 1, FAILED,
                        fidelity=graph.get("fidelity"), bundle=str(bundle.path), standin=bool(graph.get("standin")),
                        notes=list(graph.get("notes") or []))  # fmt: skip
@@ -390,7 +391,7 @@ def open_bundle(
                 on_row(replace(row, batch=batch, reason=one_line(exc)))
             continue
         session = opened.session
-        status, reason = _fidelity_status(row.fidelity)
+        status, reason = _fidelity_status(bundle.entry(role).fidelity)
         notes = row.notes + [n for n in session.notes if n not in row.notes]
         row = replace(row, status=status, reason=reason, load_s=opened.load_s, executed=session.precision, notes=notes)
         graphs[role] = _Graph(opened, info, row, graph, _batch_range(bundle.manifest, role))
@@ -411,7 +412,7 @@ def _batch_range(manifest: dict, role: str) -> tuple[int, int] | None:
 # ------------------------------------------------------------------ accuracy vs ground truth
 
 
-def score_accuracy(loaded: dict[Config, dict[str, _Graph]], request: BenchRequest, say: Progress) -> dict[str, Any]:
+def score_accuracy(loaded: dict[Config, dict[str, _Graph]], request: BenchRequest, say: Steps) -> dict[str, Any]:
     """Score every loaded graph with meaningful weights on ``request.accuracy`` held-out scenes; the result
     goes into each graph's row template (so onto all its batch rows). Returns the run's accuracy summary."""
     truth = acc.GroundTruth.heldout(request.accuracy)
@@ -542,7 +543,7 @@ def run_bench(
     """Run the bench; ``on_row`` sees each row as soon as it is measured (keep them: Ctrl-C propagates)."""
     request.validate()
     start = time.perf_counter()
-    say = progress or (lambda message: log.info(message))
+    say = Steps(progress, logger=log)
     rows: list[BenchRow] = []
 
     def emit(row: BenchRow) -> None:

@@ -10,12 +10,12 @@ survive a round trip and the bytes on disk do not change.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BundleError
-from ..zoo.specs import ROLES
+from ..zoo.specs import ROLES, ModelSpec
 
 FORMAT = "spinepose-deploy-bundle"
 FORMAT_VERSION = 1
@@ -205,6 +205,62 @@ class Calibration:
 
 
 @dataclass(frozen=True)
+class Preprocess:
+    """How a graph's input is made: size (H, W), normalisation, colour order and resize (``ModelSpec``'s)."""
+
+    input_size: tuple[int, int]
+    mean: tuple[float, ...] | None
+    std: tuple[float, ...] | None
+    color: str
+    resize: str
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec) -> Preprocess:
+        """What export records: the spec's own preprocessing."""
+        mean = tuple(spec.mean) if spec.mean is not None else None
+        std = tuple(spec.std) if spec.std is not None else None
+        return cls((int(spec.input_size[0]), int(spec.input_size[1])), mean, std, spec.color, spec.resize)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Preprocess:
+        size = data["input_size"]
+        mean, std = data.get("mean"), data.get("std")
+        return cls((int(size[0]), int(size[1])), tuple(mean) if mean else None, tuple(std) if std else None,
+                   str(data.get("color", "")), str(data.get("resize", "")))  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input_size": list(self.input_size),
+            "mean": None if self.mean is None else list(self.mean),
+            "std": None if self.std is None else list(self.std),
+            "color": self.color,
+            "resize": self.resize,
+        }
+
+
+@dataclass(frozen=True)
+class GraphIO:
+    """A graph's I/O contract as recorded: name, shape (symbolic dims as text) and dtype per tensor."""
+
+    inputs: tuple[Mapping[str, Any], ...]
+    outputs: tuple[Mapping[str, Any], ...]
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec) -> GraphIO:
+        def tensors(specs: Any) -> tuple[dict[str, Any], ...]:
+            return tuple({"name": t.name, "shape": list(t.shape), "dtype": t.dtype} for t in specs)
+
+        return cls(tensors(spec.inputs), tensors(spec.outputs))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GraphIO:
+        return cls(tuple(dict(t) for t in data.get("inputs", ())), tuple(dict(t) for t in data.get("outputs", ())))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"inputs": [dict(t) for t in self.inputs], "outputs": [dict(t) for t in self.outputs]}
+
+
+@dataclass(frozen=True)
 class GraphEntry:
     """One graph of a bundle: its source, artifact and file hashes, and what export measured."""
 
@@ -219,6 +275,8 @@ class GraphEntry:
     int8: Int8Report | None
     notes: tuple[str, ...]
     extra: Mapping[str, Any]  # the backend writer's own facts (engine_key, host_nms, trtexec, ...)
+    io: GraphIO | None = None
+    preprocess: Preprocess | None = None  # None in a manifest without one: the spec's
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @classmethod
@@ -239,8 +297,40 @@ class GraphEntry:
             int8=Int8Report.from_dict(int8) if int8 else None,
             notes=tuple(data.get("notes", ())),
             extra=dict(data.get("extra") or {}),
+            io=GraphIO.from_dict(data["io"]) if data.get("io") else None,
+            preprocess=Preprocess.from_dict(data["preprocess"]) if data.get("preprocess") else None,
             raw=dict(data),
         )
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        model: str,
+        source_sha256: str,
+        standin: bool,
+        precision: str,
+        artifact: str,
+        files: Mapping[str, str],
+        io: GraphIO,
+        preprocess: Preprocess,
+        passes: Mapping[str, Any],
+        fidelity: Fidelity | None,
+        notes: Sequence[str],
+        extra: Mapping[str, Any],
+        calibration: Calibration | None = None,
+        int8: Int8Report | None = None,
+    ) -> GraphEntry:
+        """The entry export writes, in format v1's key order (``passes``: each pass's check, kept as written)."""
+        data: dict[str, Any] = {
+            "model": model, "source_sha256": source_sha256, "standin": standin, "precision": precision,
+            "artifact": artifact, "files": dict(files), "io": io.to_dict(), "preprocess": preprocess.to_dict(),
+            "passes": dict(passes), "calibration": calibration.to_dict() if calibration else None,
+            "fidelity": fidelity.to_dict() if fidelity else None, "notes": list(notes), "extra": dict(extra),
+        }  # fmt: skip
+        if int8 is not None:
+            data["int8"] = int8.to_dict()
+        return cls.from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.raw)
@@ -298,6 +388,34 @@ class Manifest:
             graphs=entries,
             raw=dict(data),
         )
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        header: Mapping[str, Any],
+        backend: str,
+        backend_version: str | None,
+        precision: str,
+        mode: str,
+        detector: str,
+        model_version: str,
+        batch: str,
+        onnx_only: bool,
+        host: Mapping[str, Any],
+        calibration: Calibration | None,
+        graphs: Mapping[str, GraphEntry],
+    ) -> Manifest:
+        """The manifest export writes (``header``: tool version and creation time), in format v1's key order."""
+        data = {
+            "format": FORMAT, "format_version": FORMAT_VERSION, **header, "backend": backend,
+            "backend_version": backend_version, "precision": precision, "mode": mode, "detector": detector,
+            "model_version": model_version, "batch": batch, "onnx_only": onnx_only,
+            "standin": any(entry.standin for entry in graphs.values()), "host": dict(host),
+            "calibration": calibration.to_dict() if calibration else None,
+            "graphs": {role: entry.to_dict() for role, entry in graphs.items()},
+        }  # fmt: skip
+        return cls.from_dict(data)
 
     def graph_precision(self, role: str) -> str:
         """A graph's own precision: an INT8 bundle may keep a graph in FP16 (``--fallback fp16``)."""

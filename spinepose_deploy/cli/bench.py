@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 
 from .._console import STANDIN_BANNER, compact_layout, err_console, out_console
+from .._progress import ProgressEvent
 from ..errors import InvalidOptionError
 from .app import app
 from .options import Detector, Mode, ModelVersion, Weights, given
@@ -88,8 +89,8 @@ def bench(
         with steps() as progress:
             task = progress.add_task("planning", total=None)
 
-            def say(message: str) -> None:
-                progress.update(task, description=f"{escape(message)} ({len(rows)} rows)")
+            def say(event: ProgressEvent) -> None:
+                progress.update(task, description=f"{escape(event.message)} ({len(rows)} rows)")
 
             result = runner.run_bench(request, on_row=rows.append, progress=say)
     except KeyboardInterrupt:

@@ -65,6 +65,7 @@ def export(
     """Export a mode's detector, pose and lifter graphs as a verified bundle for one backend and precision."""
     # lazy: the CLI starts without loading what this command needs
     from .._console import steps
+    from .._progress import ProgressEvent
     from ..errors import GateFailedError
     from ..export.base import BatchRange
     from ..export.exporter import ExportRequest, export_bundle
@@ -87,15 +88,15 @@ def export(
     source = request.validate()  # the calibration data is checked and opened once, here
     try:
         with steps(enabled=not as_json) as progress:
-            task = progress.add_task("export", total=12)
+            task = progress.add_task("export", total=None)
 
-            def advance(message: str) -> None:
-                if message.startswith("calibration data: "):  # which data was used: always said
-                    err_console.print(escape(message), highlight=False)
-                progress.update(task, description=message, advance=1)
+            def advance(event: ProgressEvent) -> None:
+                if event.kind == "data":  # which data was used: always said
+                    err_console.print(escape(event.message), highlight=False)
+                progress.update(task, description=escape(event.message), completed=event.step, total=event.total)
 
             bundle = export_bundle(request, progress=advance, source=source)
-            progress.update(task, completed=12, description="done")
+            progress.update(task, completed=progress.tasks[0].total, description="done")
     except GateFailedError as exc:  # the report first, then main() prints the one-line error
         err_console.print(int8_table({exc.role: Int8Report.from_dict(exc.report.to_dict())}, err_console))
         raise

@@ -53,6 +53,11 @@ def infer(
     ray_address: Annotated[
         str | None, typer.Option(help="Ray address (implies --ray); default: RAY_ADDRESS, else a local instance.")
     ] = None,
+    segment_seconds: Annotated[
+        float | None,
+        typer.Option(help="--ray: split videos longer than this across workers, stitched exactly (default 60; "
+                     "0 = never split): docs/ray.md."),
+    ] = None,
     spine: Annotated[
         Path | None, typer.Option("--spine", help="Spine angles CSV: one row per frame x person (docs/spine.md).")
     ] = None,
@@ -113,16 +118,15 @@ def infer(
     options.update(_camera_options(lift, options, camera_pitch, camera_roll, calibration))
     zoo = dict(mode=mode, detector=detector, model_version=model_version, precision=precision, weights=weights)
     if ray or ray_address is not None:  # scale-out: spinepose_deploy/scale (backend defaults to auto per node)
-        if spine_request.wanted:
-            raise InvalidOptionError(
-                "--spine/--spine-plot/--trc/--c3d/--mot/--report/--vis-angles: not available with --ray yet"
-            )
         from ..scale.command import ray_infer_command  # lazy: the CLI starts without loading what this command needs
 
         raise typer.Exit(ray_infer_command(
             input, ray_address, bundle=bundle, backend=backend, spine_only=spine_only, json_out=json_out, vis=vis,
             show=show, zoo={f"--{name.replace('_', '-')}": value for name, value in zoo.items()}, options=options,
+            spine=spine_request, segment_seconds=segment_seconds,
         ))  # fmt: skip
+    if segment_seconds is not None:
+        raise InvalidOptionError("--segment-seconds: splits videos across Ray workers; add --ray")
     # lazy: the CLI starts without loading what this command needs
     from ..pipeline.infer import OutputPlan, check_show, run_infer
     from ..pipeline.io import resolve_input

@@ -34,8 +34,9 @@ ModelVersion = Annotated[
 Weights = Annotated[
     str | None,
     typer.Option(
-        help="auto (cached real weights, else stand-ins) | real | standin | trained (the packaged stand-ins trained "
-        f"on the synthetic world, random stand-ins for the others) (default {DEFAULT_WEIGHTS})"
+        help="auto (real weights: cached, else downloaded unless offline/CI; else the packaged trained stand-ins; "
+        "else random ones) | real | standin | trained (the packaged stand-ins trained on the synthetic world, random "
+        f"stand-ins for the others) (default {DEFAULT_WEIGHTS})"
     ),
 ]
 Precision = Annotated[

@@ -43,8 +43,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .._video import DecodeReport, open_capture, quietly, read_frame
+from .._video import VIDEO_SUFFIXES, DecodeReport, open_capture, quietly, read_frame
 from ..errors import InputFileError, InvalidOptionError
+from ..ops.image import IMAGE_SUFFIXES
 from ..stages import Detector, GraphInfo, Lifter, PoseEstimator
 from ..stages.graph import Runner
 from ..synth import dataset
@@ -54,7 +55,6 @@ from . import frames
 log = logging.getLogger(__name__)
 
 Feed = dict[str, np.ndarray]
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 DEFAULT_SAMPLES = 64
 HOLDOUT_EVERY = 5  # every 5th frame goes to the fidelity gate ...
 HOLDOUT_MIN_FRAMES = 10  # ... when there are at least this many; else the mirrored frames do
@@ -278,7 +278,7 @@ def open_source(path: Path | str | None, samples: int = DEFAULT_SAMPLES, warn: b
         )
     if source.is_dir():
         kind, available = "images", _folder_frames(source)
-    elif source.suffix.lower() in frames.IMAGE_SUFFIXES:
+    elif source.suffix.lower() in IMAGE_SUFFIXES:
         kind, available = "images", [Frame(source.name, source)]
     elif source.suffix.lower() in VIDEO_SUFFIXES:
         kind, chosen = "video", _video_frames(source, samples)
@@ -288,7 +288,7 @@ def open_source(path: Path | str | None, samples: int = DEFAULT_SAMPLES, warn: b
     else:
         raise InputFileError(
             f"--calib: {source} is neither a folder nor a video ({', '.join(VIDEO_SUFFIXES)}) "
-            f"nor an image ({', '.join(frames.IMAGE_SUFFIXES)})"
+            f"nor an image ({', '.join(IMAGE_SUFFIXES)})"
         )
     boxes = _read_boxes(source / BOXES_FILE, available) if source.is_dir() else {}
     calib, holdout, rule = _split(available)
@@ -347,11 +347,11 @@ def _mirror_boxes(boxes: np.ndarray, width: int) -> np.ndarray:
 
 
 def _folder_frames(folder: Path) -> list[Frame]:
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in frames.IMAGE_SUFFIXES)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         videos = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
         hint = f" (found videos {', '.join(videos[:3])}: pass a video file itself)" if videos else ""
-        raise InputFileError(f"--calib: folder {folder} has no images ({', '.join(frames.IMAGE_SUFFIXES)}){hint}")
+        raise InputFileError(f"--calib: folder {folder} has no images ({', '.join(IMAGE_SUFFIXES)}){hint}")
     return [Frame(p.name, p) for p in files]
 
 

@@ -2,8 +2,11 @@
 
 Steps per graph (detector, pose, lifter): pick the source graph (real weights or stand-in) -> passes
 (simplify, dynamic batch for pose/lifter, FP16 where the backend consumes an FP16 ONNX), each verified in
-ONNX Runtime -> the backend's artifact writer -> fidelity against the FP32 ONNX on real frames, measured
-through the backend's own Session when it runs here. Everything is written into a temporary directory
+ONNX Runtime -> the backend's artifact writer -> fidelity against the FP32 ONNX on the gate's frames, measured
+through the backend's own Session when it runs here. Every precision is gated on the same frames and crops
+(``_reference_frames``: ``calibration.gate_frames`` on the held-out frames of the calibration source, by
+default the packaged images, or synthetic scenes with ``weights="trained"``), against one ONNX Runtime
+session of the FP32 graph per graph and export. Everything is written into a temporary directory
 that is renamed into place only when complete (Ctrl-C or an error leaves nothing behind).
 
 INT8 (``_export_int8``): the calibration source is checked before anything else (``validate``); the FP32
@@ -22,21 +25,24 @@ import json
 import logging
 import platform
 import shutil
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
 
 from .._atomic import atomic_dir
+from .._progress import Progress, ProgressEvent, Steps
 from .._version import __version__
 from ..backends import get_backend, tensorrt_rules
 from ..backends.formats import FORMATS, BackendFormat
 from ..bundle.bundle import MANIFEST, Bundle, hash_files
-from ..bundle.manifest import FORMAT, FORMAT_VERSION
+from ..bundle.manifest import Calibration, Fidelity, GraphEntry, GraphIO, Int8Report, Manifest, Preprocess
 from ..errors import BackendUnavailableError, GateFailedError, InvalidOptionError, UserError, check_choice, first_line
 from ..stages import GraphInfo
+from ..stages.graph import Runner
 from ..zoo.source import SourceGraph, resolve_graph
 from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, DEFAULT_VERSION, ModelSpec, ModeSelection, Role, resolve_mode
 from . import calibration, frames, int8, passes, quantize
@@ -144,7 +150,14 @@ class ExportRequest:
             raise InvalidOptionError(f"int8_rounds: {self.int8_rounds}; expected 0 or more retry rounds")
 
 
-Progress = Callable[[str], None]
+def _needed_roles(specs: Mapping[str, ModelSpec]) -> list[str]:
+    """The graphs an export runs: those asked for, plus the detector (and pose) that make their feeds."""
+    wanted = set(specs)
+    return [
+        r
+        for r in ("detector", "pose", "lifter")
+        if r in wanted or (r == "detector" and wanted - {"detector"}) or (r == "pose" and "lifter" in wanted)
+    ]
 
 
 def _prepare(
@@ -211,11 +224,12 @@ def _fidelity(
     request: ExportRequest,
     artifact: Path,
     spec: ModelSpec,
-    reference: onnx.ModelProto,
+    reference: Runner,
     role_frames: frames.RoleFrames,
     precision: str | None = None,
 ) -> dict:
-    """Run the artifact through its backend (when it runs here) and compare with the FP32 ONNX."""
+    """Run the artifact through its backend (when it runs here) and compare with the FP32 ONNX (``reference``:
+    its one ONNX Runtime session for this export)."""
     backend = get_backend(fmt.backend)
     status = backend.availability()
     options: dict = {}
@@ -226,12 +240,13 @@ def _fidelity(
         return {"measured": False, "reason": status.reason}
     session = backend.load(artifact, precision=precision or request.precision, **options)
     try:
-        ref_out, got_out = role_frames.run(lambda feeds: passes.run_onnx(reference, feeds), session.run)
+        ref_out, got_out = role_frames.run(reference, session.run)
     finally:
         session.close()
     metrics = measure(spec.role.value, ref_out, got_out, role_frames.decode_boxes(ref_out, got_out))
     metrics.update(role_frames.accuracy())  # vs ground truth, when the frames have it (synthetic scenes)
     metrics["frames"] = role_frames.count
+    metrics["frames_sha256"] = role_frames.sha256()  # the exact feeds: equal for every precision of a graph
     metrics["measured_on"] = f"{session.backend} {session.device} {session.precision}"
     if proxy:
         metrics["measured_on"] += (
@@ -250,15 +265,17 @@ def export_bundle(
     calibration data, opened once); None validates here."""
     if source is None:
         source = request.validate()
-    say = progress or (lambda message: log.info(message))
     fmt = FORMATS[request.backend]
     selection = resolve_mode(request.mode, request.detector, request.model_version)
     specs = {role: spec for role, spec in selection.graphs().items() if role in request.roles}
+    # source graphs; then per graph passes, artifact, fidelity (INT8: one calibration pass, then passes, INT8)
+    per_graph = 3 if source is None else 2
+    say = Steps(progress, len(_needed_roles(specs)) + (source is not None) + per_graph * len(specs), log)
     # INT8: the calibration data is checked before any work, so bad data leaves no bundle directory behind
     if source is not None:
         for warning in source.warnings:
             log.warning(warning)
-        say(source.summary())
+        say(source.summary(), kind="data")
 
     status = get_backend(fmt.backend).availability()
     if fmt.builds_engine_on_target and not request.onnx_only and not status.ok:  # before any work, not after
@@ -272,31 +289,27 @@ def export_bundle(
     with atomic_dir(out, replace=replace) as tmp:
         work = tmp / ".work"
         work.mkdir()
+        # FP32/FP16: the calibration source only gives the gate its held-out frames (no calibration warnings)
+        data = source or calibration.open_source(request.calibration_input, request.samples, warn=False)
+        refs = _reference_frames(request, selection, specs, data, work, say, calibrate=source is not None)
         if source is None:
-            graphs = _export_graphs(request, fmt, selection, specs, tmp, work, say)
+            graphs = _export_graphs(request, fmt, specs, refs, tmp, work, say)
         else:
-            graphs = _export_int8(request, fmt, selection, specs, source, tmp, work, say)
+            graphs = _export_int8(request, fmt, specs, refs, tmp, work, say)
 
         shutil.rmtree(work)
-        manifest = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "tool_version": __version__,
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "backend": fmt.backend,
-            "backend_version": backend_version,
-            "precision": request.precision,
-            "mode": request.mode,
-            "detector": request.detector,
-            "model_version": request.model_version,
-            "batch": str(request.batch),
-            "onnx_only": request.onnx_only,
-            "standin": any(g["standin"] for g in graphs.values()),
-            "host": {"os": platform.system(), "machine": platform.machine(), "python": platform.python_version()},
-            "calibration": None if source is None else {**source.describe(), "method": request.method},
-            "graphs": graphs,
-        }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default))
+        manifest = Manifest.new(
+            header={"tool_version": __version__,
+                    "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
+            backend=fmt.backend, backend_version=backend_version, precision=request.precision, mode=request.mode,
+            detector=request.detector, model_version=request.model_version, batch=str(request.batch),
+            onnx_only=request.onnx_only,
+            host={"os": platform.system(), "machine": platform.machine(), "python": platform.python_version()},
+            calibration=None if source is None else Calibration.from_dict(
+                _plain({**source.describe(), "method": request.method})),
+            graphs=graphs,
+        )  # fmt: skip
+        (tmp / MANIFEST).write_text(json.dumps(_plain(manifest.to_dict()), indent=2))
     return Bundle.load(out)
 
 
@@ -309,102 +322,117 @@ def _entry(
     pass_report: dict,
     fidelity: dict,
     notes: list[str],
-) -> dict:
-    """One graph's manifest entry (``calibration`` and ``int8`` are filled in by the INT8 path)."""
-    return {
-        "model": spec.name,
-        "source_sha256": source.sha256,
-        "standin": source.standin,
-        "precision": precision,
-        "artifact": written.primary,
-        "files": hash_files(tmp, written.files),
-        "io": {"inputs": [t.__dict__ for t in spec.inputs], "outputs": [t.__dict__ for t in spec.outputs]},
-        "preprocess": {
-            "input_size": list(spec.input_size),
-            "mean": spec.mean,
-            "std": spec.std,
-            "color": spec.color,
-            "resize": spec.resize,
-        },
-        "passes": pass_report,
-        "calibration": None,
-        "fidelity": fidelity,
-        "notes": notes + written.notes,
-        "extra": written.extra,
-    }
+    calibration: Calibration | None = None,
+    int8_report: Int8Report | None = None,
+) -> GraphEntry:
+    """One graph's manifest entry (``calibration`` and ``int8_report`` from the INT8 path)."""
+    return GraphEntry.new(
+        model=spec.name, source_sha256=source.sha256, standin=source.standin, precision=precision,
+        artifact=written.primary, files=hash_files(tmp, written.files), io=GraphIO.from_spec(spec),
+        preprocess=Preprocess.from_spec(spec), passes=_plain(pass_report),
+        fidelity=Fidelity.from_dict(_plain(fidelity)), notes=notes + written.notes, extra=_plain(written.extra),
+        calibration=calibration, int8=int8_report,
+    )  # fmt: skip
 
 
-def _export_graphs(
+@dataclass
+class _References:
+    """What every precision's export starts from: the source graphs, the gate's frames (one builder for every
+    precision: ``calibration.gate_frames`` on the held-out frames) and, for INT8, the calibration feeds."""
+
+    data: calibration.Source  # where the frames come from (the calibration source, held-out frames gated)
+    sources: dict[str, SourceGraph]
+    gate: dict[str, frames.RoleFrames]
+    feeds: dict[str, calibration.FeedFiles] = field(default_factory=dict)
+
+
+def _reference_frames(
     request: ExportRequest,
-    fmt: BackendFormat,
     selection: ModeSelection,
     specs: dict[str, ModelSpec],
-    tmp: Path,
-    work: Path,
-    say: Progress,
-) -> dict[str, dict]:
-    """FP32 / FP16: passes, artifact, fidelity on the packaged frames, per graph."""
-    images = frames.load_images()
-    graphs: dict[str, dict] = {}
-    references: dict[str, onnx.ModelProto] = {}
-    for role, spec in specs.items():
-        say(f"{role}: source graph {spec.name}")
-        source = resolve_graph(spec, weights=request.weights, models_dir=request.models_dir)
-        name = frames.input_name(onnx.load(str(source.path), load_external_data=False))
-        role_frames = frames.role_frames(spec, images, selection, references, name)
-        notes: list[str] = []
-        say(f"{role}: passes")
-        fp32, target, pass_report = _prepare(source, request.precision, fmt, role_frames.first_feeds(), notes)
-        references[role] = fp32
-        say(f"{role}: writing {fmt.backend} {request.precision} artifact")
-        written = _write_artifact(fmt, target, fp32, tmp, work, spec, request.precision, request)
-        say(f"{role}: fidelity vs FP32")
-        fidelity = _fidelity(fmt, request, tmp / written.primary, spec, fp32, role_frames)
-        graphs[role] = _entry(spec, source, written, tmp, request.precision, pass_report, fidelity, notes)
-    return graphs
-
-
-def _export_int8(
-    request: ExportRequest,
-    fmt: BackendFormat,
-    selection: ModeSelection,
-    specs: dict[str, ModelSpec],
-    calib: calibration.Source,
-    tmp: Path,
-    work: Path,
-    say: Progress,
-) -> dict[str, dict]:
-    """INT8: FP32 graphs, pipeline-aware calibration feeds, then quantize + gate + retry per graph."""
-    wanted = set(specs)
-    needed = [
-        r
-        for r in ("detector", "pose", "lifter")
-        if r in wanted or (r == "detector" and wanted - {"detector"}) or (r == "pose" and "lifter" in wanted)
-    ]
-    sources, inputs, role_frames, pass_reports, notes = {}, {}, {}, {}, {}
+    data: calibration.Source,
+    work: Path | None,
+    say: Steps,
+    calibrate: bool,
+) -> _References:
+    """Resolve the source graphs and make the gate's feeds (and, when ``calibrate``, the calibration feeds)
+    the way the pipeline makes them, through the source graphs' FP32 detector and pose (the passes keep
+    them equal): the same frames and crops whatever the precision."""
+    needed = _needed_roles(specs)
+    sources, inputs = {}, {}
     for role in needed:
         spec = selection.graphs()[role]
         say(f"{role}: source graph {spec.name}")
         sources[role] = resolve_graph(spec, weights=request.weights, models_dir=request.models_dir)
         name = frames.input_name(onnx.load(str(sources[role].path), load_external_data=False))
         inputs[role] = GraphInfo.from_spec(spec, input_name=name)
-
-    # The source graphs' FP32 detector and pose (the passes keep them equal) make the feeds: calibration
-    # from the calibration frames, the gate's from the held-out frames, both the way the pipeline does.
-    say(f"calibration: {calib.samples} samples through the FP32 graphs ({', '.join(specs)})")
+    if calibrate:
+        say(f"calibration: {data.samples} samples through the FP32 graphs ({', '.join(specs)})")
     ort = get_backend("onnxruntime")
     sessions = {role: ort.load(sources[role].path) for role in ("detector", "pose") if role in needed}
+    refs = _References(data, sources, {})
     try:
         runners = {role: session.run for role, session in sessions.items()}
         for role in specs:  # images, with given boxes / ground truth where the source has them
-            role_frames[role] = calibration.gate_frames(calib.gate_shots(role), inputs, runners, role)
-        stream = calibration.pipeline_feeds(calib, inputs, runners, tuple(specs))
-        feeds = calibration.spool(stream, {role: work / "calibration" / role for role in specs})
+            refs.gate[role] = calibration.gate_frames(data.gate_shots(role), inputs, runners, role)
+        if calibrate and work is not None:
+            stream = calibration.pipeline_feeds(data, inputs, runners, tuple(specs))
+            refs.feeds = calibration.spool(stream, {role: work / "calibration" / role for role in specs})
     finally:
         for session in sessions.values():
             session.close()
+    return refs
 
+
+def gate_frames(request: ExportRequest) -> dict[str, frames.RoleFrames]:
+    """The frames and crops ``request``'s fidelity gate runs each graph on (``frames_sha256`` in the manifest)."""
+    request.check_options()  # ``out`` is not written
+    source = calibration.open_source(request.calibration_input, request.samples, warn=False)
+    selection = resolve_mode(request.mode, request.detector, request.model_version)
+    specs = {role: spec for role, spec in selection.graphs().items() if role in request.roles}
+    return _reference_frames(request, selection, specs, source, None, Steps(None), calibrate=False).gate
+
+
+def _export_graphs(
+    request: ExportRequest,
+    fmt: BackendFormat,
+    specs: dict[str, ModelSpec],
+    refs: _References,
+    tmp: Path,
+    work: Path,
+    say: Steps,
+) -> dict[str, GraphEntry]:
+    """FP32 / FP16: passes, artifact, fidelity on the gate's frames, per graph."""
+    graphs: dict[str, GraphEntry] = {}
+    for role, spec in specs.items():
+        role_frames = refs.gate[role]
+        notes: list[str] = []
+        say(f"{role}: passes")
+        fp32, target, pass_report = _prepare(refs.sources[role], request.precision, fmt, role_frames.first_feeds(),
+                                             notes)  # fmt: skip
+        say(f"{role}: writing {fmt.backend} {request.precision} artifact")
+        written = _write_artifact(fmt, target, fp32, tmp, work, spec, request.precision, request)
+        say(f"{role}: fidelity vs FP32")
+        fidelity = _fidelity(fmt, request, tmp / written.primary, spec, passes.onnx_runner(fp32), role_frames)
+        graphs[role] = _entry(spec, refs.sources[role], written, tmp, request.precision, pass_report, fidelity, notes)
+    return graphs
+
+
+def _export_int8(
+    request: ExportRequest,
+    fmt: BackendFormat,
+    specs: dict[str, ModelSpec],
+    refs: _References,
+    tmp: Path,
+    work: Path,
+    say: Steps,
+) -> dict[str, GraphEntry]:
+    """INT8: FP32 graphs, pipeline-aware calibration feeds, then quantize + gate + retry per graph."""
+    sources, role_frames, feeds, calib = refs.sources, refs.gate, refs.feeds, refs.data
+    pass_reports: dict[str, dict] = {}
+    notes: dict[str, list[str]] = {}
     references: dict[str, onnx.ModelProto] = {}
+    runners: dict[str, Runner] = {}
     paths: dict[str, Path] = {}
     for role in specs:
         say(f"{role}: passes")
@@ -414,8 +442,9 @@ def _export_int8(
         )
         paths[role] = work / f"{role}.fp32.onnx"
         onnx.save(references[role], str(paths[role]))
+        runners[role] = passes.onnx_runner(references[role])  # one reference session per graph per export
 
-    graphs: dict[str, dict] = {}
+    graphs: dict[str, GraphEntry] = {}
     for role, spec in specs.items():
         say(f"{role}: INT8 ({fmt.backend}, {request.method} calibration, gate on held-out frames)")
         (work / role).mkdir()
@@ -434,7 +463,7 @@ def _export_int8(
         )
 
         def gate(artifact: Path, spec: ModelSpec = spec, role: str = role) -> dict:
-            return _fidelity(fmt, request, artifact, spec, references[role], role_frames[role], "int8")
+            return _fidelity(fmt, request, artifact, spec, runners[role], role_frames[role], "int8")
 
         calibration_entry = {
             **calib.describe(),
@@ -447,7 +476,7 @@ def _export_int8(
         except GateFailedError as exc:
             if request.fallback != "fp16":
                 raise
-            say(f"{role}: INT8 failed the gate; falling back to FP16")
+            say(f"{role}: INT8 failed the gate; falling back to FP16", kind="note")
             report = exc.report
             report.kept = "fp16 (fallback: INT8 failed the gate)"
             target = references[role]
@@ -456,34 +485,30 @@ def _export_int8(
                     references[role], spec, role_frames[role].first_feeds(), notes[role], pass_reports[role]
                 )
             written = _write_artifact(fmt, target, references[role], tmp, work, spec, "fp16", request)
-            fidelity = _fidelity(fmt, request, tmp / written.primary, spec, references[role], role_frames[role], "fp16")
-            entry = _entry(spec, sources[role], written, tmp, "fp16", pass_reports[role], fidelity, notes[role])
+            fidelity = _fidelity(fmt, request, tmp / written.primary, spec, runners[role], role_frames[role], "fp16")
+            made = (written, "fp16", fidelity, notes[role])
         else:
             report = result.report
             result.move_into(tmp)
             calibration_entry["scheme"] = result.scheme.to_dict()
-            entry = _entry(
-                spec,
-                sources[role],
-                result.written,
-                tmp,
-                "int8",
-                pass_reports[role],
-                report.final.fidelity,
-                notes[role] + result.notes,
-            )
-        entry["calibration"] = calibration_entry
-        entry["int8"] = report.to_dict()
-        graphs[role] = entry
+            made = (result.written, "int8", report.final.fidelity, notes[role] + result.notes)
+        written, precision, fidelity, graph_notes = made
+        typed = Calibration.from_dict(_plain(calibration_entry)), Int8Report.from_dict(_plain(report.to_dict()))
+        graphs[role] = _entry(spec, sources[role], written, tmp, precision, pass_reports[role], fidelity, graph_notes,
+                              *typed)  # fmt: skip
     return graphs
 
 
-def _json_default(value: object) -> object:
-    if isinstance(value, (np.floating, np.integer)):
+def _plain(value: Any) -> Any:
+    """``value`` with numpy scalars as Python numbers and tuples as lists: the JSON types the manifest holds, so
+    the typed entry compares equal to the one read back from disk."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
         return value.item()
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    return value
 
 
-__all__ = ["ExportRequest", "UserError", "export_bundle"]
+__all__ = ["ExportRequest", "Progress", "ProgressEvent", "UserError", "export_bundle", "gate_frames"]

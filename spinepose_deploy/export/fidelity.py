@@ -24,18 +24,19 @@ gate scenes and on the held-out set alike, while agreeing on the exact SimCC bin
 5.4 px). The change is judged on its one-sided 95 % bound over the gate's people (``ratio_se``). A graph
 without skill (random stand-in weights) is gated on the FP32-relative thresholds, as without truth.
 The gate (``check``) compares these with thresholds; defaults below, overridable per export
-(``ExportRequest.thresholds``, CLI ``--gate NAME=VALUE``). ``gate_with_retry`` runs the gate in rounds:
-when an INT8 attempt fails, the caller's plan keeps more nodes in float, up to a bounded number of rounds;
+(``ExportRequest.thresholds``, CLI ``--gate NAME=VALUE``). ``int8.build`` runs the gate in rounds (a
+plain loop): when an INT8 attempt fails, more nodes are kept in float, up to a bounded number of rounds;
 ``GateReport`` is what the manifest and the CLI table show.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
+from ..bundle.manifest import Fidelity
 from ..errors import InvalidOptionError, suggest
 from ..ops.detector import box_iou
 from ..ops.pose import decode_simcc
@@ -312,7 +313,7 @@ def check(role: str, metrics: Mapping[str, float], thresholds: Thresholds = Thre
     return failures
 
 
-# ------------------------------------------------------------------------------------- gate with retry
+# ------------------------------------------------------------------------------------- gate rounds
 
 
 @dataclass
@@ -327,8 +328,7 @@ class Attempt:
 
     @property
     def passed(self) -> bool:
-        gate = self.fidelity.get("gate")
-        return bool(gate and gate["passed"]) or not self.fidelity.get("measured", True)
+        return Fidelity.from_dict(self.fidelity).passed  # one rule: the manifest's
 
     def to_dict(self, index: int) -> dict:
         gate = self.fidelity.get("gate") or {}
@@ -365,21 +365,3 @@ class GateReport:
             "kept": self.kept,
             "sensitivity": self.ranking,
         }
-
-
-def gate_with_retry(
-    attempt: Callable[[list[str]], Attempt],
-    plan: Callable[[Attempt], tuple[list[list[str]], list[dict]]],
-    rounds: int,
-) -> GateReport:
-    """Round 1 quantizes everything; if it fails, ``plan(first)`` gives cumulative exclusion lists (and the
-    ranking behind them) for up to ``rounds`` more rounds; stops at the first round that passes."""
-    report = GateReport([attempt([])])
-    if report.passed or rounds <= 0:
-        return report
-    exclusions, report.ranking = plan(report.rounds[0])
-    for excluded in exclusions[:rounds]:
-        report.rounds.append(attempt(excluded))
-        if report.passed:
-            break
-    return report

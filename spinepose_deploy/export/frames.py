@@ -1,9 +1,10 @@
-"""Real frames for checking exports: the held-out images turned into each graph's feeds, pipeline-style.
+"""Frames for checking exports: ``RoleFrames`` (a graph's gate feeds, how to decode and score its outputs) and
+the pieces ``calibration`` builds them from (packaged images, fixed person boxes, the lifter's input).
 
-Detector feeds are the letterboxed / stretched frames; pose feeds are all person crops of those frames in
-one batch (fixed boxes around the person plus jittered ones, so the check does not depend on what a
-stand-in detector finds); lifter feeds are the FP32 pose graph's keypoints on those crops, normalised
-with intrinsics from the image size (all points kept visible, so every input value is exercised).
+The one builder of gate feeds, for every precision, is ``calibration.gate_frames``: detector feeds are the
+letterboxed / stretched held-out frames; pose feeds are the person crops of the FP32 detector's boxes (fixed
+boxes from ``person_boxes`` when it finds nobody, e.g. on stand-ins); lifter feeds are the FP32 pose graph's
+keypoints on those crops, normalised with intrinsics from the image size (all points kept visible).
 
 Frames may carry ground truth (``FrameTruth``, from synthetic scenes: ``calibration.SynthSource``); then
 ``RoleFrames.accuracy`` scores the reference and the candidate outputs of the last ``run`` against it:
@@ -12,6 +13,7 @@ pose PCK@0.05 of box size, lifter MPJPE, detector AP50 (``synth.metrics``).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,18 +23,16 @@ import onnx
 
 from ..errors import InputFileError
 from ..ops import lifter as lift
+from ..ops.image import IMAGE_SUFFIXES
 from ..paths import package_data_dir, repo_calib_dir
 from ..spine import gate as spine_gate
 from ..stages import Crops, Detector, GraphInfo, Lifter, PoseEstimator
 from ..stages.graph import Runner
 from ..synth import metrics
-from ..zoo import source as zoo_source
-from ..zoo.specs import Family, ModelSpec, ModeSelection
-from . import passes
+from ..zoo.specs import Family
 from .fidelity import accuracy_entry, ratio_se, spine_truth_entry
 
 Feed = dict[str, np.ndarray]
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 CROPS_PER_IMAGE = 4
 
 
@@ -57,10 +57,6 @@ def person_boxes(image: np.ndarray, count: int = CROPS_PER_IMAGE, seed: int = 0)
     rng = np.random.default_rng(seed)
     jitter = rng.uniform(-0.08, 0.08, size=(count - 1, 4)) * np.array([w, h, w, h])
     return np.vstack([base, base + jitter]).astype(np.float32)
-
-
-def _flip_variants(images: list[np.ndarray]) -> list[np.ndarray]:
-    return [v for img in images for v in (img, cv2.flip(img, 1))]
 
 
 @dataclass(frozen=True)
@@ -94,6 +90,16 @@ class RoleFrames:
 
     def first_feeds(self) -> Feed:
         return self.feeds[0]
+
+    def sha256(self) -> str:
+        """Hash of every feed's bytes, in order: two gates with the same hash saw the same frames and crops."""
+        digest = hashlib.sha256()
+        for feed in self.feeds:
+            for name in sorted(feed):
+                array = np.ascontiguousarray(feed[name])
+                digest.update(f"{name}{array.dtype}{array.shape}".encode())
+                digest.update(array.tobytes())
+        return digest.hexdigest()
 
     def run(self, reference: Runner, candidate: Runner) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Run every feed through both; return outputs merged over frames (or the first frame's when ragged).
@@ -177,27 +183,6 @@ def _merge(outputs: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return merged
 
 
-def detector_frames(graph: GraphInfo, images: list[np.ndarray]) -> RoleFrames:
-    detector = Detector(graph)
-    feeds, meta = [], []
-    for image in _flip_variants(images):
-        feed, info = detector.preprocess(image)
-        feeds.append(feed)
-        meta.append(info)
-    return RoleFrames(graph, feeds, meta)
-
-
-def pose_batch(spec: ModelSpec, images: list[np.ndarray], name: str) -> tuple[Feed, list[tuple]]:
-    """All crops of all images as one batch, plus per-image (centers, scales, image size) to map back."""
-    pose = PoseEstimator(GraphInfo.from_spec(spec, input_name=name))
-    batches, geometry = [], []
-    for index, image in enumerate(images):
-        feed, crops = pose.preprocess(image, person_boxes(image, seed=index))
-        batches.append(feed[name])
-        geometry.append((crops.centers, crops.scales, image.shape[:2]))
-    return {name: np.concatenate(batches)}, geometry
-
-
 def lifter_input(pose: PoseEstimator, lifter: Lifter, image: np.ndarray, pose_feed: Feed, crops: Crops) -> Feed:
     """The lifter's feed from the pose stage's keypoints on ``crops`` of ``image`` (intrinsics from its size).
 
@@ -208,42 +193,7 @@ def lifter_input(pose: PoseEstimator, lifter: Lifter, image: np.ndarray, pose_fe
     return lifter.preprocess(points, np.ones(points.shape[:2], np.float32), lift.estimate_intrinsics(w, h))[0]
 
 
-def lifter_frames(
-    graph: GraphInfo, images: list[np.ndarray], pose_spec: ModelSpec, pose_reference: onnx.ModelProto
-) -> RoleFrames:
-    """Lifter inputs made from the FP32 pose graph's keypoints on the real crops."""
-    pose_graph = GraphInfo.from_spec(pose_spec, input_name=input_name(pose_reference))
-    pose = PoseEstimator(pose_graph, lambda feed: passes.run_onnx(pose_reference, feed))
-    lifter = Lifter(graph)
-    inputs = []
-    for index, image in enumerate(images):
-        feed, crops = pose.preprocess(image, person_boxes(image, seed=index))
-        inputs.append(lifter_input(pose, lifter, image, feed, crops)[graph.input_name])
-    return RoleFrames(graph, [{graph.input_name: np.concatenate(inputs)}])
-
-
 def input_name(model: onnx.ModelProto) -> str:
     """The graph's (single) real input name; released graphs do not all use the same one."""
     initializers = {i.name for i in model.graph.initializer}
     return next(i.name for i in model.graph.input if i.name not in initializers)
-
-
-def role_frames(
-    spec: ModelSpec,
-    images: list[np.ndarray],
-    selection: ModeSelection,
-    references: dict[str, onnx.ModelProto],
-    name: str,
-) -> RoleFrames:
-    """Frames for ``spec``'s role, fed to input ``name``. The lifter uses the pose graph's FP32 reference."""
-    role = spec.role.value
-    graph = GraphInfo.from_spec(spec, input_name=name)
-    if role == "detector":
-        return detector_frames(graph, images)
-    if role == "pose":
-        return RoleFrames(graph, [pose_batch(spec, images, name)[0]])
-    pose_reference = references.get("pose")
-    if pose_reference is None:
-
-        pose_reference = onnx.load(str(zoo_source.resolve_graph(selection.pose).path))
-    return lifter_frames(graph, images, selection.pose, pose_reference)

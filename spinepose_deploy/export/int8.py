@@ -10,10 +10,10 @@ passes, ``quantize.sensitivity`` ranks nodes and later rounds keep the most sens
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +24,12 @@ from ..backends import get_backend
 from ..backends.formats import FORMATS
 from ..bundle.manifest import Candidate, Fidelity
 from ..errors import GateFailedError
+from ..select import measure
 from ..zoo.specs import ModelSpec
 from . import coreml, quantize
 from .base import BatchRange, WriteResult
 from .calibration import FeedFiles
-from .fidelity import Attempt, GateReport, gate_with_retry
+from .fidelity import Attempt, GateReport
 from .writers import writer_for
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,14 @@ def build(job: Int8Job, gate: Gate) -> Int8Result:
         log.info("%s: most sensitive to INT8: %s", job.spec.role.value, [u.label for u in units[:5]])
         return exclusions, [u.to_dict() for u in units[:10]]
 
-    report = gate_with_retry(attempt, plan, job.rounds)
+    # round 1 quantizes everything; when it fails, each retry keeps more of the most sensitive nodes float
+    report = GateReport([attempt([])])
+    if not report.passed and job.rounds > 0:
+        exclusions, report.ranking = plan(report.rounds[0])
+        for excluded in exclusions[: job.rounds]:
+            report.rounds.append(attempt(excluded))
+            if report.passed:
+                break
     if not report.passed:
         raise GateFailedError(job.spec.role.value, report)
     written, folder, _ = report.final.payload
@@ -173,15 +181,11 @@ def _choose(job: Int8Job, excluded: list[str], results: dict, qdq: Path | None) 
 def median_latency(backend: str, artifacts: dict[str, Path], feed: dict[str, np.ndarray]) -> dict[str, float]:
     """Median ms per artifact through the backend's Session; runs interleaved so load spikes hit all alike."""
     sessions = {name: get_backend(backend).load(path, precision="int8") for name, path in artifacts.items()}
-    times: dict[str, list[float]] = {name: [] for name in sessions}
     try:
         for session in sessions.values():
             session.run(feed)  # warm-up
-        for _ in range(TIMING_RUNS):
-            for name, session in sessions.items():
-                start = time.perf_counter()
-                session.run(feed)
-                times[name].append(time.perf_counter() - start)
+        calls = {name: functools.partial(session.run, feed) for name, session in sessions.items()}
+        times = measure.run_window(calls, runs=TIMING_RUNS)
     finally:
         for session in sessions.values():
             session.close()

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import onnx
 
-from ..backends.onnxruntime import run_model_bytes
+from ..backends.onnxruntime import model_bytes_runner, run_model_bytes
 from ..errors import BackendUnavailableError, ExportError
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,11 @@ class Deviation:
 def run_onnx(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Run a graph in ONNX Runtime on the CPU (the reference runtime for every pass)."""
     return run_model_bytes(model.SerializeToString(), feeds)
+
+
+def onnx_runner(model: onnx.ModelProto) -> Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]:
+    """``run_onnx`` for many feeds: one ONNX Runtime session of ``model``, built once."""
+    return model_bytes_runner(model.SerializeToString())
 
 
 def compare(reference: Mapping[str, np.ndarray], candidate: Mapping[str, np.ndarray]) -> Deviation:

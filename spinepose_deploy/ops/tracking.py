@@ -58,6 +58,10 @@ class IouTracker:
         rows = [box for box, age in self._tracks.values() if age == 0]
         return np.asarray(rows, dtype=np.float32).reshape(-1, 4)
 
+    def live(self) -> list[tuple[np.ndarray, int]]:
+        """(last box, frames since matched) of every live track, in matching order (ids left out)."""
+        return list(self._tracks.values())
+
     @property
     def track_ids(self) -> list[int]:
         """Ids of all live tracks (including ones missed for up to ``max_age`` frames)."""

@@ -105,6 +105,18 @@ class DetectionSchedule:
         self._seen = False
         self._since = 0  # frames since the last detection
 
+    @property
+    def started(self) -> bool:
+        """Whether a frame was observed (the next one is not "first")."""
+        return self._seen
+
+    def frames_since_detection(self) -> int:
+        return self._since
+
+    def previous_thumbnail(self) -> np.ndarray | None:
+        """The last frame's scene-cut thumbnail (None when not adaptive or nothing seen)."""
+        return self._thumb
+
     def decide(self, index: int, frame: np.ndarray) -> str | None:
         """Why frame ``index`` runs the detector ("due", "first", "lost", ...), or None to reuse ``carried``."""
         reason = self._reason(index, frame)

@@ -220,14 +220,8 @@ def _run_stream(
         pairs = _paired(reader, pipeline, reader.fps)
         try:
             for index, (frame, result) in enumerate(pairs):
-                _account(summary, result)
-                labels = _spine_frame(spine, source.name, index, index / reader.fps, result, frame.shape[:2])
-                json_path = plan.json_path(source, index)
-                if json_path is not None:
-                    data = result.to_openpose(spine_only=spine_only)
-                    if reader.damaged(index):
-                        data["decode_damaged"] = True  # FFmpeg concealed errors: keypoints may be off
-                    summary.files.append(write_openpose(json_path, data))
+                labels = write_frame(plan, source, index, reader.fps, result, summary, spine_only, spine,
+                                     reader.damaged(index), frame.shape[:2])  # fmt: skip
                 if writer is not None or show:
                     overlay = draw_result(frame, result, spine_only=spine_only, labels=labels)
                     if writer is not None:
@@ -254,6 +248,31 @@ def _run_stream(
         summary.damaged[str(source.path)] = reader.decode
 
 
+def write_frame(
+    plan: OutputPlan,
+    source: InputSource,
+    index: int,
+    fps: float,
+    result: PoseResult,
+    summary: InferSummary,
+    spine_only: bool,
+    spine: SpineRecorder | None,
+    damaged: bool = False,
+    image_hw: tuple[int, int] | None = None,
+) -> list[str] | None:
+    """One video frame's outputs (counted, spine row, per-frame JSON); the ``--vis-angles`` labels. Also how a
+    video run in segments on Ray (``scale.segments``) writes its stitched frames."""
+    _account(summary, result)
+    labels = _spine_frame(spine, source.name, index, index / fps, result, image_hw)
+    json_path = plan.json_path(source, index)
+    if json_path is not None:
+        data = result.to_openpose(spine_only=spine_only)
+        if damaged:
+            data["decode_damaged"] = True  # FFmpeg concealed errors: keypoints may be off
+        summary.files.append(write_openpose(json_path, data))
+    return labels
+
+
 def _spine_frame(
     spine: SpineRecorder | None, source: str, frame: int, time_s: float | None, result: PoseResult,
     image_hw: tuple[int, int] | None = None,
@@ -267,8 +286,12 @@ def _spine_frame(
 
 def _finish_spine(spine: SpineRecorder | None, summary: InferSummary, pipeline: Pipeline) -> None:
     if spine is not None:
-        title = "spine angles" + (" (STAND-IN weights: the angles mean nothing)" if pipeline.standin else "")
-        summary.files.extend(spine.finish(title))
+        summary.files.extend(spine.finish(spine_title(pipeline.standin)))
+
+
+def spine_title(standin: bool) -> str:
+    """The spine plot's title (a Ray run's driver writes the same)."""
+    return "spine angles" + (" (STAND-IN weights: the angles mean nothing)" if standin else "")
 
 
 def _paired(reader: VideoReader, pipeline: Pipeline, fps: float):

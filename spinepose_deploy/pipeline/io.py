@@ -18,13 +18,12 @@ import cv2
 import numpy as np
 
 from .._atomic import write_bytes, write_text
-from .._video import DecodeReport, open_capture, read_frame
+from .._video import VIDEO_SUFFIXES, DecodeReport, open_capture, read_frame
 from ..errors import InputFileError, InvalidOptionError
 from ..ops.image import IMAGE_SUFFIXES, as_bgr
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 DEFAULT_FPS = 30.0
 _FOURCC = {".avi": "MJPG", ".mkv": "MJPG"}  # everything else: mp4v (OpenCV's FFmpeg writes it everywhere)
 
@@ -144,6 +143,13 @@ class VideoReader:
             self.frames_read += 1
             yield as_bgr(frame, f"{self.source.name} frame {self.frames_read - 1}")
         self._report_end()
+
+    def seek(self, index: int) -> None:
+        """Continue from frame ``index`` (FFmpeg decodes from the keyframe before it; a video run in segments
+        checks the frames it gets against the previous segment's)."""
+        if self._cap is not None and index > 0:
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, float(index))
+        self.frames_read = index
 
     def damaged(self, index: int) -> bool:
         """Whether frame ``index`` decoded with errors (FFmpeg concealed them)."""

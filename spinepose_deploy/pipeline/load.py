@@ -149,7 +149,7 @@ def load_bundle(
             if role == "detector":
                 continue  # a pose-only bundle: the caller passes boxes
             raise BundleError(f"{bundle.path}: no '{role}' graph (has {', '.join(bundle.roles)}); needed for {role}")
-        loaded.graphs[role] = GraphInfo.from_manifest(bundle.graph(role))
+        loaded.graphs[role] = GraphInfo.from_manifest(bundle.entry(role))
         loaded.sessions[role] = backends.load(
             bundle.artifact(role), backend=bundle.backend, precision=bundle.precision_of(role), **options
         )

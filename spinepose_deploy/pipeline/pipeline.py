@@ -16,6 +16,7 @@ independent of the previous one.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -377,13 +378,9 @@ class Pipeline:
         due, detected) on a worker thread while this one runs pose; results come out in frame order.
         """
         opts = self.options
-        tracker = IouTracker(opts.tracking_iou, MIN_AREA, opts.max_age)
-        smoother = KeypointSmoother(freq=fps) if opts.smoothing else None
-        world = self._world_transform(warmup=opts.warmup_frames, fps=fps) if opts.lift else None
-        state = _LiftState()
-        lift_thr = TRACK_LIFT_THR if opts.lift_thr is None else opts.lift_thr
-        limit = opts.max_people or (UPSTREAM_MAX_DETECTIONS if opts.seed_compat else None)
-        schedule = DetectionSchedule(opts.detection_policy()) if self.sessions["detector"] is not None else None
+        chain = TrackChain(self)
+        finish = StreamFinish(opts, fps)
+        schedule = chain.schedule
         box_iter = iter(boxes) if boxes is not None else None
 
         def prepare(item: tuple[int, np.ndarray]) -> tuple[int, np.ndarray, np.ndarray | None, Any]:
@@ -401,40 +398,16 @@ class Pipeline:
         stream = ahead(prepare, enumerate(frames)) if opts.overlap else map(prepare, enumerate(frames))
         try:
             for index, image, given, detected in stream:
-                reason: str | None = "given"
-                if given is not None or schedule is None:
-                    result = self._frame(image, given, state, lift_thr, limit)
-                else:
-                    reason = schedule.decide(index, image)
-                    if reason is not None and detected is None:  # an adaptive trigger: detect now
-                        detected = self.detect(image)
-                    if reason is None:
-                        carried = schedule.carried
-                        detected = (carried.boxes, carried.box_scores)
-                    result = self._frame(image, None, state, lift_thr, limit, detections=detected)
-                key_boxes = pose_to_bbox(result.keypoints)
-                first_new_id = tracker.next_id
-                ids = tracker.update(key_boxes)  # from unsmoothed keypoints, as upstream
-                if schedule is not None:
-                    tracked = ids >= 0
-                    # a pose cropped from a carried box that does not continue its track has drifted off it
-                    lost = given is None and reason is None and bool(((ids < 0) | (ids >= first_new_id)).any())
-                    carry = key_boxes if opts.seed_compat else pose_to_bbox(result.keypoints, CARRY_EXPANSION)
-                    schedule.observe(carry[tracked], result.box_scores[tracked], result.scores[tracked], lost)
-                keypoints = result.keypoints
-                if smoother is not None:
-                    keypoints = smoother(keypoints, ids).astype(np.float32)
-                world_3d = vertical = None
-                if world is not None:
-                    if reason == "scene cut" and isinstance(world, WorldFrame):
-                        world.reset()  # the camera may have moved: the floor evidence so far no longer holds
-                    world_3d = world.step(result.keypoints_3d, result.scores)
-                    vertical = world.vertical
-                yield replace(result, keypoints=keypoints, track_ids=ids, keypoints_3d_world=world_3d,
-                              vertical=vertical)  # fmt: skip
+                result, ids = chain.step(self, index, image, given, detected)
+                yield finish(result, ids, scene_cut=chain.reason == "scene cut")
         finally:
             if opts.overlap:
                 stream.close()
+
+    def chain(self, scale: float | None = None) -> TrackChain:
+        """A fresh ``track`` chain (for running a video in segments: ``scale.segments``); ``scale`` presets the
+        metric scale that a whole-video run takes from its first frame with people."""
+        return TrackChain(self, scale)
 
     # ------------------------------------------------------------------ internals
     def _frame(
@@ -482,14 +455,7 @@ class Pipeline:
         return state.intrinsics
 
     def _world_transform(self, warmup: int, fps: float = 30.0) -> WorldTransform | WorldFrame:
-        opts = self.options
-        if opts.seed_compat:  # upstream's estimate, options and all
-            return WorldTransform(
-                keep_camera_orientation=opts.keep_camera_orientation, ground_plane=opts.ground_plane,
-                warmup_frames=warmup,
-            )  # fmt: skip
-        floor = opts.ground_plane and not opts.keep_camera_orientation
-        return WorldFrame(opts.known_vertical(), floor=floor, fps=fps)
+        return world_transform(self.options, warmup, fps)
 
     def describe(self) -> dict[str, str]:
         """role -> "model backend/device/precision" for the loaded Sessions."""
@@ -514,6 +480,108 @@ class Pipeline:
     def __repr__(self) -> str:
         parts = ", ".join(f"{r}={d}" for r, d in self.describe().items())
         return f"<Pipeline {parts}{' STAND-IN' if self.standin else ''}>"
+
+
+class TrackChain:
+    """The per-stream state of ``track`` that decides what each next frame computes: the detection schedule,
+    the IoU tracker whose matches say which poses carry their boxes forward, and the lifting state (intrinsics,
+    metric scale). Holds no Session (picklable); ``step`` runs one frame on a pipeline.
+
+    ``digest`` hashes that state with track ids left out (they only name the tracks): two chains with equal
+    digests compute the same raw results from the same next frames, which is how a video run in segments
+    proves each segment continues exactly where the previous one ended.
+    """
+
+    def __init__(self, pipeline: Pipeline, scale: float | None = None) -> None:
+        opts = pipeline.options
+        self.tracker = make_tracker(opts)
+        self.state = _LiftState(scale=scale)
+        self.lift_thr = TRACK_LIFT_THR if opts.lift_thr is None else opts.lift_thr
+        self.limit = opts.max_people or (UPSTREAM_MAX_DETECTIONS if opts.seed_compat else None)
+        has_detector = pipeline.sessions["detector"] is not None
+        self.schedule = DetectionSchedule(opts.detection_policy()) if has_detector else None
+        self.reason: str | None = None  # why the last frame was detected ("scene cut", ...), None: boxes carried
+
+    def step(
+        self, pipeline: Pipeline, index: int, image: np.ndarray, given: np.ndarray | None = None, detected: Any = None
+    ) -> tuple[PoseResult, np.ndarray]:
+        """Frame ``index`` (BGR): raw result (keypoints unsmoothed, camera-space 3D) and its track ids."""
+        opts, schedule, tracker = pipeline.options, self.schedule, self.tracker
+        reason: str | None = "given"
+        if given is not None or schedule is None:
+            result = pipeline._frame(image, given, self.state, self.lift_thr, self.limit)
+        else:
+            reason = schedule.decide(index, image)
+            if reason is not None and detected is None:  # an adaptive trigger (or no detection ahead): detect now
+                detected = pipeline.detect(image)
+            if reason is None:
+                carried = schedule.carried
+                detected = (carried.boxes, carried.box_scores)
+            result = pipeline._frame(image, None, self.state, self.lift_thr, self.limit, detections=detected)
+        key_boxes = pose_to_bbox(result.keypoints)
+        first_new_id = tracker.next_id
+        ids = tracker.update(key_boxes)  # from unsmoothed keypoints, as upstream
+        if schedule is not None:
+            tracked = ids >= 0
+            # a pose cropped from a carried box that does not continue its track has drifted off it
+            lost = given is None and reason is None and bool(((ids < 0) | (ids >= first_new_id)).any())
+            carry = key_boxes if opts.seed_compat else pose_to_bbox(result.keypoints, CARRY_EXPANSION)
+            schedule.observe(carry[tracked], result.box_scores[tracked], result.scores[tracked], lost)
+        self.reason = reason
+        return result, ids
+
+    def digest(self) -> str:
+        """sha256 of everything that decides the next frames' raw results (track ids excluded)."""
+        h = hashlib.sha256()
+        for box, age in self.tracker.live():
+            h.update(np.asarray(box, np.float32).tobytes() + str(age).encode())
+        schedule = self.schedule
+        if schedule is not None:
+            c = schedule.carried
+            for array in (c.boxes, c.box_scores, c.keypoint_scores, schedule.previous_thumbnail()):
+                h.update(b"|" + (b"-" if array is None else np.ascontiguousarray(array).tobytes()))
+            h.update(repr((c.lost, schedule.frames_since_detection(), schedule.started)).encode())
+        h.update(repr((self.state.scale, self.state.size)).encode())
+        return h.hexdigest()
+
+
+class StreamFinish:
+    """What ``track`` does to each frame after its chain: One-Euro smoothing of the 2D keypoints per track and
+    the world frame (the vertical from evidence, ``ops.world.WorldFrame``; upstream's under seed_compat).
+    Sequential and cheap: a video run in segments replays it over the stitched raw results."""
+
+    def __init__(self, options: PipelineOptions, fps: float) -> None:
+        self.smoother = KeypointSmoother(freq=fps) if options.smoothing else None
+        self.world = world_transform(options, options.warmup_frames, fps) if options.lift else None
+
+    def __call__(self, result: PoseResult, ids: np.ndarray, scene_cut: bool = False) -> PoseResult:
+        keypoints = result.keypoints
+        if self.smoother is not None:
+            keypoints = self.smoother(keypoints, ids).astype(np.float32)
+        world_3d = vertical = None
+        if self.world is not None:
+            if scene_cut and isinstance(self.world, WorldFrame):
+                self.world.reset()  # the camera may have moved: the floor evidence so far no longer holds
+            world_3d = self.world.step(result.keypoints_3d, result.scores)
+            vertical = self.world.vertical
+        return replace(result, keypoints=keypoints, track_ids=ids, keypoints_3d_world=world_3d, vertical=vertical)
+
+
+def make_tracker(options: PipelineOptions) -> IouTracker:
+    """The IoU tracker ``track`` uses for ``options``."""
+    return IouTracker(options.tracking_iou, MIN_AREA, options.max_age)
+
+
+def world_transform(options: PipelineOptions, warmup: int, fps: float = 30.0) -> WorldTransform | WorldFrame:
+    """Camera -> world for ``options``: the vertical the user gave, else the floor, else a level camera
+    (``WorldFrame``); under seed_compat upstream's estimate (``warmup`` frames averaged), options and all."""
+    if options.seed_compat:
+        return WorldTransform(
+            keep_camera_orientation=options.keep_camera_orientation, ground_plane=options.ground_plane,
+            warmup_frames=warmup,
+        )  # fmt: skip
+    floor = options.ground_plane and not options.keep_camera_orientation
+    return WorldFrame(options.known_vertical(), floor=floor, fps=fps)
 
 
 _MISSING = object()

@@ -1,4 +1,5 @@
-"""Scale out: ``infer`` over large image/video collections on a Ray cluster, resumable.
+"""Scale out: ``infer`` over large image/video collections on a Ray cluster, resumable; inputs and outputs
+on a shared disk or in object storage (``objstore``), long videos split across workers (``segments``).
 
 ``ray`` is an optional extra (``pip install 'spinepose-deploy[ray]'``); importing this package works
 without it and ``infer_on_ray`` says how to install it.

@@ -1,20 +1,22 @@
 """``infer_on_ray``: run ``infer`` over a large collection on a Ray cluster, resumable.
 
-Why actors and not Ray Data: a video must go through ONE ``Pipeline.track`` from its first frame to
-its last (track ids, One-Euro smoothing and the world frame are state carried across frames), so a
-video is one indivisible unit of work, hours long for some files. Ray Data's unit is a block of rows
-whose outputs flow back into a dataset; here every output is a side effect (files written next to
-each other), failures must be reported per file, a dead worker's file must be re-run from frame 0
-and progress must be visible inside a long video. A small pool of actors does exactly that:
+Why actors and not Ray Data: a video's frames depend on each other (track ids, One-Euro smoothing and the
+world frame are state carried across frames), so a video runs through one ``Pipeline.track``, or, when
+long, in segments whose boundaries are checked and stitched exactly (``segments``). Ray Data's unit is a
+block of rows whose outputs flow back into a dataset; here every output is a side effect (files written
+next to each other, locally or in an object store), failures must be reported per file, a dead worker's
+work must be re-run and progress must be visible inside a long video. A small pool of actors does that:
 
 - each actor builds one Pipeline once (from a bundle, or a mode with ``backend="auto"`` so every
   node uses what its own bench measured fastest) and keeps it for every file it is given;
-- the driver hands out work: each video alone (largest first, so the long ones do not finish last),
-  images in batches; an actor busy with images gets a second batch queued so it never idles between
-  tasks, while videos go only to idle actors (nothing long waits behind anything);
+- the driver hands out work: segments of long videos first, then each other video alone (largest first,
+  so the long ones do not finish last), then images in batches; an actor busy with images gets a second
+  batch queued so it never idles between tasks, while videos go only to idle actors;
 - per-file errors come back as failed outcomes (the run goes on); a worker that dies (crash, OOM,
-  node lost, ``ray.kill``) is replaced and its unfinished files are re-submitted, each at most
+  node lost, ``ray.kill``) is replaced and its unfinished files or segments are re-submitted, each at most
   ``max_retries`` times;
+- inputs and outputs in an object store are staged on the worker's disk (``remote``); the spine files
+  are written by the driver from the workers' per-frame results (``spine_rows``);
 - completion markers (``resume``) make a rerun skip finished inputs, so Ctrl-C or a crash loses at
   most the files in flight.
 """
@@ -22,12 +24,14 @@ and progress must be visible inside a long video. A small pool of actors does ex
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +44,18 @@ from ..errors import (
     one_line,
 )
 from ..pipeline.infer import OutputPlan
-from ..pipeline.io import InputSpec
-from ..pipeline.pipeline import Pipeline
+from ..pipeline.io import InputSource, InputSpec, VideoReader
+from ..pipeline.pipeline import Pipeline, PipelineOptions
 from ..pipeline.spec import PipelineSpec
-from . import resume
+from ..pipeline.spine_outputs import SpineRequest
+from . import remote, resume
+from .joining import Joiner, SegmentTask, local_probe, may_be_long, segment_tasks, split
 from .progress import Display
+from .remote import Stores, lookup, make_units, run_staged
+from .segments import DEFAULT_SEGMENT_SECONDS, Segment, SegmentResult, check_segment_seconds, run_segment
 from .ship import ShippedBundle, pack_bundle
 from .sources import resolve_sources
+from .spine_files import RowStore
 from .worker import FileOutcome, Unit, run_unit, skipped, worker_label
 
 log = logging.getLogger(__name__)
@@ -85,11 +94,22 @@ class RunSummary:
     standin: bool = False
     interrupted: bool = False
     pending: int = 0
-    path: Path | None = None
+    path: Path | str | None = None  # summary.json: a file, or its URL in the output store
+    busy_seconds: float = 0.0  # worker time spent on inputs and segments (idle share = 1 - busy / actors x time)
+    segment_overhead_seconds: float = 0.0  # of busy_seconds: segments' scale probes, seeks and warm-ups
+    segments: int = 0  # segment tasks run for videos split across workers
+    rejoined: int = 0  # split videos run again whole because a boundary did not join exactly
+    spine_files: list[Path] = field(default_factory=list)
 
     @property
     def frames(self) -> int:
         return sum(o.frames for o in self.done)
+
+    @property
+    def idle_share(self) -> float:
+        """Share of the workers' time (from ready to the last file) spent waiting for work."""
+        span = (self.seconds - self.setup_seconds) * self.actors
+        return max(0.0, 1.0 - self.busy_seconds / span) if span > 0 else 0.0
 
     @property
     def fps(self) -> float:
@@ -103,7 +123,10 @@ class RunSummary:
             "frames": self.frames, "fps": round(self.fps, 3), "seconds": round(self.seconds, 3),
             "setup_seconds": round(self.setup_seconds, 3), "actors": self.actors, "retries": self.retries,
             "worker_restarts": self.worker_restarts, "pipelines": self.pipelines, "standin": self.standin,
-            "interrupted": self.interrupted, "pending": self.pending,
+            "interrupted": self.interrupted, "pending": self.pending, "segments": self.segments,
+            "busy_seconds": round(self.busy_seconds, 3), "idle_share": round(self.idle_share, 4),
+            "segment_overhead_seconds": round(self.segment_overhead_seconds, 3),
+            "rejoined": self.rejoined, "spine_files": [str(p) for p in self.spine_files],
             "counts": {"done": len(self.done), "skipped": len(self.skipped), "failed": len(self.failed)},
             "done": [o.to_dict() for o in self.done],
             "skipped": [o.to_dict() for o in self.skipped],
@@ -126,14 +149,18 @@ def infer_on_ray(
     ship_bundle: bool = False,
     actor_options: dict[str, Any] | None = None,
     progress: bool = True,
+    segment_seconds: float | None = DEFAULT_SEGMENT_SECONDS,
+    spine: SpineRequest | None = None,
 ) -> RunSummary:
     """Run the pipeline over every image and video of ``source`` on Ray; write what ``infer`` writes.
 
     Args:
-        source: a folder, a glob, a list file (one path per line) or a sequence of paths.
+        source: a folder, a glob, a list file (one path per line), a sequence of paths, or an object-store
+            prefix (``s3://bucket/videos/``, also ``gs://``, ``az://``: docs/ray.md).
         pipeline: a ``PipelineSpec`` (default: mode small, backend auto) or any picklable callable that
             returns a ``Pipeline``; each actor calls it once.
-        out_json / out_vis: output folders, as ``infer --json`` / ``--vis`` (at least one).
+        out_json / out_vis: output folders, as ``infer --json`` / ``--vis`` (at least one); or object-store
+            prefixes (both, when both are given), resume markers included.
         address: Ray address (None: ``ray.init()``'s own search, else a new local instance); ignored
             when Ray is already initialised in this process.
         num_actors: workers (default: the cluster's CPUs / the actor's ``num_cpus``).
@@ -143,8 +170,13 @@ def infer_on_ray(
         ship_bundle: send ``pipeline.bundle`` through the object store to nodes that cannot see its path.
         actor_options: Ray actor options (num_cpus (default 1), num_gpus, resources, runtime_env, ...).
         progress: show files, frames and frames/s on stderr.
+        segment_seconds: a video longer than this is split into segments run by different workers and
+            stitched into exactly the single-machine outputs (``scale.segments``); None or 0: never split.
+            Needs a ``PipelineSpec`` (its detection interval), a local video and no ``out_vis``.
+        spine: the spine CSV / plot / TRC / C3D files to write (local paths), as ``infer --spine ...``: the
+            driver writes them from the workers' per-frame results with the single-machine writers.
 
-    Returns the ``RunSummary`` (also written to ``<out>/.spinepose-ray/summary.json``).
+    Returns the ``RunSummary`` (also written to ``<out>/.spinepose-ray/summary.json``, in the store for a URL).
     """
     ray = require_ray()
     if out_json is None and out_vis is None:
@@ -154,17 +186,36 @@ def infer_on_ray(
             f"infer_on_ray: batch_size {batch_size}, max_retries {max_retries}, num_actors {num_actors}; "
             "expected batch_size >= 1, max_retries >= 0, num_actors >= 1"
         )
+    segment_seconds = check_segment_seconds(segment_seconds)
+    spine = spine if spine is not None and spine.wanted else None
+    if spine is not None:
+        if spine.vis_angles:
+            raise InvalidOptionError("--vis-angles: not available with --ray (overlays are drawn on the workers)")
+        if spine.lift_filtered:
+            raise InvalidOptionError("--lift-filtered: not available with --ray (the driver, which writes the spine "
+                                     "files, holds no lifter)")  # fmt: skip
+        options = _options(pipeline if pipeline is not None else PipelineSpec())
+        spine.check(lift=options.lift if options is not None else True, vis=out_vis is not None)
     found = resolve_sources(source)
-    plan = OutputPlan(found.spec, _absolute(out_json), _absolute(out_vis))
+    if spine is not None and found.store is None:
+        spine.check_inputs(found.spec)  # a --neutral range inside each video, a cut-off below its fps / 2
+    stores = Stores.for_run(found, out_json, out_vis)
+    local = not stores.outputs
+    plan = OutputPlan(found.spec, _absolute(out_json) if local else None, _absolute(out_vis) if local else None)
     factory: PipelineSpec | PipelineFactory = pipeline if pipeline is not None else PipelineSpec()
-    settings = {"pipeline": _settings(factory), "spine_only": spine_only, "json": str(plan.json_out),
-                "vis": str(plan.vis_out)}  # fmt: skip
-    state = resume.state_dir(plan)
-    summary = RunSummary(path=state / "summary.json")
+    settings = {"pipeline": _settings(factory), "spine_only": spine_only,
+                "json": stores.json.url if stores.json else str(plan.json_out),
+                "vis": stores.vis.url if stores.vis else str(plan.vis_out)}  # fmt: skip
+    state = resume.state_dir(plan) if local else None
+    summary = RunSummary(path=state / "summary.json" if state else stores.state.child("summary.json"))
     summary.failed += [FileOutcome(path, Path(path).name, "unknown", "failed", error=err, attempts=0)
                        for path, err in found.rejected]  # fmt: skip
     order = {s.name: i for i, s in enumerate(plan.spec.sources)}
-    todo = _plan_units(plan, settings, state, summary, retry_failed)
+    rows = RowStore(stores, state) if spine is not None else None
+    find = lookup(stores) if rows is None else rows.wrap(lookup(stores))
+    todo = _plan_units(make_units(found, settings, state), summary, retry_failed, find)
+    split_seconds = segment_seconds if out_vis is None else None  # an overlay video is one sequential encode
+    segments = split(todo, _options(factory), split_seconds, local_probe)
     began = time.perf_counter()
     display = Display(len(plan.spec.sources), enabled=progress)
     with display:
@@ -173,15 +224,39 @@ def infer_on_ray(
         if todo:
             _run(ray, todo, factory, plan, summary, display,
                  address=address, num_actors=num_actors, batch_size=batch_size, max_retries=max_retries,
-                 ship_bundle=ship_bundle, spine_only=spine_only, actor_options=actor_options or {})  # fmt: skip
+                 ship_bundle=ship_bundle, spine_only=spine_only, actor_options=actor_options or {},
+                 stores=stores, segments=segments, spine=spine is not None, split_seconds=split_seconds)  # fmt: skip
     summary.seconds = time.perf_counter() - began
     for group in (summary.done, summary.skipped, summary.failed):
         group.sort(key=lambda o: order.get(o.name, -1))
-    resume.write_summary(summary.path, summary.to_dict())
+    if rows is not None and not summary.interrupted:
+        finished = [o.name for o in summary.done + summary.skipped]
+        summary.spine_files = rows.write(spine, plan, summary.done, finished, summary.standin)
+    if stores.state is not None:
+        stores.state.write_text("summary.json", json.dumps(summary.to_dict(), indent=1))
+    else:
+        resume.write_summary(summary.path, summary.to_dict())
     return summary
 
 
 # ---------------------------------------------------------------- planning
+
+
+def _options(factory: Any) -> PipelineOptions | None:
+    """The pipeline options of a ``PipelineSpec`` (None for another factory: not known before it runs)."""
+    return PipelineOptions.build(**factory.options) if isinstance(factory, PipelineSpec) else None
+
+
+def _remote_probe(ray: Any, actors: list[Any], units: list[Unit]) -> dict[str, tuple]:
+    """Frame count and fps of videos in the object store, each probed by a worker (which keeps the download
+    for the segments it then runs); a video that cannot be probed runs whole (its error is reported then)."""
+    remote_units = [u for u in units if u.key is not None]
+    refs = {u.source.name: actors[i % len(actors)].probe.remote(u) for i, u in enumerate(remote_units)}
+    found = {}
+    for name, ref in refs.items():
+        with contextlib.suppress(Exception):
+            found[name] = ray.get(ref)
+    return found
 
 
 def _absolute(path: str | os.PathLike | None) -> Path | None:
@@ -194,28 +269,44 @@ def _settings(factory: PipelineSpec | PipelineFactory) -> Any:
     return {"factory": f"{type(factory).__module__}.{getattr(factory, '__qualname__', type(factory).__qualname__)}"}
 
 
-def _plan_units(plan: OutputPlan, settings: dict, state: Path, summary: RunSummary, retry_failed: bool) -> list[Unit]:
+def _plan_units(
+    units: list[Unit], summary: RunSummary, retry_failed: bool, find: Callable[[Unit], tuple[dict | None, dict | None]]
+) -> list[Unit]:
     """Units still to do; complete inputs go to ``summary.skipped``, known failures to ``summary.failed``."""
     todo = []
-    for source in plan.spec.sources:
-        unit = Unit(source, resume.fingerprint(source, settings), resume.marker_path(state, source))
-        record = resume.completed(unit.marker, unit.fingerprint)
+    for unit in units:
+        source = unit.source
+        record, failure = find(unit)
         if record is not None:
             summary.skipped.append(skipped(unit, record))
             continue
-        failure = None if retry_failed else resume.failed_before(unit.marker, unit.fingerprint)
-        if failure is not None:
-            summary.failed.append(FileOutcome(str(source.path), source.name, source.kind, "failed",
-                                              error=failure.get("error"), attempts=0, previous=True))  # fmt: skip
+        if failure is not None and not retry_failed:
+            label = failure.get("source", str(source.path))
+            summary.failed.append(FileOutcome(label, source.name, source.kind, "failed", error=failure.get("error"),
+                                              attempts=0, previous=True))  # fmt: skip
             continue
         todo.append(unit)
     return todo
+
+
+Task = list[Unit] | SegmentTask
+
+
+def _tasks(units: list[Unit], batch_size: int, segments: dict[str, list[Segment]]) -> list[Task]:
+    """Segments of split videos first (the long work, spread over every worker), then ``_batches``."""
+    split: list[Task] = []
+    for unit in units:
+        if segments.get(unit.source.name):
+            split += segment_tasks(unit, segments[unit.source.name])
+    return split + _batches([u for u in units if u.source.name not in segments], batch_size)
 
 
 def _batches(units: list[Unit], batch_size: int) -> list[list[Unit]]:
     """Videos one per task, largest first; then images ``batch_size`` per task."""
 
     def size(unit: Unit) -> int:
+        if unit.size is not None:
+            return unit.size
         with contextlib.suppress(OSError):
             return os.path.getsize(unit.source.path)
         return 0
@@ -244,8 +335,17 @@ class _Tally:
 class _Worker:
     """One Pipeline, built once, run over the inputs it is handed."""
 
-    def __init__(self, factory: PipelineSpec | PipelineFactory, plan: OutputPlan, spine_only: bool, tally: Any):
+    def __init__(
+        self,
+        factory: PipelineSpec | PipelineFactory,
+        plan: OutputPlan,
+        spine_only: bool,
+        tally: Any,
+        stores: Stores,
+        spine: bool = False,
+    ):
         self._factory, self._plan, self._spine_only, self._tally = factory, plan, spine_only, tally
+        self._stores, self._spine = stores, spine
         self._pipeline: Pipeline | None = None
 
     def start(self) -> dict[str, Any]:
@@ -257,8 +357,31 @@ class _Worker:
     def pid(self) -> int:
         return os.getpid()
 
-    def run(self, units: list[Unit]) -> list[FileOutcome]:
+    def segment(self, unit: Unit, segment: Segment, tail: int) -> SegmentResult:
+        """Raw results of one segment of a video (``scale.segments``); the driver stitches them."""
         self.start()
+        step, flush = self._counter()
+        try:
+            return run_segment(self._pipeline, self._local(unit), segment, tail, on_frame=step)
+        finally:
+            flush()
+
+    def probe(self, unit: Unit) -> tuple[int | None, float]:
+        """(frame count, fps) of a video in the object store (downloaded once to this node for its segments)."""
+        with VideoReader(self._local(unit)) as reader:
+            return reader.frame_count, reader.fps
+
+    def forget(self, units: list[Unit]) -> None:
+        if self._stores.input is not None:
+            remote.forget(self._stores.input, units)
+
+    def _local(self, unit: Unit) -> InputSource:
+        if unit.key is None or self._stores.input is None:
+            return unit.source
+        return replace(unit.source, path=remote.fetch(self._stores.input, unit))
+
+    def _counter(self) -> tuple[Callable[[], None], Callable[[], None]]:
+        """(step once per frame, flush at the end): frame counts sent to the tally at most every TALLY_EVERY_S."""
         pending, last = [0], [time.monotonic()]
 
         def step() -> None:
@@ -268,11 +391,23 @@ class _Worker:
                 self._tally.add.remote(pending[0])
                 pending[0], last[0] = 0, now
 
-        try:
-            return [run_unit(self._pipeline, self._plan, u, spine_only=self._spine_only, on_frame=step) for u in units]
-        finally:
+        def flush() -> None:
             if pending[0]:
                 self._tally.add.remote(pending[0])
+
+        return step, flush
+
+    def run(self, units: list[Unit]) -> list[FileOutcome]:
+        self.start()
+        step, flush = self._counter()
+        try:
+            if self._stores.any:
+                return [run_staged(self._pipeline, self._plan, u, self._stores, spine_only=self._spine_only,
+                                   on_frame=step, spine=self._spine) for u in units]  # fmt: skip
+            return [run_unit(self._pipeline, self._plan, u, spine_only=self._spine_only, on_frame=step,
+                             spine=self._spine) for u in units]  # fmt: skip
+        finally:
+            flush()
 
 
 # ---------------------------------------------------------------- the driver
@@ -293,8 +428,14 @@ def _run(
     ship_bundle: bool,
     spine_only: bool,
     actor_options: dict[str, Any],
+    stores: Stores,
+    segments: dict[str, list[Segment]],
+    spine: bool,
+    split_seconds: float | None,
 ) -> None:
     began = time.perf_counter()
+    # videos in a store are probed by the workers, then split: size the pool for the segments to come
+    in_store = [u for u in units if may_be_long(u, split_seconds)]
     started = _connect(ray, address)
     actors: list[Any] = []
     tally = None
@@ -304,29 +445,42 @@ def _run(
                 raise InvalidOptionError("ship_bundle: needs a PipelineSpec with a bundle")
             blob, digest = pack_bundle(factory.bundle)
             factory = ShippedBundle(factory, ray.put(blob), digest)
-        tasks = deque(_batches(units, batch_size))
+        tasks: deque[Task] = deque(_tasks(units, batch_size, segments))
         options = {"num_cpus": 1, "max_restarts": 0, "max_task_retries": 0, **actor_options}
-        count = min(num_actors or _default_actors(ray, options), len(tasks))
+        count = num_actors or _default_actors(ray, options)
+        count = count if in_store else min(count, len(tasks))
         tally = ray.remote(_Tally).options(num_cpus=0).remote()
         slim = _slim(plan)
         worker = ray.remote(_Worker).options(**options)
 
         def make() -> Any:
-            return worker.remote(factory, slim, spine_only, tally)
+            return worker.remote(factory, slim, spine_only, tally, stores, spine)
 
         actors = [make() for _ in range(count)]
         infos = _start(ray, actors)
         summary.actors = count
         summary.pipelines = sorted({info["pipeline"] for info in infos})
         summary.standin = any(info["standin"] for info in infos)
+        if in_store:
+            probed = split(in_store, _options(factory), split_seconds, partial(_remote_probe, ray, actors))
+            segments = {**segments, **probed}
+            tasks = deque(_tasks(units, batch_size, segments))
         summary.setup_seconds = time.perf_counter() - began
         display.started(count)
-        _drive(ray, tasks, actors, make, tally, summary, display, max_retries)
+        joiner = Joiner(segments, plan, stores, spine_only, spine)
+        try:
+            _drive(ray, tasks, actors, make, tally, summary, display, max_retries, joiner)
+        finally:
+            joiner.close()
+            summary.rejoined = joiner.rejoined
     except KeyboardInterrupt:  # Ctrl-C: what finished has its markers; the summary says what is pending
         summary.interrupted = True
         summary.pending = len(units) - len(summary.done) - sum(o.attempts > 0 for o in summary.failed)
         log.warning("interrupted: %d inputs not finished; rerun the same command to resume", summary.pending)
     finally:
+        if in_store and actors:  # the nodes' copies of the split videos
+            with contextlib.suppress(Exception):
+                ray.get([actor.forget.remote(in_store) for actor in actors], timeout=60)
         for handle in [*actors, tally]:
             if handle is not None:
                 with contextlib.suppress(Exception):
@@ -387,14 +541,18 @@ def _drive(
     summary: RunSummary,
     display: Display,
     max_retries: int,
+    joiner: Joiner,
 ) -> None:
     """Keep every actor busy until no task is left; replace dead actors and re-submit their work."""
     crashes = _crash_errors(ray)
-    inflight: dict[Any, tuple[int, Any, list[Unit]]] = {}
+    inflight: dict[Any, tuple[int, Any, Task]] = {}
     load = [0] * len(actors)
     videos = [0] * len(actors)
     tally_ref = None
-    while tasks or inflight:
+    while tasks or inflight or joiner.busy:
+        for outcome in joiner.collect():
+            (summary.done if outcome.status == "done" else summary.failed).append(outcome)
+            display.file_done(outcome)
         for depth in range(1, IN_FLIGHT_PER_ACTOR + 1):  # one task per actor first, then top up
             for slot, actor in enumerate(actors):
                 if not tasks or load[slot] >= depth:
@@ -402,9 +560,12 @@ def _drive(
                 if depth > 1 and (_has_video(tasks[0]) or videos[slot]):
                     continue  # nothing waits behind a video, nor a video behind anything: idle actors take them
                 batch = tasks.popleft()
-                inflight[actor.run.remote(batch)] = (slot, actor, batch)
+                inflight[_submit(actor, batch)] = (slot, actor, batch)
                 load[slot] += 1
                 videos[slot] += _has_video(batch)
+        if not inflight:
+            time.sleep(0.05)  # only stitching left
+            continue
         ready, _ = ray.wait(list(inflight), num_returns=1, timeout=0.25)
         tally_ref = _poll_tally(ray, tally, tally_ref, display)
         for ref in ready:
@@ -420,16 +581,30 @@ def _drive(
                     actors[slot] = make()
                     summary.worker_restarts += 1
                     log.warning("worker died (%s); starting another", one_line(exc).split(".")[0])
-                _resubmit(batch, exc, tasks, summary, display, max_retries)
+                _resubmit(batch, exc, tasks, summary, display, max_retries, joiner)
                 continue
+            if isinstance(batch, SegmentTask):
+                summary.segments += 1
+                summary.busy_seconds += outcomes.seconds
+                summary.segment_overhead_seconds += outcomes.overhead_seconds
+                joiner.add(batch, outcomes, tasks)
+                continue
+            else:
+                summary.busy_seconds += sum(o.seconds for o in outcomes)
             for outcome in outcomes:
                 (summary.done if outcome.status == "done" else summary.failed).append(outcome)
                 display.file_done(outcome)
     display.frames(summary.frames)
 
 
-def _has_video(batch: list[Unit]) -> bool:
-    return any(unit.source.kind != "image" for unit in batch)
+def _submit(actor: Any, task: Task) -> Any:
+    if isinstance(task, SegmentTask):
+        return actor.segment.remote(task.unit, task.segment, task.tail)
+    return actor.run.remote(task)
+
+
+def _has_video(batch: Task) -> bool:
+    return isinstance(batch, SegmentTask) or any(unit.source.kind != "image" for unit in batch)
 
 
 def _crash_errors(ray: Any) -> tuple[type[BaseException], ...]:
@@ -438,10 +613,28 @@ def _crash_errors(ray: Any) -> tuple[type[BaseException], ...]:
 
 
 def _resubmit(
-    batch: list[Unit], exc: BaseException, tasks: deque, summary: RunSummary, display: Display, max_retries: int
+    batch: Task,
+    exc: BaseException,
+    tasks: deque,
+    summary: RunSummary,
+    display: Display,
+    max_retries: int,
+    joiner: Joiner,
 ) -> None:
-    """Each input of a failed task goes back alone (a crashing file cannot take others down twice)."""
-    for unit in reversed(batch):
+    """Each input of a failed task goes back alone (a crashing file cannot take others down twice); a segment
+    goes back as it was."""
+    units = batch if isinstance(batch, list) else [batch.unit]
+    if isinstance(batch, SegmentTask):
+        unit = batch.unit
+        if unit.source.name in joiner.dead:
+            return  # another of its segments already failed it
+        if unit.attempts < max_retries:
+            unit.attempts += 1
+            summary.retries += 1
+            tasks.appendleft(batch)
+            return
+        joiner.failed(unit.source.name)
+    for unit in reversed(units):
         unit.attempts += 1
         if unit.attempts > max_retries:
             source = unit.source

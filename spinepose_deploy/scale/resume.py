@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -48,56 +48,87 @@ def failed_path(marker: Path) -> Path:
     return marker.with_name(marker.name.removesuffix(".done.json") + ".failed.json")
 
 
-def fingerprint(source: InputSource, settings: Mapping[str, Any]) -> str:
-    """Digest of the input file's identity (path, size, mtime) and the run's settings."""
-    try:
-        stat = os.stat(source.path)
-        identity = [stat.st_size, stat.st_mtime_ns]
-    except OSError:
-        identity = None  # a missing file never matches a marker
-    blob = json.dumps({"source": str(source.path), "file": identity, "settings": settings}, sort_keys=True, default=str)
+def fingerprint(source: InputSource, settings: Mapping[str, Any], identity: list | None = None, where: str = "") -> str:
+    """Digest of the input file's identity (path, size, mtime; or ``where`` and the store's ``identity``,
+    size and ETag, for an object) and the run's settings."""
+    if identity is None:
+        try:
+            stat = os.stat(source.path)
+            identity = [stat.st_size, stat.st_mtime_ns]
+        except OSError:
+            identity = None  # a missing file never matches a marker
+    blob = json.dumps({"source": where or str(source.path), "file": identity, "settings": settings}, sort_keys=True,
+                      default=str)  # fmt: skip
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def marker_text(record: Mapping[str, Any], outputs: Iterable[Path]) -> str:
+    """A done marker's JSON, with each output's size (call after all outputs exist)."""
+    listed = [{"path": str(p), "bytes": os.path.getsize(p)} for p in outputs]
+    return json.dumps({"version": MARKER_VERSION, **record, "outputs": listed, "finished": _now()}, indent=1)
+
+
+def failure_text(record: Mapping[str, Any]) -> str:
+    return json.dumps({"version": MARKER_VERSION, **record, "finished": _now()}, indent=1)
 
 
 def write_marker(path: Path, record: Mapping[str, Any], outputs: Iterable[Path]) -> Path:
     """Write the marker atomically, with each output's size, after all outputs exist."""
-    listed = [{"path": str(p), "bytes": os.path.getsize(p)} for p in outputs]
-    data = {"version": MARKER_VERSION, **record, "outputs": listed, "finished": _now()}
-    return write_text(path, json.dumps(data, indent=1))
+    return write_text(path, marker_text(record, outputs))
 
 
 def write_failure(marker: Path, record: Mapping[str, Any]) -> Path:
-    data = {"version": MARKER_VERSION, **record, "finished": _now()}
-    return write_text(failed_path(marker), json.dumps(data, indent=1))
+    return write_text(failed_path(marker), failure_text(record))
 
 
 def completed(path: Path, expected: str) -> dict | None:
     """The marker's record when the input is complete for fingerprint ``expected``, else None."""
-    data = _read(path, expected)
+    return check_done(_text(path), expected, _local_size)
+
+
+def check_done(text: str | None, expected: str, size_of: Callable[[str], int | None]) -> dict | None:
+    """The record of marker ``text`` when it has fingerprint ``expected`` and every output it lists still has
+    its recorded size (``size_of(path)``: None when missing), else None. Local files and store objects alike."""
+    data = parse(text, expected)
     if data is None:
         return None
     for item in data.get("outputs") or []:
         try:
-            if os.path.getsize(item["path"]) != item["bytes"]:
+            if size_of(item["path"]) != item["bytes"]:
                 return None
-        except (OSError, KeyError, TypeError):
+        except (KeyError, TypeError):
             return None
     return data
 
 
 def failed_before(marker: Path, expected: str) -> dict | None:
     """The failure record when this input failed before with fingerprint ``expected``, else None."""
-    return _read(failed_path(marker), expected)
+    return parse(_text(failed_path(marker)), expected)
 
 
-def _read(path: Path, expected: str) -> dict | None:
+def parse(text: str | None, expected: str) -> dict | None:
+    """A marker's record when ``text`` is one of this version with fingerprint ``expected``, else None."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(text) if text is not None else None
+    except ValueError:
         return None
     if not isinstance(data, dict) or data.get("version") != MARKER_VERSION or data.get("fingerprint") != expected:
         return None
     return data
+
+
+def _text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _local_size(path: str) -> int | None:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
 
 
 def write_summary(path: Path, summary: Mapping[str, Any]) -> Path:

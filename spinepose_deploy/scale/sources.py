@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 from ..errors import InputFileError
 from ..pipeline.io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, InputSource, InputSpec, resolve_input
+from .objstore import Store, as_url, scrub
 
 MEDIA_SUFFIXES = IMAGE_SUFFIXES + VIDEO_SUFFIXES
 _GLOB_CHARS = "*?["
@@ -28,6 +30,8 @@ class Sources:
 
     spec: InputSpec
     rejected: tuple[tuple[str, str], ...] = ()
+    store: Store | None = None  # inputs in an object store: each source's path is its key there
+    objects: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # key -> the store's info (size, ETag)
 
 
 def resolve_sources(source: str | os.PathLike | Sequence[str | os.PathLike]) -> Sources:
@@ -39,6 +43,9 @@ def resolve_sources(source: str | os.PathLike | Sequence[str | os.PathLike]) -> 
     """
     if not isinstance(source, (str, os.PathLike)):
         return _from_paths([Path(p) for p in source], f"{len(source)} paths")
+    url = as_url(source)
+    if url is not None:
+        return _from_store(Store.parse(url, "INPUT"))
     text = str(source)
     path = Path(text)
     if path.is_dir() or (path.is_file() and path.suffix.lower() in MEDIA_SUFFIXES):
@@ -57,6 +64,22 @@ def resolve_sources(source: str | os.PathLike | Sequence[str | os.PathLike]) -> 
     if text.strip().isdigit():
         raise InputFileError(f"{text}: a webcam cannot run on Ray (expected a folder, a glob, a list file or files)")
     raise InputFileError(f"{text}: no such file, folder or matching pattern (expected a folder, a glob or a list file)")
+
+
+def _from_store(store: Store) -> Sources:
+    """Every image and video below an object-store prefix (or the one object it names), named as a folder's."""
+    store.check("INPUT")
+    objects = store.listing("INPUT")
+    media = {key: info for key, info in objects.items() if PurePosixPath(key).suffix.lower() in MEDIA_SUFFIXES}
+    if not media:
+        raise InputFileError(f"INPUT: no images or videos under '{scrub(store.url)}/' ({len(objects)} objects, "
+                             f"none ending in {', '.join(MEDIA_SUFFIXES)})")  # fmt: skip
+    keys = sorted(media)
+    paths = [Path(key) for key in keys]
+    names = _unique_names(paths)
+    kinds = ["image" if p.suffix.lower() in IMAGE_SUFFIXES else "video" for p in paths]
+    sources = tuple(InputSource(k, n, p) for k, n, p in zip(kinds, names, paths, strict=True))
+    return Sources(InputSpec("folder", sources, Path(store.key())), store=store, objects=media)
 
 
 def _absolute(spec: InputSpec) -> InputSpec:

@@ -23,6 +23,7 @@ from ..pipeline.infer import OutputPlan, run_infer
 from ..pipeline.io import InputSource, InputSpec
 from ..pipeline.pipeline import Pipeline
 from . import resume
+from .spine_rows import Rows, to_bytes
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,10 @@ class Unit:
 
     source: InputSource
     fingerprint: str
-    marker: Path
+    marker: Path  # local marker; a run whose outputs go to an object store keeps its markers there (``remote``)
     attempts: int = 0
+    key: str | None = None  # the input's key in the object store it is read from (``source.path`` is that key)
+    size: int | None = None  # bytes, when known without a stat (an object's listing)
 
 
 @dataclass
@@ -53,6 +56,7 @@ class FileOutcome:
     worker: str | None = None
     previous: bool = False  # failed in an earlier run; not tried again (the file is unchanged)
     decode: dict | None = None  # a damaged video: DecodeReport.to_dict() plus its one-line "warning"
+    spine: bytes | None = None  # the input's spine rows for the driver (``spine_rows.to_bytes``), when asked
 
     def to_dict(self) -> dict[str, Any]:
         keep = {"done": ("frames", "people", "seconds", "outputs", "attempts", "worker"),
@@ -83,8 +87,10 @@ def run_unit(
     *,
     spine_only: bool = False,
     on_frame: Callable[[], None] | None = None,
+    spine: bool = False,
 ) -> FileOutcome:
-    """Process one input like ``infer`` would, then write its marker; any error becomes a failed outcome
+    """Process one input like ``infer`` would, then write its marker (``spine``: keep its results as spine
+    rows for the driver, ``FileOutcome.spine``); any error becomes a failed outcome
     (and a failed marker, so an unchanged bad file is not retried by the next run).
 
     An input whose marker already says complete (a retried batch that got this far before its worker
@@ -104,7 +110,8 @@ def run_unit(
         _remove_temporaries(one, source)
     began = time.perf_counter()
     try:
-        summary = run_infer(pipeline, one, spine_only=spine_only, progress=(_ignore, on_frame or _nothing))
+        rows = Rows() if spine else None
+        summary = run_infer(pipeline, one, spine_only=spine_only, progress=(_ignore, on_frame or _nothing), spine=rows)
         if summary.stopped:  # run_infer turns KeyboardInterrupt (a cancelled task) into stopped
             outcome.status, outcome.error = "failed", f"{source.path}: interrupted"
             return outcome
@@ -123,6 +130,8 @@ def run_unit(
         resume.write_failure(unit.marker, {**base, "error": outcome.error})
         return outcome
     outcome.frames, outcome.people, outcome.outputs = summary.frames, summary.people, len(summary.files)
+    if rows is not None:
+        outcome.spine = to_bytes(rows.rows, rows.fps)
     outcome.seconds = round(time.perf_counter() - began, 3)
     return outcome
 

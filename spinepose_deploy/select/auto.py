@@ -182,7 +182,7 @@ def _sha_from_rows(rows: Sequence[Any], role: str) -> str:
         bundle = _field(row, "bundle")
         if _field(row, "graph") == role and bundle:
             try:
-                return Bundle.load(bundle, verify=False).graph(role)["source_sha256"]
+                return Bundle.load(bundle, verify=False).entry(role).source_sha256
             except SpinePoseDeployError:
                 continue
     return ""
@@ -323,12 +323,12 @@ def _probe_candidates(role: str, source: Any) -> list[_Candidate]:
     for manifest in sorted(cache_subdir("bundles").glob("*/manifest.json")):
         try:
             bundle = Bundle.load(manifest.parent, verify=False)
-            graph = bundle.graph(role)
+            entry = bundle.entry(role)
         except SpinePoseDeployError:
             continue
-        gate = (graph.get("fidelity") or {}).get("gate") or {}
+        passed = entry.fidelity is None or entry.fidelity.gate is None or entry.fidelity.gate.passed
         pair = (bundle.backend, bundle.precision)
-        if graph.get("source_sha256") != source.sha256 or not gate.get("passed", True) or pair in seen:
+        if entry.source_sha256 != source.sha256 or not passed or pair in seen:
             continue
         if backends.get_backend(bundle.backend).availability().ok:
             found.append(_Candidate(bundle.backend, bundle.precision, bundle.artifact(role)))

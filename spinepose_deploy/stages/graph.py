@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..backends.base import Session
+from ..bundle.manifest import GraphEntry, Preprocess
 from ..errors import InvalidOptionError, UserError
 from ..zoo.specs import Family, ModelSpec, get_spec
 
@@ -52,20 +53,20 @@ class GraphInfo:
         )
 
     @classmethod
-    def from_manifest(cls, graph: Mapping[str, Any]) -> GraphInfo:
-        spec = get_spec(graph["model"])
-        pre = graph.get("preprocess") or {}
-        extra = graph.get("extra") or {}
-        size = pre.get("input_size") or spec.input_size
+    def from_manifest(cls, entry: GraphEntry) -> GraphInfo:
+        """How a bundle's graph is fed: its recorded preprocessing (the spec's where none is recorded)."""
+        spec = get_spec(entry.model)
+        pre = entry.preprocess or Preprocess.from_spec(spec)
+        extra = entry.extra
         return cls(
             spec.name,
             spec.family,
-            (int(size[0]), int(size[1])),
-            tuple(pre["mean"]) if pre.get("mean") else spec.mean,
-            tuple(pre["std"]) if pre.get("std") else spec.std,
-            pre.get("color") or spec.color,
+            pre.input_size,
+            pre.mean or spec.mean,
+            pre.std or spec.std,
+            pre.color or spec.color,
             spec.version,
-            bool(graph.get("standin")),
+            entry.standin,
             dict(extra.get("nms") or {}) if extra.get("host_nms") else None,
         )
 

@@ -52,7 +52,8 @@ logger = logging.getLogger(__name__)
 MIRROR_ENV = "SPINEPOSE_DEPLOY_MIRROR"
 PINS_FILE = "pins.json"
 _CHUNK = 1 << 20  # pooch's default of 1 KiB means 200k write+flush calls for a 200 MB graph
-_TIMEOUT_S = 60
+_TIMEOUT_S = 60  # seconds without a byte while downloading
+_CONNECT_TIMEOUT_S = 5  # to reach the host: an offline machine (weights="auto") fails fast
 
 
 def models_cache() -> Path:
@@ -222,7 +223,7 @@ def _stream(url: str, target: Path, progress: bool) -> None:
 
     logger.info("downloading %s", url)
     bar = _RichDownloadProgress(target.name) if progress else False
-    downloader = pooch.HTTPDownloader(progressbar=bar, chunk_size=_CHUNK, timeout=_TIMEOUT_S)
+    downloader = pooch.HTTPDownloader(progressbar=bar, chunk_size=_CHUNK, timeout=(_CONNECT_TIMEOUT_S, _TIMEOUT_S))
     try:
         downloader(url, str(target), None)
     except requests.exceptions.RequestException as exc:
