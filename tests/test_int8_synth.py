@@ -316,7 +316,13 @@ def test_onnxruntime_int8_trained_pose_and_lifter_gated_on_ground_truth(tmp_path
         )
     )  # fmt: skip
     assert bundle.manifest["calibration"]["source"] == "synth" and bundle.manifest["standin"]
-    print("; ".join(_check_graph(bundle.graph(role), role) for role in ("pose", "lifter")))
+    # issue 22's spine gate: INT8 pose moves the 2D regional spine angles beyond 6 degrees p95, and the INT8 lifter
+    # the spine (chain error or 3D angles), until every node is float: both ship in FP16
+    pose, lifter = bundle.graph("pose"), bundle.graph("lifter")
+    assert any("flexion2d" in f for r in pose["int8"]["rounds"] for f in r["failures"])
+    spine = ("spine", "inclination", "flexion", "lateral_axial")
+    assert any(word in f for f in lifter["int8"]["rounds"][0]["failures"] for word in spine)
+    print("; ".join(_check_graph(bundle.graph(role), role, "fp16") for role in ("pose", "lifter")))
 
 
 @needs_trained
@@ -352,8 +358,8 @@ def test_cli_int8_small_mode_trained_prints_accuracy(tmp_path, capsys, monkeypat
     assert code == 0 and "calibration data: synthetic scenes (synth: seeds 500000..500007" in captured.err
     assert "vs ground truth" in captured.out and "PCK@0.05" in captured.out and "MPJPE" in captured.out
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
-    for role in ("pose", "lifter"):
-        _check_graph(manifest["graphs"][role], role)
+    for role in ("pose", "lifter"):  # the spine gate keeps both in FP16 on ONNX Runtime (as the fast test above)
+        _check_graph(manifest["graphs"][role], role, "fp16")
 
 
 @needs_trained
