@@ -10,6 +10,12 @@ of the TensorRT API documentation, restricted to what a static read can decide:
 - ``dq-type``              DequantizeLinear of anything but INT8 / FP8 / INT4 (int32 bias DQs from
                            ORT's QuantizeBias=True, uint8 activations): IDequantizeLayer refuses them
 - ``qdq-zero-point``       non-zero Q/DQ zero point (TensorRT quantization is symmetric)
+- ``dq-scalar``            a 0-d quantized constant feeding DequantizeLinear (ORT's quantizer leaves them for
+                           scalar operands such as LayerNorm's epsilon): the parser reshapes it before the DQ and
+                           the builder refuses "Quantized constant ... is only allowed before DQ" (found by the
+                           TensorRT-RTX builder; NVIDIA/TensorRT#3919); ``fix_scalar_dq`` gives them shape [1]
+- ``no-kernel``            (TensorRT-RTX) NonMaxSuppression / NonZero: "has no runners that implement it" for
+                           every target; the detector is cut before NMS and NMS runs on the host
 - ``topk-k``               TopK whose K can exceed 3840 (ITopKLayer limit); ``topk-sorted``: sorted=0
 - ``constant-input``       an input the importer needs at build time (axes, NMS parameters, TopK's K when
                            static) that is computed at run time
@@ -100,6 +106,8 @@ REDUCE_OPS = frozenset(
     ]
 )
 DATA_DEPENDENT_OPS = frozenset({"NonMaxSuppression", "NonZero"})
+# flavour (backend name) -> ops its builder has no kernel for, on any target
+NO_KERNEL_OPS = {"tensorrt": frozenset(), "tensorrt-rtx": DATA_DEPENDENT_OPS}
 RESIZE_TRANSFORMS = {"half_pixel", "pytorch_half_pixel", "tf_half_pixel_for_nn", "asymmetric", "align_corners"}
 RESIZE_NEAREST = {"floor", "ceil", "round_prefer_floor", "round_prefer_ceil"}
 INT32 = np.iinfo(np.int32)
@@ -151,12 +159,25 @@ class Report:
         }
 
 
-def check(model: onnx.ModelProto, name: str = "graph") -> Report:
-    """Check ``model`` against TensorRT's ONNX rules. Dynamic batch (axis 0) is fine: the profile covers it."""
+def check(model: onnx.ModelProto, name: str = "graph", flavour: str = "tensorrt") -> Report:
+    """Check ``model`` against the ONNX rules of ``flavour``'s builder ('tensorrt' | 'tensorrt-rtx').
+
+    Dynamic batch (axis 0) is fine: the profile covers it."""
     graph = _Graph(model)
     findings = [*_check_opset(model), *_check_inputs(model)]
+    missing = NO_KERNEL_OPS[flavour]
     for node in model.graph.node:
-        findings.extend(_check_node(graph, node))
+        found = list(_check_node(graph, node))
+        if node.op_type in missing:  # the note "sized at run time" becomes: no kernel at all
+            found = [f for f in found if f.rule != "data-dependent"] + [
+                Finding(
+                    "no-kernel",
+                    _label(node),
+                    node.op_type,
+                    f"{flavour} has no kernel for it on any GPU; cut the graph before it (NMS on the host)",
+                )
+            ]
+        findings.extend(found)
     findings.extend(_check_types(graph))
     return Report(name, tuple(findings))
 
@@ -346,6 +367,14 @@ def _check_node(graph: _Graph, node: onnx.NodeProto) -> Iterable[Finding]:
 def _check_qdq(graph: _Graph, node: onnx.NodeProto) -> Iterable[Finding]:
     label, op = _label(node), node.op_type
     if op == "DequantizeLinear":
+        if _is_scalar_quantized(graph.constants, graph.elem, node.input[0]):
+            yield Finding(
+                "dq-scalar",
+                label,
+                op,
+                f"quantized constant '{node.input[0]}' is 0-d; the parser reshapes it before the DQ and the "
+                "builder refuses that (give it shape [1]: tensorrt_rules.fix_scalar_dq)",
+            )
         kind = graph.elem.get(node.input[0])
         if kind is not None and kind not in QUANTIZED_TYPES:
             yield Finding(
@@ -467,3 +496,40 @@ def cap_topk(model: onnx.ModelProto, limit: int = MAX_TOPK) -> tuple[onnx.ModelP
             node.input[1] = capped
         changed.append(f"TopK '{_label(node)}': K capped at {limit} for TensorRT ({findings[0].message})")
     return out, changed
+
+
+def _is_scalar_quantized(constants: dict[str, np.ndarray], elem: dict[str, int], name: str) -> bool:
+    value = constants.get(name)
+    return value is not None and value.ndim == 0 and elem.get(name) in QUANTIZED_TYPES
+
+
+def fix_scalar_dq(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
+    """A copy of ``model`` whose 0-d quantized constants feeding DequantizeLinear have shape [1] (rule dq-scalar).
+
+    Per-tensor DequantizeLinear is elementwise, so the values are the same; the DQ output becomes [1] instead
+    of a scalar, which broadcasts the same in the ops that read it (ONNX Runtime outputs stay bit-identical,
+    tested). Returns (model, names changed); the model is returned as is when nothing changes.
+    """
+    initializers = {i.name: i for i in model.graph.initializer}
+    elem = {name: i.data_type for name, i in initializers.items()}
+    constants = {name: numpy_helper.to_array(i) for name, i in initializers.items() if not i.dims}
+    names = sorted(
+        {
+            n.input[0]
+            for n in model.graph.node
+            if n.op_type == "DequantizeLinear" and _is_scalar_quantized(constants, elem, n.input[0])
+        }
+    )
+    if not names:
+        return model, []
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    outputs = {n.output[0] for n in out.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in names}
+    for tensor in out.graph.initializer:
+        if tensor.name in names:
+            tensor.dims.append(1)
+    # the recorded scalar shapes of those DQ outputs are stale now: let shape inference redo them
+    kept = [v for v in out.graph.value_info if v.name not in outputs]
+    del out.graph.value_info[:]
+    out.graph.value_info.extend(kept)
+    return out, names

@@ -51,6 +51,7 @@ class Int8Job:
     batch: BatchRange
     timing_feed: dict[str, np.ndarray] = field(default_factory=dict)
     onnx_only: bool = False  # TensorRT: write the QDQ ONNX for the target's builder, not an engine
+    writer_options: dict = field(default_factory=dict)  # e.g. TensorRT-RTX's compute capability targets
 
 
 @dataclass
@@ -143,7 +144,7 @@ def _write(name: str, job: Int8Job, pre: Path, qdq: Path | None, target: Path, e
         shutil.copyfile(qdq, target / artifact)
         return WriteResult(artifact, [artifact], [note], {"qdq": counts})
     write = writer_function(FORMATS[job.backend].writer, job.onnx_only)
-    written = write(qdq, target, spec=job.spec, precision="int8", batch=job.batch)
+    written = write(qdq, target, spec=job.spec, precision="int8", batch=job.batch, **job.writer_options)
     written.notes.insert(0, note)
     return written
 
