@@ -180,7 +180,8 @@ class TensorRTBackend(Backend):
             if not count:
                 missing.append("an NVIDIA GPU (CUDA sees none)")
         except ImportError:
-            missing.append("cuda-python (pip install 'spinepose-deploy[tensorrt-cu12]'), without which no GPU is found")
+            extra = "tensorrt-cu12" if self.flavour is TENSORRT else self.extra
+            missing.append(f"cuda-python (pip install 'spinepose-deploy[{extra}]'), without which no GPU is found")
         except Exception as exc:  # a CUDA error from a broken driver must not break doctor: say it instead
             mismatch = _safe(_cuda.driver_mismatch)
             missing.append(mismatch or f"an NVIDIA GPU with a working driver ({exc})")

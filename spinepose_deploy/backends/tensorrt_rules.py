@@ -5,7 +5,8 @@ stops the export with one line naming the node and the rule, on any machine. The
 support matrix (``onnx/onnx-tensorrt`` ``docs/operators.md``, TensorRT 10.x: opsets 9-20) plus the layer limits
 of the TensorRT API documentation, restricted to what a static read can decide:
 
-- ``opset``                ai.onnx opset outside 9..20
+- ``opset``                (note) ai.onnx opset outside 9..20, the matrix's tested range (the TensorRT-RTX 1.7
+                           parser builds opset 7 and 22 graphs of supported ops, so it is not an error)
 - ``unsupported-op``       an op the matrix marks unsupported, or a custom domain (no plugin is registered)
 - ``dq-type``              DequantizeLinear of anything but INT8 / FP8 / INT4 (int32 bias DQs from
                            ORT's QuantizeBias=True, uint8 activations): IDequantizeLayer refuses them
@@ -16,12 +17,16 @@ of the TensorRT API documentation, restricted to what a static read can decide:
                            TensorRT-RTX builder; NVIDIA/TensorRT#3919); ``fix_scalar_dq`` gives them shape [1]
 - ``no-kernel``            (TensorRT-RTX) NonMaxSuppression / NonZero: "has no runners that implement it" for
                            every target; the detector is cut before NMS and NMS runs on the host
-- ``topk-k``               TopK whose K can exceed 3840 (ITopKLayer limit); ``topk-sorted``: sorted=0
+- ``topk-k``               TopK whose K can exceed 3840 (ITopKLayer limit); ``topk-sorted`` (note): sorted=0
+                           (TensorRT returns sorted results, which sorted=0 allows; the builder accepts it)
 - ``constant-input``       an input the importer needs at build time (axes, NMS parameters, TopK's K when
                            static) that is computed at run time
 - ``dynamic-shape``        a graph input with a dynamic dim other than the batch: no optimisation profile
 - ``pool-dilations``, ``maxpool-indices``, ``resize-mode``, ``scatternd-reduction``, ``layernorm-outputs``:
-                           attribute restrictions of the matrix
+                           attribute restrictions of the matrix (Resize: nearest, linear and cubic modes; the
+                           builder refuses antialias and tf_crop_and_resize)
+Every error rule's example graph (``tests/_trt_rule_examples.py``) is refused by the real TensorRT-RTX builder
+in the fast tests, and every small-mode graph these rules pass is built by it.
 Notes (recorded, not errors): data-dependent outputs (NonMaxSuppression, NonZero: the engine needs an output
 allocator), NMS with more boxes than INMSLayer's TopK box limit (5000), INT64 constants outside INT32 range
 (TensorRT clamps them), FLOAT64 tensors (cast to FP32), TopK with a K known only at run time.
@@ -282,7 +287,13 @@ def _check_opset(model: onnx.ModelProto) -> Iterable[Finding]:
     for entry in model.opset_import:
         if entry.domain in ("", "ai.onnx") and not OPSET_RANGE[0] <= entry.version <= OPSET_RANGE[1]:
             low, high = OPSET_RANGE
-            yield Finding("opset", "<graph>", "opset_import", f"ai.onnx opset {entry.version}; supported {low}-{high}")
+            yield Finding(
+                "opset",
+                "<graph>",
+                "opset_import",
+                f"ai.onnx opset {entry.version}; the support matrix is tested on {low}-{high}",
+                error=False,
+            )
 
 
 def _check_inputs(model: onnx.ModelProto) -> Iterable[Finding]:
@@ -396,7 +407,7 @@ def _check_qdq(graph: _Graph, node: onnx.NodeProto) -> Iterable[Finding]:
 def _check_topk(graph: _Graph, node: onnx.NodeProto) -> Iterable[Finding]:
     label = _label(node)
     if _attr(node, "sorted", 1) != 1:
-        yield Finding("topk-sorted", label, "TopK", "sorted=0; TensorRT supports sorted=1 only")
+        yield Finding("topk-sorted", label, "TopK", "sorted=0; TensorRT returns sorted results", error=False)
     if len(node.input) < 2:  # opset < 10: K is an attribute
         k = int(_attr(node, "k", 1))
         bound: int | None = k
@@ -425,7 +436,7 @@ def _check_resize(node: onnx.NodeProto) -> Iterable[Finding]:
     transform = _text(_attr(node, "coordinate_transformation_mode", "half_pixel"))
     nearest = _text(_attr(node, "nearest_mode", "round_prefer_floor"))
     problems = []
-    if mode not in ("nearest", "linear"):
+    if mode not in ("nearest", "linear", "cubic"):
         problems.append(f"mode '{mode}'")
     if transform not in RESIZE_TRANSFORMS:
         problems.append(f"coordinate_transformation_mode '{transform}'")
