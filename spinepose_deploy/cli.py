@@ -263,11 +263,20 @@ def export(
             "engines are built on the GPU on first use.",
         ),
     ] = False,
+    compute_capability: Annotated[
+        str | None,
+        typer.Option(
+            "--compute-capability",
+            help="TensorRT-RTX: GPU compute capabilities to build for, e.g. 8.6,8.9,12.0 (7.5 for Turing). "
+            "Default: TensorRT-RTX's own set (Ampere and later).",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Export a mode's detector, pose and lifter graphs as a verified bundle for one backend and precision."""
     # lazy: the CLI starts without loading what this command needs
     from ._console import steps
+    from .backends.tensorrt_build import target_names
     from .errors import GateFailedError
     from .export.base import BatchRange
     from .export.exporter import ExportRequest, export_bundle
@@ -290,6 +299,7 @@ def export(
         calib_samples=calib_samples,
         fallback=fallback,
         onnx_only=onnx_only,
+        compute_capabilities=target_names(compute_capability),
     )
     source = request.validate()  # the calibration data is checked and opened once, here
     try:

@@ -226,3 +226,24 @@ def test_rtx_engine_runs_on_an_rtx_gpu_and_keeps_its_runtime_cache(lifter_bundle
     expected = passes.run_onnx(onnx.load(str(lifter_bundle / "lifter.onnx")), feed)
     for name, value in expected.items():
         assert np.allclose(got[name], value, atol=5e-2 * max(1.0, float(np.abs(value).max())))
+
+
+def test_tensorrt_int8_calibrates_with_percentile_unless_told_otherwise():
+    """Measured on the trained stand-ins (docs/tensorrt_rtx.md): minmax and entropy failed the pose gate."""
+    for backend in ("tensorrt", "tensorrt-rtx"):
+        assert ExportRequest(backend=backend, out=Path("unused"), precision="int8").method == "percentile"
+        assert ExportRequest(backend=backend, out=Path("unused"), calib_method="minmax").method == "minmax"
+    assert ExportRequest(backend="openvino", out=Path("unused"), precision="int8").method == "minmax"
+
+
+@pytest.mark.slow
+def test_cli_export_int8_trained_for_tensorrt_rtx_builds_every_engine(tmp_path):
+    from spinepose_deploy.cli import main
+
+    out = tmp_path / "int8"
+    args = ["export", "--backend", "tensorrt-rtx", "--precision", "int8", "--weights", "trained", "--calib", "synth"]
+    assert main([*args, "--out", str(out), "--json"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    for role, entry in manifest["graphs"].items():
+        assert entry["precision"] == "int8", f"{role}: {entry['int8']['kept']}"
+        assert (out / entry["artifact"]).stat().st_size == entry["extra"]["engine_bytes"]

@@ -341,8 +341,8 @@ def test_onnx_only_int8_small_trained_with_synthetic_calibration(tmp_path):
     out = tmp_path / "int8"
     bundle = export_bundle(
         ExportRequest(
-            backend="tensorrt", precision="int8", out=out, weights="trained", onnx_only=True, calib_method="percentile"
-        )
+            backend="tensorrt", precision="int8", out=out, weights="trained", onnx_only=True
+        )  # no --calib-method: TensorRT's default (percentile) passes the gate, minmax and entropy did not
     )
     for role in bundle.roles:
         graph = bundle.graph(role)

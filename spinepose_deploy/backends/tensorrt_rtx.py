@@ -22,7 +22,7 @@ from .._atomic import write_bytes
 from ..paths import cache_subdir
 from . import _trt
 from ._trt import RTX
-from .base import Session
+from .base import Availability, Session
 from .tensorrt import TensorRTBackend, TensorRTSession
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,15 @@ class TensorRTRTXBackend(TensorRTBackend):
     extra = "tensorrt-rtx"
     library = "tensorrt_rtx"
     flavour = RTX
+
+    def availability(self) -> Availability:
+        """Whether engines run here; doctor also says that building them needs no GPU (what runs where)."""
+        status = super().availability()
+        if status.ok or status.version is None:
+            return status
+        return Availability(
+            False, f"{status.reason} (building engines works here: export --backend tensorrt-rtx)", status.version
+        )
 
     def _engine_file(self, path: Path, gpu: int) -> Path:
         return path
