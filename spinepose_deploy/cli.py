@@ -271,6 +271,14 @@ def export(
             "Default: TensorRT-RTX's own set (Ampere and later).",
         ),
     ] = None,
+    coreml_shapes: Annotated[
+        str,
+        typer.Option(
+            "--coreml-shapes",
+            help="Core ML pose/lifter batch: enumerated (1,2,4,8,16 within --batch; the Neural Engine runs them) "
+            "| range (RangeDim: only its default size on the Neural Engine).",
+        ),
+    ] = "enumerated",
     as_json: JsonFlag = False,
 ) -> None:
     """Export a mode's detector, pose and lifter graphs as a verified bundle for one backend and precision."""
@@ -300,6 +308,7 @@ def export(
         fallback=fallback,
         onnx_only=onnx_only,
         compute_capabilities=target_names(compute_capability),
+        coreml_shapes=coreml_shapes,
     )
     source = request.validate()  # the calibration data is checked and opened once, here
     try:

@@ -45,6 +45,8 @@ class BackendFormat:
     engine_bound_to_version: bool = False  # an artifact runs only with the exact runtime version that built it
     # INT8 calibration method when --calib-method is not given: measured per scheme (see the row)
     calib_method: str = "minmax"
+    # a batch range is a ladder of enumerated shapes by default, a range on request (--coreml-shapes)
+    batch_shapes: bool = False
 
 
 FORMATS: dict[str, BackendFormat] = {
@@ -59,7 +61,8 @@ FORMATS: dict[str, BackendFormat] = {
         ("openvino",), refuses_newer_artifacts=True, hinted=("bf16", "fp16"),
     ),
     "coreml": BackendFormat(
-        "coreml", "coreml", PRECISIONS, False, "coreml", ("coreml-weights",), False, False, ("coremltools",)
+        "coreml", "coreml", PRECISIONS, False, "coreml", ("coreml-weights",), False, False, ("coremltools",),
+        batch_shapes=True,
     ),
     # percentile: with TensorRT's symmetric activations minmax failed the pose gate on the trained stand-ins
     # (PCK -0.015..-0.031) and percentile passed it (docs/tensorrt_rtx.md, measured)

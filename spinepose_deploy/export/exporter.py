@@ -80,6 +80,8 @@ class ExportRequest:
     onnx_only: bool = False
     # TensorRT-RTX only: compute capabilities the engine is built for ('8.6', '12.0'); () = the builder's default
     compute_capabilities: tuple[str, ...] = ()
+    # Core ML only: the pose/lifter batch as enumerated shapes (the ladder; Neural Engine) or a RangeDim
+    coreml_shapes: str = "enumerated"
 
     @property
     def method(self) -> str:
@@ -87,8 +89,13 @@ class ExportRequest:
         return self.calib_method or (fmt.calib_method if fmt else "minmax")
 
     def writer_options(self) -> dict:
-        """Options only some artifact writers take (so far: TensorRT-RTX's compute capability targets)."""
-        return {"targets": self.compute_capabilities} if FORMATS[self.backend].compute_targets else {}
+        """Options only some artifact writers take: TensorRT-RTX's compute capability targets, Core ML's shapes."""
+        fmt, options = FORMATS[self.backend], {}
+        if fmt.compute_targets:
+            options["targets"] = self.compute_capabilities
+        if fmt.batch_shapes:
+            options["shapes"] = self.coreml_shapes
+        return options
 
     @property
     def samples(self) -> int:
@@ -128,6 +135,9 @@ class ExportRequest:
                 f"--compute-capability: only for --backend {builders} (ahead-of-time engines); "
                 f"got --backend {self.backend}"
             )
+        check_choice("--coreml-shapes", self.coreml_shapes, ("enumerated", "range"))
+        if self.coreml_shapes != "enumerated" and not fmt.batch_shapes:
+            raise InvalidOptionError(f"--coreml-shapes: only for --backend coreml; got --backend {self.backend}")
         int8_options = {
             "--calib": self.calib is not None,
             "--calib-method": self.calib_method is not None,

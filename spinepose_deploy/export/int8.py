@@ -133,7 +133,7 @@ def _write(name: str, job: Int8Job, pre: Path, qdq: Path | None, target: Path, e
         return quantize.nncf_openvino(pre, job.feeds, target, stem, excluded)
     if name == "coreml-weights":
 
-        written = coreml.write(job.fp32, target, spec=job.spec, precision="fp16", batch=job.batch)
+        written = coreml.write(job.fp32, target, spec=job.spec, precision="fp16", batch=job.batch, **job.writer_options)
         notes = quantize.coreml_weights(target / written.primary, job.feeds)
         files = sorted(p.relative_to(target).as_posix() for p in (target / written.primary).rglob("*") if p.is_file())
         return WriteResult(written.primary, files, written.notes + notes, {**written.extra, "weights": "int8"})
