@@ -136,6 +136,7 @@ class Report:
 
     graph: str
     findings: tuple[Finding, ...] = field(default_factory=tuple)
+    flavour: str = "tensorrt"  # whose builder the rules were checked for (NO_KERNEL_OPS differ)
 
     @property
     def errors(self) -> list[Finding]:
@@ -157,7 +158,8 @@ class Report:
 
     def to_dict(self) -> dict:
         return {
-            "checked": "onnx-tensorrt 10.x support matrix and TensorRT layer limits (static, no GPU)",
+            "checked": f"{self.flavour}: onnx-tensorrt 10.x support matrix, TensorRT layer limits and what the "
+            "TensorRT-RTX builder refused (static, no GPU)",
             "passed": self.ok,
             "errors": [f.line() for f in self.errors],
             "notes": [f.line() for f in self.notes],
@@ -184,7 +186,7 @@ def check(model: onnx.ModelProto, name: str = "graph", flavour: str = "tensorrt"
             ]
         findings.extend(found)
     findings.extend(_check_types(graph))
-    return Report(name, tuple(findings))
+    return Report(name, tuple(findings), flavour)
 
 
 # ------------------------------------------------------------------------------------------ graph view
