@@ -244,7 +244,11 @@ def export(
             "Default: calib_data/ (synth with --weights trained)."
         ),
     ] = None,
-    calib_method: Annotated[str | None, typer.Option(help="INT8: minmax (default) | entropy | percentile")] = None,
+    calib_method: Annotated[
+        str | None,
+        typer.Option(help="INT8: minmax | entropy | percentile (default: percentile for tensorrt/tensorrt-rtx, "
+                     "whose symmetric activations failed the gate with minmax; minmax otherwise)"),
+    ] = None,
     calib_samples: Annotated[
         int | None, typer.Option(help="INT8: calibration samples (frames; augmented when fewer). Default 64.")
     ] = None,
