@@ -19,25 +19,14 @@ from __future__ import annotations
 
 import argparse
 import collections
-import sys
 import tempfile
-import time
-import traceback
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from _device_check import Checks, pipeline_vs_ort, relative
 
 REL_LIMIT = {"fp32": 1e-3, "fp16": 5e-2, "int8": 1e-1}  # of the output range, vs ONNX Runtime on the same inputs
 UNITS = {"MLNeuralEngineComputeDevice": "ane", "MLGPUComputeDevice": "gpu", "MLCPUComputeDevice": "cpu"}
-
-
-def _relative(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray]) -> float:
-    worst = 0.0
-    for name, ref in reference.items():
-        got = np.asarray(candidate[name], np.float32).reshape(ref.shape)
-        worst = max(worst, float(np.abs(got - ref).max()) / (float(ref.max() - ref.min()) or 1.0))
-    return worst
 
 
 def _feeds(session, batch: int, seed: int) -> dict[str, np.ndarray]:
@@ -74,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compute-units", default="ALL", help="ALL | CPU_AND_NE | CPU_AND_GPU | CPU_ONLY")
     args = parser.parse_args(argv)
 
-    from spinepose_deploy import Pipeline, backends
-    from spinepose_deploy.export import frames, passes
+    from spinepose_deploy import backends
+    from spinepose_deploy.export import passes
     from spinepose_deploy.export.bundle import Bundle
     from spinepose_deploy.export.exporter import ExportRequest, export_bundle
     from spinepose_deploy.export.sanitize import strip_nms
@@ -86,17 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     if not status:
         print(f"CANNOT RUN HERE: Core ML: {status.reason}")
         return 2
-    results: list[tuple[str, bool, str]] = []
-
-    def check(name: str, body: Callable[[], str]) -> None:
-        start = time.perf_counter()
-        try:
-            detail, ok = body(), True
-        except Exception as exc:  # every failure is one line in the report
-            traceback.print_exc(file=sys.stderr)
-            detail, ok = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc) else ''}", False
-        results.append((name, ok, detail))
-        print(f"{'PASS' if ok else 'FAIL'} {name} ({time.perf_counter() - start:.0f} s): {detail}", flush=True)
+    check = Checks()
 
     path = args.bundle
     if path is None:
@@ -119,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                 worst = {}
                 for batch in [*ladder, *([3] if len(ladder) > 1 else [])]:  # 3: padded to the next size
                     feed = _feeds(session, batch, seed=batch)
-                    worst[batch] = _relative(passes.run_onnx(reference, feed), session.run(feed))
+                    worst[batch] = relative(passes.run_onnx(reference, feed), session.run(feed))
             finally:
                 session.close()
             bad = {b: w for b, w in worst.items() if w > limit}
@@ -134,18 +113,8 @@ def main(argv: list[str] | None = None) -> int:
 
         check(f"{role}: compute unit per op (MLComputePlan)", plan)
 
-    def pipeline() -> str:
-        image = frames.load_images(limit=1)[0]
-        got = Pipeline.from_bundle(path, backend="coreml")(image)
-        ref = Pipeline.from_zoo(mode="small", backend="onnxruntime", weights="standin")(image)
-        assert len(got.boxes) == len(ref.boxes), f"{len(got.boxes)} people vs ORT {len(ref.boxes)}"
-        px = float(np.abs(got.keypoints - ref.keypoints).max()) if len(ref.boxes) else 0.0
-        return f"{len(got.boxes)} people, max keypoint difference {px:.1f} px (stand-in weights)"
-
-    check("Pipeline.from_bundle vs ONNX Runtime pipeline", pipeline)
-    failed = [name for name, ok, _ in results if not ok]
-    print(f"VERDICT: {'all checks passed' if not failed else 'FAILED: ' + '; '.join(failed)}")
-    return 1 if failed else 0
+    check("Pipeline.from_bundle vs ONNX Runtime pipeline", lambda: pipeline_vs_ort(path, "coreml"))
+    return check.verdict()
 
 
 if __name__ == "__main__":

@@ -17,26 +17,14 @@ Prints one line per check and a verdict. Exit 0: all pass; 1: a check failed; 2:
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
-import traceback
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from _device_check import Checks, pipeline_vs_ort, relative
 
 REL_LIMIT = {"fp32": 1e-2, "fp16": 5e-2, "int8": 1e-1}  # max |RTX - ORT| / output range on the same graph
-
-
-def _relative(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray]) -> float:
-    worst = 0.0
-    for name, ref in reference.items():
-        got = candidate[name].astype(np.float32)
-        if got.shape != ref.shape:
-            return float("inf")
-        worst = max(worst, float(np.abs(got - ref).max()) / (float(ref.max() - ref.min()) or 1.0))
-    return worst
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,10 +36,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import onnx
 
-    from spinepose_deploy import Pipeline, backends
+    from spinepose_deploy import backends
     from spinepose_deploy.backends import _trt
     from spinepose_deploy.backends.tensorrt_rtx import runtime_cache_path
-    from spinepose_deploy.export import frames, passes
+    from spinepose_deploy.export import passes
     from spinepose_deploy.export.bundle import Bundle
     from spinepose_deploy.export.exporter import ExportRequest, export_bundle
 
@@ -63,17 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     name, capability = _trt.gpu_props(gpu)
     print(f"TensorRT-RTX {status.version} on {name} (sm {capability}), cuda:{gpu}")
     root = Path(args.out or tempfile.mkdtemp(prefix="check_tensorrt_rtx_"))
-    results: list[tuple[str, bool, str]] = []
-
-    def check(title: str, body: Callable[[], str]) -> None:
-        start = time.perf_counter()
-        try:
-            detail, ok = body(), True
-        except Exception as exc:  # every failure is one line in the report
-            traceback.print_exc(file=sys.stderr)
-            detail, ok = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc) else ''}", False
-        results.append((title, ok, detail))
-        print(f"{'PASS' if ok else 'FAIL'} {title} ({time.perf_counter() - start:.0f} s): {detail}", flush=True)
+    check = Checks()
 
     def engines_vs_ort(bundle: Bundle) -> str:
         parts = []
@@ -97,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                         i.name: rng.uniform(0, 1, (batch, *[int(d) for d in i.shape[1:]])).astype(np.float32)
                         for i in session.inputs
                     }
-                    worst = max(worst, _relative(passes.run_onnx(source, feed), session.run(feed)))
+                    worst = max(worst, relative(passes.run_onnx(source, feed), session.run(feed)))
             finally:
                 session.close()
             limit = REL_LIMIT[entry["precision"]]
@@ -120,18 +98,11 @@ def main(argv: list[str] | None = None) -> int:
 
     check("small INT8 (trained, synth calibration) engines vs the same Q/DQ graphs in ORT", int8)
 
-    def pipeline() -> str:
-        image = frames.load_images(limit=1)[0]
-        got = Pipeline.from_bundle(fp16, backend="tensorrt-rtx", device=f"cuda:{gpu}")(image)
-        ref = Pipeline.from_zoo(mode="small", backend="onnxruntime", weights="standin")(image)
-        assert len(got.boxes) == len(ref.boxes), f"{len(got.boxes)} people vs ORT {len(ref.boxes)}"
-        px = float(np.abs(got.keypoints - ref.keypoints).max()) if len(ref.boxes) else 0.0
-        return f"{len(got.boxes)} people, max keypoint difference {px:.1f} px (stand-in weights, FP16)"
-
-    check("Pipeline.from_bundle (host NMS) vs ORT pipeline", pipeline)
-    failed = [title for title, ok, _ in results if not ok]
-    print(f"VERDICT: {'all checks passed' if not failed else 'FAILED: ' + '; '.join(failed)}")
-    return 1 if failed else 0
+    check(
+        "Pipeline.from_bundle (host NMS) vs ORT pipeline",
+        lambda: pipeline_vs_ort(fp16, "tensorrt-rtx", device=f"cuda:{gpu}"),
+    )
+    return check.verdict()
 
 
 if __name__ == "__main__":
