@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from _device_check import relative
 
 LOOSE = [  # INT8 check 5 compares TensorRT with ORT on the same Q/DQ graph; the model-quality gate is not the point
     "pose_p95_px=1e9", "pose_median_px=1e9", "pose_pck_drop=1", "detector_recall=0", "detector_iou=0",
@@ -39,16 +40,6 @@ LOOSE = [  # INT8 check 5 compares TensorRT with ORT on the same Q/DQ graph; the
 # max |TensorRT - ORT| / output range on the same graph; int8: TensorRT's INT8 kernels vs ORT's float emulation
 # of the same Q/DQ graph (rounding of accumulations differs, 5 % of the output range proved too tight to judge)
 REL_LIMIT = {"fp32": 1e-2, "fp16": 5e-2, "int8": 1e-1}
-
-
-def _relative(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray]) -> float:
-    worst = 0.0
-    for name, ref in reference.items():
-        got = candidate[name].astype(np.float32)
-        if got.shape != ref.shape:
-            return float("inf")
-        worst = max(worst, float(np.abs(got - ref).max()) / (float(ref.max() - ref.min()) or 1.0))
-    return worst
 
 
 def _gates(bundle, backend: str = "tensorrt") -> str:
@@ -126,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             assert pose.min_batch == 2 and pose.max_batch == 8, f"profile bounds {pose.min_batch}..{pose.max_batch}"
             for size in (1, 9):
                 feeds = {name: rng.normal(0, 1, (size, 3, 256, 192)).astype(np.float32)}
-                errors[size] = _relative(reference.run(feeds), pose.run(feeds))
+                errors[size] = relative(reference.run(feeds), pose.run(feeds))
         bad = {s: e for s, e in errors.items() if not e <= REL_LIMIT["fp16"]}
         assert not bad, f"relative error {bad} > {REL_LIMIT['fp16']}"
         return ", ".join(f"batch {s}: rel err {e:.1e}" for s, e in errors.items())
@@ -164,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             ort_qdq = backends.load(artifact, backend="onnxruntime", optimize=False)
             with ort_qdq, backends.load(artifact, backend="tensorrt", precision="int8", device=device) as engine:
                 feeds = {ort_qdq.inputs[0].name: rng.normal(0, 1, shape).astype(np.float32)}
-                error = _relative(ort_qdq.run(feeds), engine.run(feeds))
+                error = relative(ort_qdq.run(feeds), engine.run(feeds))
             assert error <= REL_LIMIT["int8"], f"{role}: TensorRT vs ORT on the Q/DQ graph: rel err {error:.2e}"
             parts.append(f"{role} rel err {error:.1e} vs ORT Q/DQ")
         on = bundle.graph("detector")["fidelity"].get("measured_on", "")
@@ -177,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         with backends.load(artifact, backend="onnxruntime") as ort_session, backends.load(
             artifact, backend="tensorrt", precision=precision, device=device
         ) as engine:
-            return _relative(ort_session.run(feeds), engine.run(feeds))
+            return relative(ort_session.run(feeds), engine.run(feeds))
 
     def rfdetr() -> str:
         # random-weight stand-in: judged against ORT on the same FP16 graph, not against FP32 (its gate)

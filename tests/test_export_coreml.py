@@ -363,7 +363,13 @@ def read_spec(package: Path):
 
 
 def batch_bounds(feature) -> tuple[int, int]:
-    sizes = feature.type.multiArrayType.shapeRange.sizeRanges[0]
+    """Smallest and largest batch of a RangeDim or of an enumerated ladder (then every shape is checked)."""
+    array = feature.type.multiArrayType
+    if array.WhichOneof("ShapeFlexibility") == "enumeratedShapes":
+        shapes = [tuple(s.shape) for s in array.enumeratedShapes.shapes]
+        assert len({shape[1:] for shape in shapes}) == 1, shapes  # only the batch varies
+        return min(s[0] for s in shapes), max(s[0] for s in shapes)
+    sizes = array.shapeRange.sizeRanges[0]
     return int(sizes.lowerBound), int(sizes.upperBound)
 
 
@@ -373,10 +379,33 @@ def tiny_onnx(tmp_path_factory) -> Path:
     return legacy_export(tmp_path_factory.mktemp("tiny"))
 
 
+def test_batch_is_an_enumerated_ladder_by_default_checked_per_shape(tiny_onnx, tmp_path):
+    """The Neural Engine keeps every enumerated shape (a RangeDim: only its default): 1, 2, 4, 8, 16 in --batch."""
+    from spinepose_deploy.export import coreml
+
+    result = coreml.write(tiny_onnx, tmp_path, spec=get_spec("pose-s-v2"), precision="fp16", batch=BatchRange(1, 4, 16))
+    assert result.extra["batch"] == {"kind": "enumerated", "min": 1, "opt": 4, "max": 16, "sizes": [1, 2, 4, 8, 16]}
+    feature = read_spec(tmp_path / result.primary).description.input[0]
+    shapes = sorted(tuple(s.shape) for s in feature.type.multiArrayType.enumeratedShapes.shapes)
+    assert shapes == [(b, 3, 8, 8) for b in (1, 2, 4, 8, 16)]  # the spec check per shape
+    assert not any("batch range failed" in note for note in result.notes)
+    # the session pads a batch up to the ladder and chunks above it (here validating only: no macOS)
+    from spinepose_deploy.backends.coreml import CoreMLSession
+
+    session = CoreMLSession(None, read_spec(tmp_path / result.primary), "cpu")
+    assert session.batch_sizes == (1, 2, 4, 8, 16)
+    seen = []
+    session._run = lambda feeds: seen.append(len(feeds["input"])) or {"y": feeds["input"][:, :1]}
+    out = session.run({"input": np.zeros((37, 3, 8, 8), np.float32)})
+    assert seen == [16, 16, 8] and out["y"].shape == (37, 1, 8, 8)  # 5 padded to 8
+
+
 def test_tiny_graph_writes_flexible_ml_program(tiny_onnx, tmp_path):
     from spinepose_deploy.export import coreml
 
-    result = coreml.write(tiny_onnx, tmp_path, spec=get_spec("pose-s-v2"), precision="fp16", batch=BatchRange(1, 2, 8))
+    result = coreml.write(
+        tiny_onnx, tmp_path, spec=get_spec("pose-s-v2"), precision="fp16", batch=BatchRange(1, 2, 8), shapes="range"
+    )
     assert result.primary == "pose.mlpackage"
     assert "pose.mlpackage/Manifest.json" in result.files
     assert all((tmp_path / f).is_file() for f in result.files)
@@ -455,7 +484,9 @@ def test_batch_range_failure_falls_back_to_enumerated_sizes(tiny_onnx, tmp_path,
         raise ValueError("RangeDim unsupported (simulated)")
 
     monkeypatch.setattr(ct, "RangeDim", no_range)
-    result = coreml.write(tiny_onnx, tmp_path, spec=get_spec("lifter"), precision="fp32", batch=BatchRange(1, 2, 8))
+    result = coreml.write(
+        tiny_onnx, tmp_path, spec=get_spec("lifter"), precision="fp32", batch=BatchRange(1, 2, 8), shapes="range"
+    )
     assert result.extra["batch"]["kind"] == "enumerated"
     assert any("enumerated batch sizes [1, 2, 4, 8]" in note for note in result.notes)
     feature = read_spec(tmp_path / "lifter.mlpackage").description.input[0]

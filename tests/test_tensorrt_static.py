@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from _trt_rule_examples import examples
 from onnx import TensorProto, helper, numpy_helper
 
 from spinepose_deploy import backends
@@ -147,57 +148,29 @@ def test_int32_and_uint8_dequantize_are_refused_and_the_tensorrt_scheme_has_none
     assert any("uint8 zero point" in f.message for f in report.errors)
 
 
-@pytest.mark.parametrize(
-    ("model", "expected"),
-    [
-        (
-            _single(
-                "Unique",
-                [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
-                [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-            ),
-            "node 'the_unique' (Unique): TensorRT rule unsupported-op",
-        ),
-        (
-            _single(
-                "Relu",
-                [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, "h", 8])],
-                [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-            ),
-            "node 'x' (input): TensorRT rule dynamic-shape",
-        ),
-        (
-            _single(
-                "Resize",
-                [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8]), None],
-                [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-                [
-                    numpy_helper.from_array(np.array([], np.float32), "roi"),
-                    numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"),
-                ],
-                mode="cubic",
-            ),
-            "node 'the_resize' (Resize): TensorRT rule resize-mode: mode 'cubic' not supported",
-        ),
-        (
-            _single(
-                "TopK",
-                [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 50])],
-                [
-                    helper.make_tensor_value_info("v", TensorProto.FLOAT, None),
-                    helper.make_tensor_value_info("i", TensorProto.INT64, None),
-                ],
-                [numpy_helper.from_array(np.array([5], np.int64), "k")],
-                sorted=0,
-            ),
-            "node 'the_topk' (TopK): TensorRT rule topk-sorted",
-        ),
-    ],
-    ids=["unsupported-op", "dynamic-shape", "resize-mode", "topk-sorted"],
-)
-def test_rule_violations_name_node_and_rule(model, expected):
-    report = tensorrt_rules.check(model, "g")
-    assert expected in report.first_error()
+@pytest.mark.parametrize("rule", sorted(set(examples()) - {"no-kernel"}))
+def test_rule_violations_name_node_and_rule(rule):
+    """Each rule's example graph (the same ones the real builder refuses in test_tensorrt_rtx.py)."""
+    report = tensorrt_rules.check(examples()[rule], "g")
+    assert [f.rule for f in report.errors] == [rule], report.first_error()
+    assert report.first_error().startswith("g: node '") and f"TensorRT rule {rule}: " in report.first_error()
+
+
+def test_rules_the_builder_does_not_enforce_are_notes():
+    """sorted=0 TopK, cubic Resize and opsets outside 9..20: the TensorRT-RTX 1.7 builder builds them."""
+    k = [numpy_helper.from_array(np.array([5], np.int64), "k")]
+    topk = _single(
+        "TopK",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 50])],
+        [helper.make_tensor_value_info("v", TensorProto.FLOAT, None),
+         helper.make_tensor_value_info("i", TensorProto.INT64, None)],
+        k,
+        sorted=0,
+    )  # fmt: skip
+    report = tensorrt_rules.check(topk, "g")
+    assert report.ok and [f.rule for f in report.notes] == ["topk-sorted"]
+    old = onnx.helper.make_model(topk.graph, opset_imports=[helper.make_opsetid("", 8)])
+    assert tensorrt_rules.check(old).ok and "opset" in {f.rule for f in tensorrt_rules.check(old).notes}
 
 
 def _rules_fp16_and_int8(graphs: dict[str, Path], tmp_path: Path) -> None:
@@ -219,7 +192,8 @@ def _rules_fp16_and_int8(graphs: dict[str, Path], tmp_path: Path) -> None:
             scheme=quantize.SCHEMES["tensorrt"],
             exclude=quantize.float_tail(tmp_path / f"{name}.onnx"),
         )
-        report = tensorrt_rules.check(onnx.load(str(qdq)), f"{name} int8")
+        fixed, _ = tensorrt_rules.fix_scalar_dq(onnx.load(str(qdq)))  # what the TensorRT writers hand the builder
+        report = tensorrt_rules.check(fixed, f"{name} int8")
         assert report.ok, report.first_error()
         assert quantize.count_quantized(qdq)["dequantize_linear"] > 0
 
@@ -367,8 +341,8 @@ def test_onnx_only_int8_small_trained_with_synthetic_calibration(tmp_path):
     out = tmp_path / "int8"
     bundle = export_bundle(
         ExportRequest(
-            backend="tensorrt", precision="int8", out=out, weights="trained", onnx_only=True, calib_method="percentile"
-        )
+            backend="tensorrt", precision="int8", out=out, weights="trained", onnx_only=True
+        )  # no --calib-method: TensorRT's default (percentile) passes the gate, minmax and entropy did not
     )
     for role in bundle.roles:
         graph = bundle.graph(role)

@@ -15,6 +15,7 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "openvino": ("openvino", "OpenVinoBackend"),
     "coreml": ("coreml", "CoreMLBackend"),
     "tensorrt": ("tensorrt", "TensorRTBackend"),
+    "tensorrt-rtx": ("tensorrt_rtx", "TensorRTRTXBackend"),
 }
 BACKEND_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 _instances: dict[str, Backend] = {}
@@ -38,11 +39,11 @@ def all_backends() -> list[Backend]:
 
 
 def backend_for(artifact: str | Path) -> Backend:
-    """Pick the backend that reads this file by its suffix."""
+    """Pick the backend that reads this file by its suffix (the longest match: '.rtx.engine' before '.engine')."""
     text = str(artifact).lower()
-    for backend in all_backends():
-        if any(text.endswith(suffix) for suffix in backend.suffixes):
-            return backend
+    matches = [(len(s), b) for b in all_backends() for s in b.suffixes if text.endswith(s)]
+    if matches:
+        return max(matches, key=lambda match: match[0])[1]
     known = sorted({s for b in all_backends() for s in b.suffixes})
     raise InvalidOptionError(f"{artifact}: no backend reads this file type (known: {', '.join(known)})")
 

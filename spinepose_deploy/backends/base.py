@@ -104,6 +104,9 @@ class Session(abc.ABC):
     artifact: Path | None = None
     max_batch: int | None = None  # largest batch of a dynamic-batch graph (Core ML range, TensorRT profile)
     min_batch: int | None = None  # smallest one (TensorRT profile MIN): smaller batches are padded up to it
+    # the only batch sizes the graph takes (Core ML EnumeratedShapes): others are padded up to the next one,
+    # and batches above the largest run in chunks of it
+    batch_sizes: tuple[int, ...] | None = None
     notes: list[str]
 
     def __init__(self) -> None:
@@ -115,6 +118,8 @@ class Session(abc.ABC):
         batch = self._feed_batch(feeds)
         static = self.inputs[0].static_batch if self.inputs else None
         try:
+            if static is None and batch is not None and self.batch_sizes and batch not in self.batch_sizes:
+                return self._run_ladder(feeds, batch, self.batch_sizes)
             if static is None and batch is not None and self.max_batch and batch > self.max_batch:
                 return self._run_chunked(feeds, batch, self.max_batch)  # a bounded dynamic batch
             if static is None and batch is not None and self.min_batch and batch < self.min_batch:
@@ -182,6 +187,15 @@ class Session(abc.ABC):
     def _feed_batch(feeds: Mapping[str, np.ndarray]) -> int | None:
         sizes = {array.shape[0] for array in feeds.values() if array.ndim > 0}
         return sizes.pop() if len(sizes) == 1 else None
+
+    def _run_ladder(self, feeds: dict[str, np.ndarray], batch: int, sizes: tuple[int, ...]) -> dict[str, np.ndarray]:
+        """Chunks of the largest size, the rest padded up to the smallest size that holds it."""
+        top, parts = max(sizes), []
+        for start in range(0, batch, top):
+            count = min(top, batch - start)
+            piece = {name: array[start : start + count] for name, array in feeds.items()}
+            parts.append(self._run_chunked(piece, count, min(s for s in sizes if s >= count)))
+        return {name: np.concatenate([p[name] for p in parts], axis=0) for name in parts[0]}
 
     def _run_chunked(self, feeds: dict[str, np.ndarray], batch: int, chunk: int) -> dict[str, np.ndarray]:
         parts: list[dict[str, np.ndarray]] = []

@@ -45,6 +45,7 @@ class CoreMLSession(Session):
         self.inputs = [_feature_info(f) for f in spec.description.input]
         self.outputs = [_feature_info(f) for f in spec.description.output]
         self.max_batch = _max_batch(spec.description.input[0]) if spec.description.input else None
+        self.batch_sizes = _batch_ladder(spec.description.input[0]) if spec.description.input else None
 
     def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self._model is None:
@@ -166,6 +167,16 @@ def _max_batch(feature: Any) -> int | None:
         return None
     upper = int(array.shapeRange.sizeRanges[0].upperBound)
     return upper if upper > 0 else None  # -1: unbounded
+
+
+def _batch_ladder(feature: Any) -> tuple[int, ...] | None:
+    """The batch sizes of an enumerated-shapes input (the session pads/chunks to them), else None."""
+    if feature.type.WhichOneof("Type") != "multiArrayType":
+        return None
+    array = feature.type.multiArrayType
+    if array.WhichOneof("ShapeFlexibility") != "enumeratedShapes":
+        return None
+    return tuple(sorted({int(s.shape[0]) for s in array.enumeratedShapes.shapes})) or None
 
 
 def spec_precision(spec: Any) -> str:

@@ -37,6 +37,16 @@ class BackendFormat:
     # precisions it computes from the FP32 source ONNX by a runtime hint: probed without an export wherever
     # the device computes them natively (doctor's capabilities), then exported and gated when picked
     hinted: tuple[str, ...] = ()
+    # the artifact is an NVIDIA engine: the graph must pass that builder's ONNX rules (tensorrt_rules flavour)
+    engine_rules: str | None = None
+    host_nms: bool = False  # no NMS kernel: the detector is exported cut before NMS, NMS runs on the host
+    # the engine is built ahead of time for a list of GPU compute capabilities (--compute-capability)
+    compute_targets: bool = False
+    engine_bound_to_version: bool = False  # an artifact runs only with the exact runtime version that built it
+    # INT8 calibration method when --calib-method is not given: measured per scheme (see the row)
+    calib_method: str = "minmax"
+    # a batch range is a ladder of enumerated shapes by default, a range on request (--coreml-shapes)
+    batch_shapes: bool = False
 
 
 FORMATS: dict[str, BackendFormat] = {
@@ -51,11 +61,21 @@ FORMATS: dict[str, BackendFormat] = {
         ("openvino",), refuses_newer_artifacts=True, hinted=("bf16", "fp16"),
     ),
     "coreml": BackendFormat(
-        "coreml", PRECISIONS, False, "coreml", ("coreml-weights",), False, False, ("coremltools",)
+        "coreml", PRECISIONS, False, "coreml", ("coreml-weights",), False, False, ("coremltools",),
+        batch_shapes=True,
     ),
+    # percentile: with TensorRT's symmetric activations minmax failed the pose gate on the trained stand-ins
+    # (PCK -0.015..-0.031) and percentile passed it (docs/tensorrt_rtx.md, measured)
     "tensorrt": BackendFormat(
         "tensorrt", PRECISIONS, True, "tensorrt", ("qdq",), True, False,
         ("tensorrt", "tensorrt-cu12", "tensorrt-cu13"), engine_bound_to_gpu=True, builds_engine_on_target=True,
+        engine_rules="tensorrt", calib_method="percentile",
+    ),
+    # built ahead of time here (no GPU needed), JIT-compiled on the RTX GPU; no NMS kernel (host NMS)
+    "tensorrt-rtx": BackendFormat(
+        "tensorrt-rtx", PRECISIONS, True, "tensorrt", ("qdq",), True, False,
+        ("tensorrt-rtx-cu12", "tensorrt-rtx-cu13"), engine_rules="tensorrt-rtx", host_nms=True,
+        compute_targets=True, engine_bound_to_version=True, calib_method="percentile",
     ),
 }  # fmt: skip
 

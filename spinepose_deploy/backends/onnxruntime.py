@@ -48,9 +48,12 @@ def _provider_options(device: str, artifact: Path) -> dict[str, Any]:
             "trt_timing_cache_path": str(cache),
         }
     if device == "coreml":
+        # ML Program (fp16 on the GPU/ANE) and, for a graph with static inputs (the detector), only static-shape
+        # partitions: the Neural Engine runs those; a dynamic-batch graph would otherwise fall back to the CPU
         return {
             "ModelFormat": "MLProgram",
             "MLComputeUnits": "ALL",
+            "RequireStaticInputShapes": "1" if _static_inputs(artifact) else "0",
             "ModelCacheDirectory": str(cache_subdir("ort-coreml")),
         }
     if device == "openvino":
@@ -58,6 +61,19 @@ def _provider_options(device: str, artifact: Path) -> dict[str, Any]:
     if device == "cuda":
         return {"cudnn_conv_algo_search": "HEURISTIC"}
     return {}
+
+
+def _static_inputs(artifact: Path) -> bool:
+    """Every graph input has a fixed shape (read from the ONNX header, weights not loaded)."""
+    import onnx  # base dependency; only the Core ML EP path needs it here
+
+    try:
+        graph = onnx.load(str(artifact), load_external_data=False).graph
+    except Exception:  # an unreadable file: ONNX Runtime's own load says why
+        return False
+    weights = {i.name for i in graph.initializer}
+    dims = [d for i in graph.input if i.name not in weights for d in i.type.tensor_type.shape.dim]
+    return all(d.HasField("dim_value") and d.dim_value > 0 for d in dims)
 
 
 class OrtSession(Session):

@@ -4,13 +4,15 @@ Dynamic shapes come from the engine's optimisation profile: batches larger than 
 smaller than its min are padded (``Session.min_batch``), other shapes outside it are refused. Engines are
 tied to the TensorRT version and GPU model that built them; one that does not deserialize here is refused
 with a message to rebuild it. An ``.onnx`` (from ``export --onnx-only``) is built into an engine on first
-use and cached per GPU and TensorRT version (``tensorrt_build.cached_engine``).
+use and cached per GPU and TensorRT version (``tensorrt_build.cached_engine``). ``backends.tensorrt_rtx``
+runs TensorRT-RTX engines through the same session, with its own flavour (``_trt.Flavour``).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ import numpy as np
 
 from ..errors import InferenceError, InvalidOptionError, ModelLoadError
 from . import _cuda, _trt, tensorrt_build
+from ._trt import TENSORRT, Flavour
 from .base import Availability, Backend, Capability, Session, TensorInfo, dim_str
 
 log = logging.getLogger(__name__)
@@ -53,18 +56,33 @@ def _tensor_info(trt: Any, engine: Any, name: str) -> TensorInfo:
 
 
 class TensorRTSession(Session):
-    backend = "tensorrt"
+    """One engine's execution context; ``runtime_config`` (TensorRT-RTX) carries its runtime cache and
+    ``on_close`` saves what the context compiled."""
 
-    def __init__(self, engine: Any, keep: tuple, gpu: int, profile: int, precision: str) -> None:
-        import tensorrt as trt  # runtime library, loaded on first use: listing backends never fails
-
+    def __init__(
+        self,
+        engine: Any,
+        keep: tuple,
+        gpu: int,
+        profile: int,
+        precision: str,
+        flavour: Flavour = TENSORRT,
+        runtime_config: Any = None,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        trt = _trt.tensorrt(flavour)
         super().__init__()
-        self._engine, self._keep, self._profile = engine, keep, profile
+        self.backend = flavour.backend
+        self._engine, self._keep, self._profile, self._on_close = engine, keep, profile, on_close
         self.device, self.precision = f"cuda:{gpu}", precision
         self._buffers = _cuda.DeviceBuffers(gpu)
-        self._context = engine.create_execution_context()
+        with _trt.logger(flavour).collect() as errors:  # TensorRT-RTX compiles its kernels (JIT) here
+            if runtime_config is None:
+                self._context = engine.create_execution_context()
+            else:
+                self._context = engine.create_execution_context(runtime_config)
         if self._context is None:  # out of GPU memory, most often
-            raise ModelLoadError(f"TensorRT create_execution_context failed ({_trt.logger().last_error()})")
+            raise ModelLoadError(f"{flavour.label} create_execution_context failed ({_trt.last_error(errors)})")
         if profile and not self._context.set_optimization_profile_async(profile, self._buffers.stream):
             raise ModelLoadError(f"TensorRT could not select optimisation profile {profile}")
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
@@ -124,6 +142,8 @@ class TensorRTSession(Session):
 
     def close(self) -> None:
         if self._context is not None:
+            if self._on_close is not None:
+                self._on_close()
             self._context = self._engine = None
             self._buffers.close()
             self._keep = ()
@@ -142,25 +162,26 @@ class TensorRTBackend(Backend):
     suffixes = (".engine", ".plan", ".onnx")
     extra = "tensorrt"
     library = "tensorrt"
+    flavour: Flavour = TENSORRT
 
     def availability(self) -> Availability:
-        """Say every missing piece: the tensorrt package, cuda-python, an NVIDIA GPU. Never raises."""
+        """Say every missing piece: the TensorRT package, cuda-python, an NVIDIA GPU. Never raises."""
         missing, version, count = [], None, 0
-        if importlib.util.find_spec("tensorrt") is None:
-            missing.append("the tensorrt package (pip install 'spinepose-deploy[tensorrt-cu12]', or -cu13 for CUDA 13)")
+        module = self.flavour.module
+        if importlib.util.find_spec(module) is None:
+            missing.append(f"the {module} package ({self.flavour.install})")
         else:
             try:
-                import tensorrt as trt  # runtime library, loaded on first use: listing backends never fails
-
-                version = trt.__version__
+                version = _trt.tensorrt(self.flavour).__version__
             except Exception as exc:  # a broken install must not break doctor
-                missing.append(f"a working tensorrt (import failed: {exc})")
+                missing.append(f"a working {module} (import failed: {exc})")
         try:
             count = _cuda.device_count()
             if not count:
                 missing.append("an NVIDIA GPU (CUDA sees none)")
         except ImportError:
-            missing.append("cuda-python (pip install 'spinepose-deploy[tensorrt-cu12]'), without which no GPU is found")
+            extra = "tensorrt-cu12" if self.flavour is TENSORRT else self.extra
+            missing.append(f"cuda-python (pip install 'spinepose-deploy[{extra}]'), without which no GPU is found")
         except Exception as exc:  # a CUDA error from a broken driver must not break doctor: say it instead
             mismatch = _safe(_cuda.driver_mismatch)
             missing.append(mismatch or f"an NVIDIA GPU with a working driver ({exc})")
@@ -172,7 +193,7 @@ class TensorRTBackend(Backend):
 
     def capabilities(self) -> list[Capability]:
         status = self.availability()
-        # every GPU TensorRT 10+ supports (compute capability >= 7.5) has fast fp16 and int8
+        # every GPU TensorRT 10+ / TensorRT-RTX supports (compute capability >= 7.5) has fast fp16 and int8
         devices = [f"cuda:{i}" for i in range(_cuda.device_count())] if status else ["cuda"]
         return [
             Capability(self.name, device, p, status.ok, "" if status else status.reason, status.version)
@@ -180,29 +201,38 @@ class TensorRTBackend(Backend):
             for p in PRECISIONS
         ]
 
+    def _engine_file(self, path: Path, gpu: int) -> Path:
+        """The engine to deserialize: an --onnx-only bundle's graph is built once per GPU / TensorRT version."""
+        if path.suffix.lower() == ".onnx":
+            return tensorrt_build.cached_engine(path, device=gpu)
+        return path
+
+    def _session(self, engine: Any, runtime: Any, path: Path, gpu: int, profile: int, precision: str) -> Session:
+        return TensorRTSession(engine, (runtime,), gpu, profile, precision, self.flavour)
+
     def _load(
         self, path: Path, *, device: int | str = 0, profile: int = 0, precision: str = "fp32", **_: Any
     ) -> Session:
-        import tensorrt as trt  # runtime library, loaded on first use: listing backends never fails
-
+        trt = _trt.tensorrt(self.flavour)
         gpu, count = _trt.device_index(device), _cuda.device_count()
         if gpu >= count:
-            raise InvalidOptionError(f"tensorrt device '{device}': expected a GPU index 0..{count - 1}")
+            raise InvalidOptionError(f"{self.name} device '{device}': expected a GPU index 0..{count - 1}")
         _cuda.call(_cuda.cudart().cudaSetDevice(gpu), "cudaSetDevice")
-        if path.suffix.lower() == ".onnx":  # an --onnx-only bundle: build (once per GPU / TensorRT version)
-            path = tensorrt_build.cached_engine(path, device=gpu)
-        logger = _trt.logger()
-        seen = len(logger.errors)
-        runtime = trt.Runtime(logger)
-        engine = runtime.deserialize_cuda_engine(path.read_bytes())
+        path = self._engine_file(path, gpu)
+        logger = _trt.logger(self.flavour)
+        with logger.collect() as errors:
+            runtime = trt.Runtime(logger)
+            engine = runtime.deserialize_cuda_engine(path.read_bytes())
         if engine is None:
-            detail = logger.last_error(seen)
             raise ModelLoadError(
-                f"{path}: TensorRT {trt.__version__} cannot deserialize it ({detail}); an engine runs "
-                "only on the TensorRT version and GPU model that built it: rebuild it on this machine"
+                f"{path}: {self.flavour.label} {trt.__version__} cannot deserialize it ({_trt.last_error(errors)}); "
+                f"{self._rebuild_hint()}"
             )
         if not 0 <= profile < engine.num_optimization_profiles:
             raise InvalidOptionError(
-                f"tensorrt profile {profile}: {path} has {engine.num_optimization_profiles} profile(s)"
+                f"{self.name} profile {profile}: {path} has {engine.num_optimization_profiles} profile(s)"
             )
-        return TensorRTSession(engine, (runtime,), gpu, profile, precision)
+        return self._session(engine, runtime, path, gpu, profile, precision)
+
+    def _rebuild_hint(self) -> str:
+        return "an engine runs only on the TensorRT version and GPU model that built it: rebuild it on this machine"

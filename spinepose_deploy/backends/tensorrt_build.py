@@ -1,14 +1,17 @@
-"""ONNX -> TensorRT engine, the same way on TensorRT 10 and 11, and the engine cache for ONNX-only bundles.
+"""ONNX -> TensorRT engine, the same way on TensorRT 10/11 and TensorRT-RTX, and the engine cache for ONNX-only bundles.
 
-Networks are built **strongly typed** on both versions (``NetworkDefinitionCreationFlag.STRONGLY_TYPED``, in
-TensorRT since 9.x): every tensor keeps the type the ONNX graph gives it, so FP16 comes from the FP16 ONNX and
+Networks are built **strongly typed** (``NetworkDefinitionCreationFlag.STRONGLY_TYPED``, in TensorRT since 9.x
+and in TensorRT-RTX): every tensor keeps the type the ONNX graph gives it, so FP16 comes from the FP16 ONNX and
 INT8 from the Q/DQ graph (ops outside Q/DQ pairs stay FP32). TensorRT 10's weakly typed mode with FP16/INT8
 builder flags (deprecated since 10.12; gone in 11) would let the builder pick lower precisions per layer, so
 one request would give different engines on 10 and 11. ``TYPING`` is recorded in every manifest.
 
 The batch axis gets one optimisation profile (min, opt, max); every other dim must be static (the rules
-check refuses the rest before TensorRT is needed). The timing cache persists per compute capability and
-TensorRT version in the user cache; one that does not load (corrupt, other version) is replaced, not fatal.
+check refuses the rest before TensorRT is needed). ``build_engine`` makes no CUDA call itself: the caller
+picks the GPU (regular TensorRT builds on the current device) and passes the timing cache file, which persists
+per compute capability and TensorRT version in the user cache; one that does not load (corrupt, other version)
+is replaced, not fatal. TensorRT-RTX builds ahead of time without a GPU for ``targets`` (compute capabilities;
+none: its own default set) and has no timing cache (kernels are compiled on the target GPU).
 """
 
 from __future__ import annotations
@@ -16,15 +19,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
 
 from .._atomic import write_bytes
-from ..errors import ModelLoadError
+from ..errors import InvalidOptionError, ModelLoadError
 from ..paths import cache_subdir
 from . import _cuda, _trt
+from ._trt import TENSORRT, Flavour
 
 log = logging.getLogger(__name__)
 WORKSPACE_BYTES = 1 << 30
@@ -38,39 +43,82 @@ class BuildError(ModelLoadError):
     """TensorRT could not parse or build an engine from an ONNX graph."""
 
 
-def build_engine(onnx_path: Path, profile: Profile, *, device: int = 0) -> tuple[bytes, dict[str, str]]:
-    """Serialized engine for ``onnx_path`` with a batch profile; returns (engine bytes, GPU key)."""
-    trt = _trt.tensorrt()
-    key = _trt.gpu_key(device)
+def build_engine(
+    onnx_path: Path,
+    profile: Profile,
+    *,
+    flavour: Flavour = TENSORRT,
+    targets: Sequence[str] = (),
+    timing_cache: Path | None = None,
+) -> bytes:
+    """Serialized engine for ``onnx_path`` with a batch profile. No CUDA call here (see the module docstring).
 
-    _cuda.call(_cuda.cudart().cudaSetDevice(device), "cudaSetDevice")
-    logger = _trt.logger()
-    builder = _checked(trt.Builder(logger), "trt.Builder", onnx_path)
-    network = _checked(
-        builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)), "create_network", onnx_path
-    )
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(onnx_path)):
-        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise BuildError(f"{onnx_path}: TensorRT {trt.__version__} could not parse the ONNX graph: {errors[:400]}")
+    ``targets``: TensorRT-RTX compute capabilities ('8.6', '12.0', ...); ``timing_cache``: TensorRT's file.
+    """
+    trt = _trt.tensorrt(flavour)
+    logger = _trt.logger(flavour)
+    with logger.collect() as errors:
+        builder = _checked(trt.Builder(logger), "Builder", onnx_path, flavour, errors)
+        flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+        network = _checked(builder.create_network(flags), "create_network", onnx_path, flavour, errors)
+        parser = trt.OnnxParser(network, logger)
+        if not parser.parse_from_file(str(onnx_path)):
+            detail = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+            raise BuildError(
+                f"{onnx_path}: {flavour.label} {trt.__version__} could not parse the ONNX graph: {detail[:400]}"
+            )
+        config = builder.create_builder_config()
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
+        _add_profile(builder, network, config, profile, onnx_path)
+        if targets:
+            set_targets(trt, config, targets)
+        if timing_cache is not None and flavour.timing_cache:
+            _load_timing_cache(config, timing_cache)
+        serialized = builder.build_serialized_network(network, config)
+        if serialized is None:
+            raise BuildError(f"{onnx_path}: {flavour.label} engine build failed ({_trt.last_error(errors)})")
+    if timing_cache is not None and flavour.timing_cache:
+        _save_timing_cache(config, timing_cache)
+    return bytes(serialized)
 
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
-    _add_profile(builder, network, config, profile, onnx_path)
-    timing_path = cache_subdir("tensorrt") / f"timing-sm{key['compute_capability']}-trt{key['tensorrt']}.cache"
-    _load_timing_cache(config, timing_path)
 
-    seen = len(logger.errors)
-    serialized = builder.build_serialized_network(network, config)
-    if serialized is None:
-        raise BuildError(f"{onnx_path}: TensorRT engine build failed ({logger.last_error(seen)})")
-    _save_timing_cache(config, timing_path)
-    return bytes(serialized), key
+def target_names(text: str | Sequence[str] | None) -> tuple[str, ...]:
+    """Compute capabilities from '8.6,12.0' / 'sm86' / a list; () for none or 'default'. Checked, not looked up."""
+    items = text.split(",") if isinstance(text, str) else list(text or ())
+    names = []
+    for item in (i.strip().lower().removeprefix("sm").removeprefix("_") for i in items):
+        if not item or item == "default":
+            continue
+        if re.fullmatch(r"\d+\.\d", item):
+            names.append(item)
+        elif re.fullmatch(r"\d{2,3}", item):
+            names.append(f"{item[:-1]}.{item[-1]}")
+        else:
+            raise InvalidOptionError(
+                f"--compute-capability: '{item}' is not a compute capability like 8.6, 12.0 or sm89"
+            )
+    return tuple(dict.fromkeys(names))
 
 
-def _checked(value: Any, what: str, onnx_path: Path) -> Any:
+def set_targets(trt: Any, config: Any, targets: Sequence[str]) -> None:
+    """Make TensorRT-RTX build for exactly ``targets`` (names from ``target_names``)."""
+    members = trt.ComputeCapability.__members__
+    known = sorted(f"{int(m[2:-1])}.{m[-1]}" for m in members if m.startswith("SM"))
+    config.num_compute_capabilities = len(targets)
+    for index, name in enumerate(targets):
+        member = members.get("SM" + name.replace(".", ""))
+        if member is None:
+            raise InvalidOptionError(
+                f"--compute-capability: {name} is not a target of TensorRT-RTX {trt.__version__} "
+                f"(known: {', '.join(known)})"
+            )
+        if not config.set_compute_capability(member, index):
+            raise InvalidOptionError(f"--compute-capability: TensorRT-RTX refused target {name}")
+
+
+def _checked(value: Any, what: str, onnx_path: Path, flavour: Flavour, errors: list[str]) -> Any:
     if value is None:  # TensorRT's Python API returns None (and logs) instead of raising
-        raise BuildError(f"{onnx_path}: TensorRT {what} failed ({_trt.logger().last_error()})")
+        raise BuildError(f"{onnx_path}: {flavour.label} {what} failed ({_trt.last_error(errors)})")
     return value
 
 
@@ -132,6 +180,11 @@ def onnx_profile(onnx_path: Path) -> Profile | None:
     return values[0], values[1], values[2]
 
 
+def timing_cache_path(key: dict[str, str]) -> Path:
+    """Regular TensorRT's timing cache file for one compute capability and TensorRT version."""
+    return cache_subdir("tensorrt") / f"timing-sm{key['compute_capability']}-trt{key['tensorrt']}.cache"
+
+
 def cached_engine(onnx_path: Path, *, device: int = 0) -> Path:
     """The engine for an ONNX-only bundle's graph on this GPU: built on first use, then read from the cache.
 
@@ -148,8 +201,8 @@ def cached_engine(onnx_path: Path, *, device: int = 0) -> Path:
     with FileLock(str(engine) + ".lock"):  # two processes loading one bundle build it once
         if not engine.is_file():
             log.info("building TensorRT engine %s (first use of %s on this GPU)", engine.name, onnx_path)
-            data, _ = build_engine(onnx_path, profile, device=device)
-            write_bytes(engine, data)
+            _cuda.call(_cuda.cudart().cudaSetDevice(device), "cudaSetDevice")  # the builder uses the current GPU
+            write_bytes(engine, build_engine(onnx_path, profile, timing_cache=timing_cache_path(key)))
     return engine
 
 

@@ -5,17 +5,28 @@ stops the export with one line naming the node and the rule, on any machine. The
 support matrix (``onnx/onnx-tensorrt`` ``docs/operators.md``, TensorRT 10.x: opsets 9-20) plus the layer limits
 of the TensorRT API documentation, restricted to what a static read can decide:
 
-- ``opset``                ai.onnx opset outside 9..20
+- ``opset``                (note) ai.onnx opset outside 9..20, the matrix's tested range (the TensorRT-RTX 1.7
+                           parser builds opset 7 and 22 graphs of supported ops, so it is not an error)
 - ``unsupported-op``       an op the matrix marks unsupported, or a custom domain (no plugin is registered)
 - ``dq-type``              DequantizeLinear of anything but INT8 / FP8 / INT4 (int32 bias DQs from
                            ORT's QuantizeBias=True, uint8 activations): IDequantizeLayer refuses them
 - ``qdq-zero-point``       non-zero Q/DQ zero point (TensorRT quantization is symmetric)
-- ``topk-k``               TopK whose K can exceed 3840 (ITopKLayer limit); ``topk-sorted``: sorted=0
+- ``dq-scalar``            a 0-d quantized constant feeding DequantizeLinear (ORT's quantizer leaves them for
+                           scalar operands such as LayerNorm's epsilon): the parser reshapes it before the DQ and
+                           the builder refuses "Quantized constant ... is only allowed before DQ" (found by the
+                           TensorRT-RTX builder; NVIDIA/TensorRT#3919); ``fix_scalar_dq`` gives them shape [1]
+- ``no-kernel``            (TensorRT-RTX) NonMaxSuppression / NonZero: "has no runners that implement it" for
+                           every target; the detector is cut before NMS and NMS runs on the host
+- ``topk-k``               TopK whose K can exceed 3840 (ITopKLayer limit); ``topk-sorted`` (note): sorted=0
+                           (TensorRT returns sorted results, which sorted=0 allows; the builder accepts it)
 - ``constant-input``       an input the importer needs at build time (axes, NMS parameters, TopK's K when
                            static) that is computed at run time
 - ``dynamic-shape``        a graph input with a dynamic dim other than the batch: no optimisation profile
 - ``pool-dilations``, ``maxpool-indices``, ``resize-mode``, ``scatternd-reduction``, ``layernorm-outputs``:
-                           attribute restrictions of the matrix
+                           attribute restrictions of the matrix (Resize: nearest, linear and cubic modes; the
+                           builder refuses antialias and tf_crop_and_resize)
+Every error rule's example graph (``tests/_trt_rule_examples.py``) is refused by the real TensorRT-RTX builder
+in the fast tests, and every small-mode graph these rules pass is built by it.
 Notes (recorded, not errors): data-dependent outputs (NonMaxSuppression, NonZero: the engine needs an output
 allocator), NMS with more boxes than INMSLayer's TopK box limit (5000), INT64 constants outside INT32 range
 (TensorRT clamps them), FLOAT64 tensors (cast to FP32), TopK with a K known only at run time.
@@ -100,6 +111,8 @@ REDUCE_OPS = frozenset(
     ]
 )
 DATA_DEPENDENT_OPS = frozenset({"NonMaxSuppression", "NonZero"})
+# flavour (backend name) -> ops its builder has no kernel for, on any target
+NO_KERNEL_OPS = {"tensorrt": frozenset(), "tensorrt-rtx": DATA_DEPENDENT_OPS}
 RESIZE_TRANSFORMS = {"half_pixel", "pytorch_half_pixel", "tf_half_pixel_for_nn", "asymmetric", "align_corners"}
 RESIZE_NEAREST = {"floor", "ceil", "round_prefer_floor", "round_prefer_ceil"}
 INT32 = np.iinfo(np.int32)
@@ -123,6 +136,7 @@ class Report:
 
     graph: str
     findings: tuple[Finding, ...] = field(default_factory=tuple)
+    flavour: str = "tensorrt"  # whose builder the rules were checked for (NO_KERNEL_OPS differ)
 
     @property
     def errors(self) -> list[Finding]:
@@ -144,21 +158,35 @@ class Report:
 
     def to_dict(self) -> dict:
         return {
-            "checked": "onnx-tensorrt 10.x support matrix and TensorRT layer limits (static, no GPU)",
+            "checked": f"{self.flavour}: onnx-tensorrt 10.x support matrix, TensorRT layer limits and what the "
+            "TensorRT-RTX builder refused (static, no GPU)",
             "passed": self.ok,
             "errors": [f.line() for f in self.errors],
             "notes": [f.line() for f in self.notes],
         }
 
 
-def check(model: onnx.ModelProto, name: str = "graph") -> Report:
-    """Check ``model`` against TensorRT's ONNX rules. Dynamic batch (axis 0) is fine: the profile covers it."""
+def check(model: onnx.ModelProto, name: str = "graph", flavour: str = "tensorrt") -> Report:
+    """Check ``model`` against the ONNX rules of ``flavour``'s builder ('tensorrt' | 'tensorrt-rtx').
+
+    Dynamic batch (axis 0) is fine: the profile covers it."""
     graph = _Graph(model)
     findings = [*_check_opset(model), *_check_inputs(model)]
+    missing = NO_KERNEL_OPS[flavour]
     for node in model.graph.node:
-        findings.extend(_check_node(graph, node))
+        found = list(_check_node(graph, node))
+        if node.op_type in missing:  # the note "sized at run time" becomes: no kernel at all
+            found = [f for f in found if f.rule != "data-dependent"] + [
+                Finding(
+                    "no-kernel",
+                    _label(node),
+                    node.op_type,
+                    f"{flavour} has no kernel for it on any GPU; cut the graph before it (NMS on the host)",
+                )
+            ]
+        findings.extend(found)
     findings.extend(_check_types(graph))
-    return Report(name, tuple(findings))
+    return Report(name, tuple(findings), flavour)
 
 
 # ------------------------------------------------------------------------------------------ graph view
@@ -261,7 +289,13 @@ def _check_opset(model: onnx.ModelProto) -> Iterable[Finding]:
     for entry in model.opset_import:
         if entry.domain in ("", "ai.onnx") and not OPSET_RANGE[0] <= entry.version <= OPSET_RANGE[1]:
             low, high = OPSET_RANGE
-            yield Finding("opset", "<graph>", "opset_import", f"ai.onnx opset {entry.version}; supported {low}-{high}")
+            yield Finding(
+                "opset",
+                "<graph>",
+                "opset_import",
+                f"ai.onnx opset {entry.version}; the support matrix is tested on {low}-{high}",
+                error=False,
+            )
 
 
 def _check_inputs(model: onnx.ModelProto) -> Iterable[Finding]:
@@ -346,6 +380,14 @@ def _check_node(graph: _Graph, node: onnx.NodeProto) -> Iterable[Finding]:
 def _check_qdq(graph: _Graph, node: onnx.NodeProto) -> Iterable[Finding]:
     label, op = _label(node), node.op_type
     if op == "DequantizeLinear":
+        if _is_scalar_quantized(graph.constants, graph.elem, node.input[0]):
+            yield Finding(
+                "dq-scalar",
+                label,
+                op,
+                f"quantized constant '{node.input[0]}' is 0-d; the parser reshapes it before the DQ and the "
+                "builder refuses that (give it shape [1]: tensorrt_rules.fix_scalar_dq)",
+            )
         kind = graph.elem.get(node.input[0])
         if kind is not None and kind not in QUANTIZED_TYPES:
             yield Finding(
@@ -367,7 +409,7 @@ def _check_qdq(graph: _Graph, node: onnx.NodeProto) -> Iterable[Finding]:
 def _check_topk(graph: _Graph, node: onnx.NodeProto) -> Iterable[Finding]:
     label = _label(node)
     if _attr(node, "sorted", 1) != 1:
-        yield Finding("topk-sorted", label, "TopK", "sorted=0; TensorRT supports sorted=1 only")
+        yield Finding("topk-sorted", label, "TopK", "sorted=0; TensorRT returns sorted results", error=False)
     if len(node.input) < 2:  # opset < 10: K is an attribute
         k = int(_attr(node, "k", 1))
         bound: int | None = k
@@ -396,7 +438,7 @@ def _check_resize(node: onnx.NodeProto) -> Iterable[Finding]:
     transform = _text(_attr(node, "coordinate_transformation_mode", "half_pixel"))
     nearest = _text(_attr(node, "nearest_mode", "round_prefer_floor"))
     problems = []
-    if mode not in ("nearest", "linear"):
+    if mode not in ("nearest", "linear", "cubic"):
         problems.append(f"mode '{mode}'")
     if transform not in RESIZE_TRANSFORMS:
         problems.append(f"coordinate_transformation_mode '{transform}'")
@@ -467,3 +509,40 @@ def cap_topk(model: onnx.ModelProto, limit: int = MAX_TOPK) -> tuple[onnx.ModelP
             node.input[1] = capped
         changed.append(f"TopK '{_label(node)}': K capped at {limit} for TensorRT ({findings[0].message})")
     return out, changed
+
+
+def _is_scalar_quantized(constants: dict[str, np.ndarray], elem: dict[str, int], name: str) -> bool:
+    value = constants.get(name)
+    return value is not None and value.ndim == 0 and elem.get(name) in QUANTIZED_TYPES
+
+
+def fix_scalar_dq(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
+    """A copy of ``model`` whose 0-d quantized constants feeding DequantizeLinear have shape [1] (rule dq-scalar).
+
+    Per-tensor DequantizeLinear is elementwise, so the values are the same; the DQ output becomes [1] instead
+    of a scalar, which broadcasts the same in the ops that read it (ONNX Runtime outputs stay bit-identical,
+    tested). Returns (model, names changed); the model is returned as is when nothing changes.
+    """
+    initializers = {i.name: i for i in model.graph.initializer}
+    elem = {name: i.data_type for name, i in initializers.items()}
+    constants = {name: numpy_helper.to_array(i) for name, i in initializers.items() if not i.dims}
+    names = sorted(
+        {
+            n.input[0]
+            for n in model.graph.node
+            if n.op_type == "DequantizeLinear" and _is_scalar_quantized(constants, elem, n.input[0])
+        }
+    )
+    if not names:
+        return model, []
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    outputs = {n.output[0] for n in out.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in names}
+    for tensor in out.graph.initializer:
+        if tensor.name in names:
+            tensor.dims.append(1)
+    # the recorded scalar shapes of those DQ outputs are stale now: let shape inference redo them
+    kept = [v for v in out.graph.value_info if v.name not in outputs]
+    del out.graph.value_info[:]
+    out.graph.value_info.extend(kept)
+    return out, names

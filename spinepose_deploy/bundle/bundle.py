@@ -198,6 +198,12 @@ class Bundle:
                         "each GPU build its own engines)"
                     )
             return
+        if fmt is not None and fmt.engine_bound_to_version and made_with and made_with != installed_version:
+            raise BundleError(
+                f"{self.path}: engines built with {self.backend} {made_with}; this host has {installed_version}, "
+                f"which cannot deserialize them. Re-export (any machine): spinepose-deploy export --backend "
+                f"{self.backend} ..., or install {self.backend} {made_with}"
+            )
         newer = made_with and installed_version and _version_tuple(made_with) > _version_tuple(installed_version)
         if fmt is not None and fmt.refuses_newer_artifacts and newer:
             raise BundleError(

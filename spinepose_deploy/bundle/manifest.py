@@ -405,12 +405,15 @@ class Manifest:
         host: Mapping[str, Any],
         calibration: Calibration | None,
         graphs: Mapping[str, GraphEntry],
+        compute_capabilities: list[str] | str | None = None,
     ) -> Manifest:
-        """The manifest export writes (``header``: tool version and creation time), in format v1's key order."""
+        """The manifest export writes (``header``: tool version and creation time), in format v1's key order;
+        ``compute_capabilities``: an ahead-of-time engine's GPU targets ("default": the builder's own set)."""
+        targets = {} if compute_capabilities is None else {"compute_capabilities": compute_capabilities}
         data = {
             "format": FORMAT, "format_version": FORMAT_VERSION, **header, "backend": backend,
             "backend_version": backend_version, "precision": precision, "mode": mode, "detector": detector,
-            "model_version": model_version, "batch": batch, "onnx_only": onnx_only,
+            "model_version": model_version, "batch": batch, "onnx_only": onnx_only, **targets,
             "standin": any(entry.standin for entry in graphs.values()), "host": dict(host),
             "calibration": calibration.to_dict() if calibration else None,
             "graphs": {role: entry.to_dict() for role, entry in graphs.items()},

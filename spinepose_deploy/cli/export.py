@@ -41,7 +41,11 @@ def export(
             "Default: calib_data/ (synth with --weights trained)."
         ),
     ] = None,
-    calib_method: Annotated[str | None, typer.Option(help="INT8: minmax (default) | entropy | percentile")] = None,
+    calib_method: Annotated[
+        str | None,
+        typer.Option(help="INT8: minmax | entropy | percentile (default: percentile for tensorrt/tensorrt-rtx, "
+                     "whose symmetric activations failed the gate with minmax; minmax otherwise)"),
+    ] = None,
     calib_samples: Annotated[
         int | None, typer.Option(help="INT8: calibration samples (frames; augmented when fewer). Default 64.")
     ] = None,
@@ -60,12 +64,29 @@ def export(
             "engines are built on the GPU on first use.",
         ),
     ] = False,
+    compute_capability: Annotated[
+        str | None,
+        typer.Option(
+            "--compute-capability",
+            help="TensorRT-RTX: GPU compute capabilities to build for, e.g. 8.6,8.9,12.0 (7.5 for Turing). "
+            "Default: TensorRT-RTX's own set (Ampere and later).",
+        ),
+    ] = None,
+    coreml_shapes: Annotated[
+        str,
+        typer.Option(
+            "--coreml-shapes",
+            help="Core ML pose/lifter batch: enumerated (1,2,4,8,16 within --batch; the Neural Engine runs them) "
+            "| range (RangeDim: only its default size on the Neural Engine).",
+        ),
+    ] = "enumerated",
     as_json: JsonFlag = False,
 ) -> None:
     """Export a mode's detector, pose and lifter graphs as a verified bundle for one backend and precision."""
     # lazy: the CLI starts without loading what this command needs
     from .._console import steps
     from .._progress import ProgressEvent
+    from ..backends.tensorrt_build import target_names
     from ..errors import GateFailedError
     from ..export.base import BatchRange
     from ..export.exporter import ExportRequest, export_bundle
@@ -84,6 +105,8 @@ def export(
         calib_samples=calib_samples,
         fallback=fallback,
         onnx_only=onnx_only,
+        compute_capabilities=target_names(compute_capability),
+        coreml_shapes=coreml_shapes,
     )
     source = request.validate()  # the calibration data is checked and opened once, here
     try:

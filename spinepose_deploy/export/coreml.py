@@ -5,8 +5,12 @@ the saved spec run anywhere; a Core ML prediction only runs on macOS, so on othe
 module is checked against ONNX Runtime instead (at several batch sizes, which is what catches a
 batch baked in by tracing) and the manifest says prediction was not verified here.
 
-Detectors are fixed at (1, 3, S, S) with NMS moved to the host (``sanitize.strip_nms``); pose and
-lifter graphs take a batch range (``ct.RangeDim``, or ``ct.EnumeratedShapes`` if a range fails).
+Detectors are fixed at (1, 3, S, S) with NMS moved to the host (``sanitize.strip_nms``): one static shape,
+which the Neural Engine runs. Pose and lifter graphs take a ladder of batch sizes (``ct.EnumeratedShapes``:
+1, 2, 4, 8, 16 for the default 1:4:16, plus MIN/OPT/MAX), the default because Core ML runs only the default
+shape of a ``RangeDim`` input on the Neural Engine and keeps every enumerated shape there; the session pads a
+batch up to the next size of the ladder and chunks larger ones (``Session.batch_sizes``). ``shapes="range"``
+asks for a ``ct.RangeDim`` instead (GPU/CPU for all but its default; enumerated again if a range fails).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from ..errors import (
     InputFileError,
     InvalidOptionError,
     ModelLoadError,
+    check_choice,
     first_line,
 )
 from ..zoo.specs import ModelSpec, Role
@@ -45,13 +50,25 @@ log = logging.getLogger(__name__)
 PRECISIONS = {"fp32": "FLOAT32", "fp16": "FLOAT16"}  # -> ct.precision member
 DEPLOYMENT_TARGET = "iOS16"  # ML Program with flexible shapes and fp16 compute; also macOS13
 INSTALL = "pip install 'spinepose-deploy[coreml]'"
+SHAPES = ("enumerated", "range")  # how a batch range is expressed (see the module docstring)
 _TOLERANCE = 1e-3  # torch vs ONNX Runtime, relative to max(1, |reference|): both run in fp32
 
 
-def write(onnx_path: Path, out_dir: Path, *, spec: ModelSpec, precision: str, batch: BatchRange) -> WriteResult:
-    """Convert ``onnx_path`` to ``<out_dir>/<role>.mlpackage`` and describe it for the bundle manifest."""
+def write(
+    onnx_path: Path,
+    out_dir: Path,
+    *,
+    spec: ModelSpec,
+    precision: str,
+    batch: BatchRange,
+    shapes: str = "enumerated",
+) -> WriteResult:
+    """Convert ``onnx_path`` to ``<out_dir>/<role>.mlpackage`` and describe it for the bundle manifest.
+
+    ``shapes``: 'enumerated' (the batch ladder, Neural Engine friendly) or 'range' (``ct.RangeDim``)."""
     onnx_path, out_dir = Path(onnx_path), Path(out_dir)
     _check_precision(precision)
+    check_choice("--coreml-shapes", shapes, SHAPES)
     ct, torch, onnx2torch = _import_backend()
     model = _load_onnx(onnx_path)
     detector = spec.role is Role.DETECTOR
@@ -71,9 +88,11 @@ def write(onnx_path: Path, out_dir: Path, *, spec: ModelSpec, precision: str, ba
     module = _step(onnx_path, "onnx2torch conversion", onnx2torch.convert, sanitized)
     wrapped = _tuple_outputs(torch, module).eval()
     captured, capture, max_diff = _capture(torch, wrapped, reference, inputs, batch, static_batch, onnx_path)
-    mlmodel, shape_kind = _convert(ct, captured, capture, inputs, outputs, batch, flexible, precision, onnx_path)
+    mlmodel, shape_kind = _convert(
+        ct, captured, capture, inputs, outputs, batch, flexible and shapes == "range", flexible, precision, onnx_path
+    )
     mil_ops = coreml_rules.check_program(mlmodel, DEPLOYMENT_TARGET, onnx_path)
-    if shape_kind == "enumerated":
+    if shape_kind == "enumerated" and shapes == "range":
         notes.append(
             "a batch range failed to convert; the model accepts the enumerated batch sizes "
             f"{_enumerated_batches(batch)}"
@@ -103,6 +122,7 @@ def write(onnx_path: Path, out_dir: Path, *, spec: ModelSpec, precision: str, ba
         "torch_capture": capture,
         "torch_vs_onnxruntime_max_abs_diff": max_diff,
         "batch": {"kind": shape_kind, "min": batch.min, "opt": batch.opt, "max": batch.max}
+        | ({"sizes": _enumerated_batches(batch)} if shape_kind == "enumerated" else {})
         if flexible
         else {"kind": "static", "size": static_batch},
         "conversion_s": round(seconds, 2),
@@ -416,11 +436,14 @@ def _convert(
     inputs: list[dict],
     outputs: list[dict],
     batch: BatchRange,
+    ranged: bool,
     flexible: bool,
     precision: str,
     path: Path,
 ):
-    """coremltools.convert to an ML Program; returns (model, 'range' | 'enumerated' | 'static')."""
+    """coremltools.convert to an ML Program; returns (model, 'range' | 'enumerated' | 'static').
+
+    ``flexible``: the batch varies; ``ranged``: as a RangeDim (else the enumerated ladder)."""
     options = dict(
         convert_to="mlprogram",
         compute_precision=getattr(ct.precision, PRECISIONS[precision]),
@@ -439,16 +462,17 @@ def _convert(
         return _step(
             path, "coremltools conversion", ct.convert, captured, inputs=types_, outputs=out_types, **options
         ), "static"
-    try:
-        ranged = in_types(lambda dims: (ct.RangeDim(batch.min, batch.max, default=batch.opt), *dims[1:]))
-        return ct.convert(captured, inputs=ranged, outputs=out_types, **options), "range"
-    except Exception as exc:  # a range can fail on some ops; enumerated sizes are the documented fallback
-        log.warning(
-            "core ml: batch range failed for %s (%s: %s); trying enumerated batch sizes",
-            path.name,
-            type(exc).__name__,
-            str(exc).strip()[:200],
-        )
+    if ranged:
+        try:
+            types_ = in_types(lambda dims: (ct.RangeDim(batch.min, batch.max, default=batch.opt), *dims[1:]))
+            return ct.convert(captured, inputs=types_, outputs=out_types, **options), "range"
+        except Exception as exc:  # a range can fail on some ops; enumerated sizes are the documented fallback
+            log.warning(
+                "core ml: batch range failed for %s (%s: %s); trying enumerated batch sizes",
+                path.name,
+                type(exc).__name__,
+                str(exc).strip()[:200],
+            )
     sizes = _enumerated_batches(batch)
     enumerated = in_types(
         lambda dims: ct.EnumeratedShapes(shapes=[(b, *dims[1:]) for b in sizes], default=(batch.opt, *dims[1:]))
@@ -510,7 +534,7 @@ def _verify_saved(
             )
         described[kind] = [_describe(f, e, shape_kind) for f, e in zip(features, expected, strict=True)]
     if shape_kind in ("range", "enumerated"):
-        for feature in spec.description.input:
+        for feature, expected in zip(spec.description.input, inputs, strict=True):
             got = _batch_sizes(feature.type.multiArrayType)
             want = (batch.min, batch.max) if shape_kind == "range" else tuple(_enumerated_batches(batch))
             if got != want:
@@ -518,6 +542,13 @@ def _verify_saved(
                     f"core ml export of {path.name}: input '{feature.name}' accepts batch "
                     f"{got}, expected {want} ({shape_kind})"
                 )
+            if shape_kind == "enumerated":  # every shape of the ladder: the batch varies, nothing else
+                shapes = sorted(tuple(s.shape) for s in feature.type.multiArrayType.enumeratedShapes.shapes)
+                if shapes != [(b, *expected["dims"][1:]) for b in want]:
+                    raise ExportError(
+                        f"core ml export of {path.name}: input '{feature.name}' enumerates shapes {shapes}, "
+                        f"expected the batch ladder {list(want)} over {expected['dims'][1:]}"
+                    )
     return described
 
 

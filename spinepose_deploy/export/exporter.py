@@ -20,6 +20,7 @@ with the INT8 report kept in its manifest entry.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -45,7 +46,7 @@ from ..stages import GraphInfo
 from ..stages.graph import Runner
 from ..zoo.source import SourceGraph, resolve_graph
 from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, DEFAULT_VERSION, ModelSpec, ModeSelection, Role, resolve_mode
-from . import calibration, frames, int8, passes, quantize
+from . import calibration, frames, int8, passes, quantize, sanitize
 from .base import BatchRange, WriteResult
 from .fidelity import Thresholds, check, measure
 from .writers import writer_for
@@ -77,17 +78,31 @@ class ExportRequest:
     thresholds: Thresholds = field(default_factory=Thresholds)
     # INT8 only (None: the default; set with another precision it is an error, never silently ignored)
     calib: Path | str | None = None  # images folder, video, or "synth[:N]"; None: frames.default_image_dir()
-    calib_method: str | None = None  # minmax (default) | entropy | percentile
+    calib_method: str | None = None  # minmax | entropy | percentile; None: the backend's (BackendFormat.calib_method)
     calib_samples: int | None = None  # default calibration.DEFAULT_SAMPLES
     fallback: str = "none"  # "fp16": a graph failing the INT8 gate is exported in FP16 instead
     int8_rounds: int = INT8_ROUNDS
     # TensorRT only: write the exact ONNX graphs the engine builder would parse (no TensorRT needed here);
     # engines are built on the target (first use, or the trtexec lines in the manifest)
     onnx_only: bool = False
+    # TensorRT-RTX only: compute capabilities the engine is built for ('8.6', '12.0'); () = the builder's default
+    compute_capabilities: tuple[str, ...] = ()
+    # Core ML only: the pose/lifter batch as enumerated shapes (the ladder; Neural Engine) or a RangeDim
+    coreml_shapes: str = "enumerated"
 
     @property
     def method(self) -> str:
-        return self.calib_method or "minmax"
+        fmt = FORMATS.get(self.backend)
+        return self.calib_method or (fmt.calib_method if fmt else "minmax")
+
+    def writer_options(self) -> dict:
+        """Options only some artifact writers take: TensorRT-RTX's compute capability targets, Core ML's shapes."""
+        fmt, options = FORMATS[self.backend], {}
+        if fmt.compute_targets:
+            options["targets"] = self.compute_capabilities
+        if fmt.batch_shapes:
+            options["shapes"] = self.coreml_shapes
+        return options
 
     @property
     def samples(self) -> int:
@@ -134,6 +149,15 @@ class ExportRequest:
                 f"--onnx-only: only for --backend {builders} (engines are built on the GPU); "
                 f"got --backend {self.backend}"
             )
+        if self.compute_capabilities and not fmt.compute_targets:
+            builders = ", ".join(name for name, row in FORMATS.items() if row.compute_targets)
+            raise InvalidOptionError(
+                f"--compute-capability: only for --backend {builders} (ahead-of-time engines); "
+                f"got --backend {self.backend}"
+            )
+        check_choice("--coreml-shapes", self.coreml_shapes, ("enumerated", "range"))
+        if self.coreml_shapes != "enumerated" and not fmt.batch_shapes:
+            raise InvalidOptionError(f"--coreml-shapes: only for --backend coreml; got --backend {self.backend}")
         int8_options = {
             "--calib": self.calib is not None,
             "--calib-method": self.calib_method is not None,
@@ -168,7 +192,13 @@ def _prepare(
     report: dict = {}
     model = passes.simplify(original)
     report["simplify"] = passes.verify("simplify", original, model, feeds, PASS_TOLERANCE["fp32"]).to_dict()
-    if fmt.builds_engine_on_target:  # before FP16 / QDQ, so every TensorRT-bound graph keeps the cap
+    if fmt.host_nms and source.spec.role is Role.DETECTOR:  # no NMS kernel: the body, NMS on the host
+        body = sanitize.strip_nms(model)
+        if body is not model and any(p.key == sanitize.NMS_METADATA_KEY for p in body.metadata_props):
+            notes.append("NonMaxSuppression cut off for the host (this backend has no NMS kernel)")
+            report["strip_nms"] = {"passed": True, "outputs": [o.name for o in body.graph.output]}
+            model = body
+    if fmt.engine_rules:  # before FP16 / QDQ, so every TensorRT-bound graph keeps the cap
         capped, changes = tensorrt_rules.cap_topk(model)
         if changes:
             report["topk_cap"] = passes.verify("topk_cap", model, capped, feeds, PASS_TOLERANCE["fp32"]).to_dict()
@@ -216,7 +246,7 @@ def _write_artifact(
         return WriteResult(primary=name, files=[name])
     src = work / f"{spec.role.value}.src.onnx"
     onnx.save(target if fmt.fp16_onnx else reference, str(src))
-    return write(src, tmp, spec=spec, precision=precision, batch=request.batch)
+    return write(src, tmp, spec=spec, precision=precision, batch=request.batch, **request.writer_options())
 
 
 def _fidelity(
@@ -233,9 +263,12 @@ def _fidelity(
     backend = get_backend(fmt.backend)
     status = backend.availability()
     options: dict = {}
-    proxy = not status.ok and request.onnx_only  # the graph TensorRT will get, run where TensorRT cannot run
+    # the graph the engine builder gets (--onnx-only, or kept beside an ahead-of-time engine), run where the
+    # engine cannot run
+    source_graph = artifact if request.onnx_only else _source_onnx(artifact)
+    proxy = not status.ok and source_graph is not None
     if proxy:
-        backend, options = get_backend("onnxruntime"), {"optimize": False}
+        backend, options, artifact = get_backend("onnxruntime"), {"optimize": False}, source_graph
     elif not status.ok:
         return {"measured": False, "reason": status.reason}
     session = backend.load(artifact, precision=precision or request.precision, **options)
@@ -250,12 +283,27 @@ def _fidelity(
     metrics["measured_on"] = f"{session.backend} {session.device} {session.precision}"
     if proxy:
         metrics["measured_on"] += (
-            " (the TensorRT-bound ONNX run node by node, Q/DQ unfused: its numerics, not TensorRT's kernels; "
-            f"TensorRT not here: {status.reason})"
+            f" (the {fmt.backend}-bound ONNX run node by node, Q/DQ unfused: its numerics, not TensorRT's kernels; "
+            f"{fmt.backend} does not run here: {status.reason})"
         )
     failures = check(spec.role.value, metrics, request.thresholds)
     metrics["gate"] = {"passed": not failures, "failures": failures, "thresholds": request.thresholds.to_dict()}
     return metrics
+
+
+def _source_onnx(artifact: Path) -> Path | None:
+    """The ONNX an ahead-of-time engine was built from, kept beside it (``<role>.onnx``), or None."""
+    if artifact.suffix == ".onnx" or not artifact.name.endswith(".engine"):
+        return None
+    source = artifact.parent / f"{artifact.name.split('.')[0]}.onnx"
+    return source if source.is_file() else None
+
+
+def _host_nms(frames_: frames.RoleFrames, model: onnx.ModelProto) -> None:
+    """Decode a detector cut before NMS with the NMS settings it carried (as the runtime will)."""
+    settings = next((p.value for p in model.metadata_props if p.key == sanitize.NMS_METADATA_KEY), None)
+    if settings is not None:
+        frames_.graph = dataclasses.replace(frames_.graph, nms=json.loads(settings))
 
 
 def export_bundle(
@@ -308,6 +356,7 @@ def export_bundle(
             calibration=None if source is None else Calibration.from_dict(
                 _plain({**source.describe(), "method": request.method})),
             graphs=graphs,
+            compute_capabilities=(list(request.compute_capabilities) or "default") if fmt.compute_targets else None,
         )  # fmt: skip
         (tmp / MANIFEST).write_text(json.dumps(_plain(manifest.to_dict()), indent=2))
     return Bundle.load(out)
@@ -410,6 +459,7 @@ def _export_graphs(
         say(f"{role}: passes")
         fp32, target, pass_report = _prepare(refs.sources[role], request.precision, fmt, role_frames.first_feeds(),
                                              notes)  # fmt: skip
+        _host_nms(role_frames, fp32)
         say(f"{role}: writing {fmt.backend} {request.precision} artifact")
         written = _write_artifact(fmt, target, fp32, tmp, work, spec, request.precision, request)
         say(f"{role}: fidelity vs FP32")
@@ -440,6 +490,7 @@ def _export_int8(
         references[role], _, pass_reports[role] = _prepare(
             sources[role], "fp32", fmt, role_frames[role].first_feeds(), notes[role]
         )
+        _host_nms(role_frames[role], references[role])
         paths[role] = work / f"{role}.fp32.onnx"
         onnx.save(references[role], str(paths[role]))
         runners[role] = passes.onnx_runner(references[role])  # one reference session per graph per export
@@ -460,6 +511,7 @@ def _export_int8(
             batch=request.batch,
             timing_feed=first if role == "detector" else passes.batched(first, 6),
             onnx_only=request.onnx_only,
+            writer_options=request.writer_options(),
         )
 
         def gate(artifact: Path, spec: ModelSpec = spec, role: str = role) -> dict:

@@ -53,6 +53,7 @@ class Int8Job:
     batch: BatchRange
     timing_feed: dict[str, np.ndarray] = field(default_factory=dict)
     onnx_only: bool = False  # TensorRT: write the QDQ ONNX for the target's builder, not an engine
+    writer_options: dict = field(default_factory=dict)  # e.g. TensorRT-RTX's compute capability targets
 
 
 @dataclass
@@ -140,8 +141,7 @@ def _write(name: str, job: Int8Job, pre: Path, qdq: Path | None, target: Path, e
     if name == "nncf":
         return quantize.nncf_openvino(pre, job.feeds, target, stem, excluded)
     if name == "coreml-weights":
-
-        written = coreml.write(job.fp32, target, spec=job.spec, precision="fp16", batch=job.batch)
+        written = coreml.write(job.fp32, target, spec=job.spec, precision="fp16", batch=job.batch, **job.writer_options)
         notes = quantize.coreml_weights(target / written.primary, job.feeds)
         files = sorted(p.relative_to(target).as_posix() for p in (target / written.primary).rglob("*") if p.is_file())
         return WriteResult(written.primary, files, written.notes + notes, {**written.extra, "weights": "int8"})
@@ -152,7 +152,7 @@ def _write(name: str, job: Int8Job, pre: Path, qdq: Path | None, target: Path, e
         artifact = f"{stem}.onnx"
         shutil.copyfile(qdq, target / artifact)
         return WriteResult(artifact, [artifact], [note], {"qdq": counts})
-    written = write(qdq, target, spec=job.spec, precision="int8", batch=job.batch)
+    written = write(qdq, target, spec=job.spec, precision="int8", batch=job.batch, **job.writer_options)
     written.notes.insert(0, note)
     return written
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import coreml, openvino, tensorrt
+from . import coreml, openvino, tensorrt, tensorrt_rtx
 from .base import WriteResult
 
 Writer = Callable[..., WriteResult]  # (onnx_path, out_dir, *, spec, precision, batch) -> WriteResult
 
-WRITERS: dict[str, Writer] = {"openvino": openvino.write, "coreml": coreml.write, "tensorrt": tensorrt.write}
+WRITERS: dict[str, Writer] = {
+    "openvino": openvino.write, "coreml": coreml.write, "tensorrt": tensorrt.write, "tensorrt-rtx": tensorrt_rtx.write,
+}
 # --onnx-only: the exact ONNX the target builds its engine from (no runtime needed here)
 ONNX_ONLY_WRITERS: dict[str, Writer] = {"tensorrt": tensorrt.write_onnx}
 
