@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -133,6 +134,20 @@ def test_urls_errors_name_the_bucket_or_key_and_never_the_secret(s3, media):
     finally:
         settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
     assert "\n" not in str(info.value) and SECRET not in str(info.value) and "Access Key Id" in str(info.value)
+
+
+def test_no_credentials_at_all_is_one_line_naming_the_bucket(s3, tmp_path):
+    # a fresh process without any credential source (no instance metadata lookup: nothing leaves this machine)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_EC2_METADATA_DISABLED="true", AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+               AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_ENDPOINT_URL=os.environ["AWS_ENDPOINT_URL"])
+    done = subprocess.run(
+        [sys.executable, "-m", "spinepose_deploy.cli", "infer", "s3://inputs/clips/", "--ray", "--json",
+         str(tmp_path / "out")], env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("error: INPUT: no credentials for 's3://inputs/clips'")
+    assert "Traceback" not in done.stderr
 
 
 

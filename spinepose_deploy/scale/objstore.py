@@ -214,10 +214,18 @@ class translated:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
-        if exc is None or not isinstance(exc, (OSError, ValueError)) or isinstance(exc, UserError):
+        if exc is None or isinstance(exc, UserError):
+            return False
+        # the stores' own client libraries (botocore's NoCredentialsError, google-auth's DefaultCredentialsError,
+        # azure-identity's errors) raise outside OSError: a user without credentials must get one line too
+        store_library = type(exc).__module__.split(".")[0] in _STORE_CLIENT_MODULES
+        if not isinstance(exc, (OSError, ValueError)) and not store_library:
             return False
         where = f"{self.store.scheme}://{self.key or self.store.key()}"
         reason = scrub(one_line(exc))
+        if store_library and "credential" in type(exc).__name__.lower():
+            raise UserError(f"{self.what}: no credentials for '{scrub(where)}' (bucket '{self.store.bucket}'): "
+                            f"{reason}; set them in the environment or the store's config file") from None
         if isinstance(exc, FileNotFoundError):
             missing = "bucket" if _missing_bucket(exc) else "key"
             name = self.store.bucket if missing == "bucket" else where
@@ -226,6 +234,9 @@ class translated:
             raise UserError(f"{self.what}: access to '{scrub(where)}' (bucket '{self.store.bucket}') was denied "
                             f"({reason}); check the credentials in the environment / store config") from None
         raise UserError(f"{self.what}: '{scrub(where)}': {reason}") from None
+
+
+_STORE_CLIENT_MODULES = frozenset({"botocore", "aiobotocore", "s3fs", "google", "gcsfs", "azure", "adlfs"})
 
 
 def _missing_bucket(exc: BaseException) -> bool:
