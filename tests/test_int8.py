@@ -271,6 +271,11 @@ def test_few_images_warn_and_augment(tmp_path, caplog):
     assert all(np.array_equal(a, b) for a, (_, b) in zip(again, source.frames(), strict=True))  # deterministic
     gate = source.gate_images()  # the mirrored frames, which calibration never sees
     assert np.array_equal(gate[0], cv2.flip(cv2.imread(str(tmp_path / "imgs" / "f00.jpg")), 1))
+    # plus a varied (cropped, rescaled) copy of each mirror: 6 gate frames, none of them a calibration frame
+    assert [s.label for s in source.gate_shots()][3:] == [f"f0{i}.jpg+mirror-varied" for i in range(3)]
+    assert len(gate) == 6 and gate[3].shape != gate[0].shape
+    calibrated = [img for _, img in source.frames()]
+    assert not any(g.shape == c.shape and np.array_equal(g, c) for g in gate for c in calibrated)
 
 
 def test_large_folder_holds_out_every_fifth_frame(tmp_path):
