@@ -12,6 +12,7 @@ from .._console import STANDIN_BANNER, FrameBars, err_console, out_console
 from ..errors import InvalidOptionError
 from .app import app
 from .options import BACKEND_CHOICES, Detector, Mode, ModelVersion, Precision, Weights
+from .tables import spine_summary_table
 
 
 @app.command()
@@ -160,13 +161,6 @@ def infer(
 
 def _print_spine_summary(summaries: list, standin: bool) -> None:
     """The per-track summary (zones, peaks, ROM, CVA) as a rich table on stdout."""
-    from rich.table import Table
-
     from ..spine.summary import table_rows
 
-    header, rows = table_rows(summaries)
-    title = "spine summary" + (" (STAND-IN weights: the angles mean nothing)" if standin else "")
-    table = Table(*header, title=title, title_justify="left")
-    for row in rows:
-        table.add_row(*(escape(cell) for cell in row))
-    out_console.print(table)
+    out_console.print(spine_summary_table(*table_rows(summaries), standin))
