@@ -1,5 +1,5 @@
-"""Every rich table the CLI prints, in one place: host capabilities and setup checks (doctor), bundle and
-INT8 gate (export), bench rows and the accuracy header (bench), the spine summary (infer).
+"""Every rich table the CLI prints, in one place: host capabilities and setup checks (doctor), the model zoo
+(models), bundle and INT8 gate (export), bench rows and the accuracy header (bench), the spine summary (infer).
 
 Plain-text pieces come from the layers that own them (``bundle.render``: fidelity and accuracy;
 ``bench.report``: a row's config and latency text, shared with its JSON and chart; ``spine.summary``: the
@@ -41,6 +41,32 @@ def capabilities_table(rows: list) -> Table:
         )
         table.add_row(
             backend, device, f"[green]{runs}[/]" if "no" not in runs else runs, cells[0].version or "-", escape(reasons)
+        )
+    return table
+
+
+def zoo_table(specs: list, local: dict, wide: bool) -> Table:
+    """models: every released graph, its contract and size, and what this machine has of it (``local``:
+    name -> ``zoo.inventory`` entry); ``wide`` adds the outputs and longer headings."""
+    table = new_table("SpinePose model zoo: what this machine has" if wide else "Model zoo: what you have")
+    columns = ["name", "role", "input", *(["outputs"] if wide else []), "params M" if wide else "Mparam",
+               "GFLOPs", "real weights" if wide else "real", "stand-in", "MB"]  # fmt: skip
+    for column in columns:
+        numeric = column in ("params M", "Mparam", "GFLOPs", "MB")
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=column == "name")
+    for spec in specs:
+        copy = local[spec.name]
+        real = ("pinned" if copy.pinned else "cached") if copy.cached else ("pin only" if copy.pinned else "-")
+        table.add_row(
+            spec.name,
+            spec.role.value,
+            "x".join(map(str, spec.input_size)),
+            *([", ".join(o.name or "?" for o in spec.outputs)] if wide else []),
+            f"{spec.params_m:.2f}" if spec.params_m else "-",
+            f"{spec.gflops:.2f}" if spec.gflops else "-",
+            real,
+            "built" if copy.standins else "-",
+            f"{copy.size_bytes / 1e6:.1f}" if copy.size_bytes else "-",
         )
     return table
 
