@@ -8,9 +8,8 @@ warning and the set is filled with deterministic augmentations (scale, crop, fli
 split once: the held-out ones feed the fidelity gate and are never calibrated on (every 5th frame, or the
 mirrored frames when there are fewer than 10; augmentations never mirror then, and the gate adds a cropped,
 rescaled copy of each mirrored frame, up to ``MAX_GATE_FRAMES``, so two photos still give four gate frames).
-A ``boxes.json`` in an
-image folder (``{"image.jpg": [[x1, y1, x2, y2], ...]}``) gives the person boxes of those images: their
-pose crops come from these boxes instead of the detector's.
+A ``boxes.json`` in an image folder (``{"image.jpg": [[x1, y1, x2, y2], ...]}``) gives the person boxes of
+those images: their pose crops come from these boxes instead of the detector's.
 
 Synthetic sources calibrate on scenes with seeds from ``SYNTH_CALIB_SEED`` and gate on scenes from
 ``SYNTH_GATE_SEED`` (disjoint, and both below the held-out evaluation seeds of ``synth.dataset``). Pose
