@@ -185,7 +185,7 @@ def test_neutral_range_outside_the_video_is_refused():
 
 def test_auto_neutral_finds_the_upright_stretch_and_removes_the_rest_curvature(tmp_path):
     # the bend clip starts upright and bends forward twice (4 s: the 2 s default has no quiet half second);
-    # the figure at rest reads lumbar flexion ~11 deg
+    # the figure at rest reads its rest lumbar curvature (-15 deg with issue 22's fitted definition)
     request = SpineRequest(csv=tmp_path / "a.csv", filtering=RAW, neutral=NeutralSpec.parse("auto"))
     recorder, _ = _record(request, _clip_results("bend", 96))
     (summary,) = recorder.summaries
@@ -197,7 +197,8 @@ def test_auto_neutral_finds_the_upright_stretch_and_removes_the_rest_curvature(t
     trunk = clip.truth[:, NAMES_3D.index("trunk_incl")]
     window = trunk[neutral["start_frame"]:neutral["end_frame"]]
     assert np.abs(window).max() < 10  # an upright stretch, not the bent one
-    assert abs(neutral["angles_deg"]["lumbar_flex"] - 11.3) < 3  # the rest curvature it takes away
+    rest = clip.truth[0, NAMES_3D.index("lumbar_flex")]  # the figure's rest curvature (issue 22's fitted lumbar)
+    assert abs(neutral["angles_deg"]["lumbar_flex"] - rest) < 3  # the rest curvature it takes away
     assert summary.basis == "relative to neutral" and abs(summary.angles["lumbar_flex"]["min"]) < 3
 
 

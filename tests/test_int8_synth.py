@@ -146,7 +146,7 @@ def test_lifter_gate_uses_a_bound_and_falls_back_without_skill():
     sizes = np.cumsum([len(f["input"]) for f in gate.feeds])[:-1]
     split = lambda a: [{"output": part} for part in np.split(a.astype(np.float32), sizes)]  # noqa: E731
     rng = np.random.default_rng(0)
-    small = truth + rng.normal(0, 0.002, truth.shape)  # ~3 mm per joint
+    small = truth + rng.normal(0, 0.001, truth.shape)  # ~1.6 mm per joint (the spine gate allows 3 mm on the chain)
     metrics, failures = _gate(gate, split(truth), split(small))
     accuracy = metrics["accuracy"]
     assert accuracy["decides"] and accuracy["fp32"] < 1e-3 and 0 < accuracy["change"] < 5 and not failures
@@ -316,7 +316,13 @@ def test_onnxruntime_int8_trained_pose_and_lifter_gated_on_ground_truth(tmp_path
         )
     )  # fmt: skip
     assert bundle.manifest["calibration"]["source"] == "synth" and bundle.manifest["standin"]
-    print("; ".join(_check_graph(bundle.graph(role), role) for role in ("pose", "lifter")))
+    # issue 22's spine gate: INT8 pose moves the 2D regional spine angles beyond 6 degrees p95, and the INT8 lifter
+    # the spine (chain error or 3D angles), until every node is float: both ship in FP16
+    pose, lifter = bundle.graph("pose"), bundle.graph("lifter")
+    assert any("flexion2d" in f for r in pose["int8"]["rounds"] for f in r["failures"])
+    spine = ("spine", "inclination", "flexion", "lateral_axial")
+    assert any(word in f for f in lifter["int8"]["rounds"][0]["failures"] for word in spine)
+    print("; ".join(_check_graph(bundle.graph(role), role, "fp16") for role in ("pose", "lifter")))
 
 
 @needs_trained
@@ -329,7 +335,8 @@ def test_openvino_int8_small_mode_trained(tmp_path):
             fallback="fp16",
         )
     )  # fmt: skip
-    summary = [_check_graph(bundle.graph(role), role) for role in ("pose", "lifter")]
+    # issue 22's spine gate keeps the pose graph (2D regional angles 14 deg p95) and the lifter in FP16 here too
+    summary = [_check_graph(bundle.graph(role), role, "fp16") for role in ("pose", "lifter")]
     detector = bundle.graph("detector")
     summary.append(f"detector: {detector['precision']} {detector['fidelity']['accuracy']}")
     if trained.packed_path("yolox-tiny").is_file():  # a trained detector: ground truth decides its gate too
@@ -352,8 +359,8 @@ def test_cli_int8_small_mode_trained_prints_accuracy(tmp_path, capsys, monkeypat
     assert code == 0 and "calibration data: synthetic scenes (synth: seeds 500000..500007" in captured.err
     assert "vs ground truth" in captured.out and "PCK@0.05" in captured.out and "MPJPE" in captured.out
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
-    for role in ("pose", "lifter"):
-        _check_graph(manifest["graphs"][role], role)
+    for role in ("pose", "lifter"):  # the spine gate keeps both in FP16 on ONNX Runtime (as the fast test above)
+        _check_graph(manifest["graphs"][role], role, "fp16")
 
 
 @needs_trained

@@ -231,7 +231,8 @@ def test_track_gives_stable_ids_smoothing_and_world_space(pipe, image):
 def test_openpose_layout_matches_upstream(pipe, image):
     result = pipe.to_world(pipe(image, BOXES[:2]))
     data = json.loads(json.dumps(result.to_openpose()))
-    assert list(data) == ["version", "people"] and data["version"] == 1.0
+    assert list(data) == ["version", "people", "world_vertical"] and data["version"] == 1.0
+    assert data["world_vertical"]["vertical_source"] == "level_camera_prior"  # one frame: no floor evidence yet
     person = data["people"][0]
     assert list(person) == ["pose_keypoints_2d", "pose_keypoints_3d"]
     assert len(person["pose_keypoints_2d"]) == K * 3 and len(person["pose_keypoints_3d"]) == K * 4

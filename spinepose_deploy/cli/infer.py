@@ -59,13 +59,17 @@ def infer(
     max_gap: o.MaxGap = 10,
     marker_names: o.MarkerNames = "opensim",
     lift_filtered: o.LiftFiltered = False,
+    camera_pitch: o.CameraPitch = None,
+    camera_roll: o.CameraRoll = None,
+    calibration: o.CalibrationToml = None,
 ) -> None:
     """Run pose estimation on an image, folder, video or webcam; write OpenPose JSON and overlays."""
     paths = dict(csv=spine, plot=spine_plot, trc=trc, c3d=c3d, mot=mot, report=report)
     spine_request = o.spine_request(paths, vis_angles, lift_filtered, filter=filter, order=filter_order,
                                     cutoff=filter_cutoff, max_gap=max_gap, neutral=neutral,
                                     marker_names=marker_names)  # fmt: skip
-    run = o.RunOptions.from_cli(lift, max_people, fov, subject_height, smooth, det_every, det_adaptive)
+    camera = o.Camera(camera_pitch, camera_roll, calibration)
+    run = o.RunOptions.from_cli(lift, max_people, fov, subject_height, smooth, det_every, det_adaptive, camera)
     models = o.Models(bundle, backend, mode, detector, model_version, precision, weights)
     outputs = o.Outputs(json_out, vis, show, spine_only)
     scale = o.ScaleOut(ray, ray_address, segment_seconds)
@@ -116,6 +120,8 @@ def _run_here(input: str, models: o.Models, outputs: o.Outputs, run: o.RunOption
         from ..spine.summary import table_rows  # lazy, as above
 
         out_console.print(spine_summary_table(*table_rows(recorder.summaries), pipeline.standin))
+    if recorder is not None and recorder.vertical is not None:
+        out_console.print(recorder.vertical.line(), highlight=False)
     where = ", ".join(pipeline.describe().values())
     out_console.print(
         f"{summary.frames} frames, {summary.people} people, {summary.fps:.1f} fps, "

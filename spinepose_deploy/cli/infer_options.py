@@ -2,13 +2,13 @@
 command builds once, up front, before any model loads.
 
 Groups: ``Models`` (which graphs run where), ``Outputs`` (JSON, overlays, window), ``ScaleOut`` (Ray) and
-``RunOptions`` (how the pipeline runs); the spine / biomechanics outputs are ``SpineRequest``
+``RunOptions`` (how the pipeline runs, with its ``Camera``); the spine / biomechanics outputs are ``SpineRequest``
 (``spine_request``). Each group is checked where it is built, so a bad flag fails in one line and early.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -89,6 +89,15 @@ MarkerNames = Annotated[
 LiftFiltered = Annotated[
     bool, typer.Option(help="Files: lift each track again from its offline-filtered 2D (needs --lift, --filter).")
 ]
+CameraPitch = Annotated[
+    float | None, typer.Option(help="Camera pitch in degrees, looking down + (the world vertical; docs/spine.md).")
+]
+CameraRoll = Annotated[
+    float | None, typer.Option(help="Camera roll in degrees (the vertical leans clockwise on screen +).")
+]
+CalibrationToml = Annotated[
+    Path | None, typer.Option(help="Pose2Sim/Sports2D calibration TOML: intrinsics and the world vertical.")
+]
 
 
 @dataclass(frozen=True)
@@ -141,8 +150,25 @@ class ScaleOut:
 
 
 @dataclass(frozen=True)
+class Camera:
+    """The world vertical the user knows: ``--camera-pitch`` / ``--camera-roll`` or a calibration TOML."""
+
+    pitch: float | None = None
+    roll: float | None = None
+    calibration: Path | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """The ``PipelineOptions`` fields given (none given: none, so specs and resume fingerprints stay as
+        they were without them)."""
+        calibration = None if self.calibration is None else str(self.calibration)
+        given = (("camera_pitch", self.pitch), ("camera_roll", self.roll), ("calibration", calibration))
+        return {name: value for name, value in given if value is not None}
+
+
+@dataclass(frozen=True)
 class RunOptions:
-    """How the pipeline runs (``PipelineOptions`` fields): lifting, people, smoothing, detection cadence."""
+    """How the pipeline runs (``PipelineOptions`` fields): lifting, people, smoothing, detection cadence,
+    the camera."""
 
     lift: bool
     max_people: int | None
@@ -151,19 +177,29 @@ class RunOptions:
     smoothing: bool
     det_every: int | None
     det_adaptive: bool
+    camera: Camera = Camera()
 
     @classmethod
     def from_cli(cls, lift: bool, max_people: int | None, fov: float, subject_height: float, smooth: bool,
-                 det_every: str | None, det_adaptive: bool) -> RunOptions:  # fmt: skip
-        """The options as given, ``--det-every`` checked (a positive whole number)."""
-        from ..pipeline.detect_policy import check_det_every  # lazy: the CLI starts without loading the pipeline
+                 det_every: str | None, det_adaptive: bool, camera: Camera = Camera()) -> RunOptions:  # fmt: skip
+        """The options as given, checked now (one line each, no model loaded): ``--det-every`` a positive
+        whole number; the camera options only with ``--lift``, and valid as ``PipelineOptions``."""
+        # lazy: the CLI starts without loading the pipeline
+        from ..pipeline.detect_policy import check_det_every
+        from ..pipeline.pipeline import PipelineOptions
 
         every = None if det_every is None else check_det_every(det_every)
-        return cls(lift, max_people, fov, subject_height, smooth, every, det_adaptive)
+        options = cls(lift, max_people, fov, subject_height, smooth, every, det_adaptive, camera)
+        if camera.fields() and not lift:
+            raise InvalidOptionError("--camera-pitch/--camera-roll/--calibration: they set the 3D world; add --lift")
+        if camera.fields():
+            PipelineOptions(**options.as_dict())
+        return options
 
     def as_dict(self) -> dict[str, Any]:
         """``PipelineSpec``'s ``options`` (also what a Ray worker rebuilds its pipeline from)."""
-        return asdict(self)
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "camera"}
+        return {**fields, **self.camera.fields()}
 
 
 def spine_request(

@@ -21,6 +21,9 @@ def synth(
         str | None, typer.Option(help="Instead: a video of one figure: walk | bend | side_bend | twist.")
     ] = None,
     frames: Annotated[int, typer.Option(min=2, help="Frames of the --motion clip (24 fps).")] = 48,
+    camera: Annotated[
+        str, typer.Option(help="The --motion clip's camera: level | high | rolled | low | oblique (docs/spine.md).")
+    ] = "level",
 ) -> None:
     """Render synthetic scenes with ground truth (boxes, 2D/3D keypoints, intrinsics) to try 'infer --weights trained'.
 
@@ -29,9 +32,11 @@ def synth(
     from ..synth.files import write_clip, write_scenes  # lazy: the CLI starts without loading what this command needs
 
     if motion is not None:
-        from ..synth.motion import MOTIONS, make_clip  # lazy, as above
+        from ..synth.motion import CAMERAS, MOTIONS, make_clip  # lazy, as above
 
-        video = write_clip(out, make_clip(check_choice("--motion", motion, MOTIONS), frames))
+        clip = make_clip(check_choice("--motion", motion, MOTIONS), frames,
+                         camera=check_choice("--camera", camera, tuple(CAMERAS)))  # fmt: skip
+        video = write_clip(out, clip)
         out_console.print(f"wrote {video} (+ ground-truth JSON); try: spinepose-deploy infer {video} --weights trained "
                           f"--lift --spine angles.csv --spine-plot angles.png --trc trc/", soft_wrap=True)
         return

@@ -9,7 +9,11 @@ Metrics per role, on held-out real frames (``frames.py``):
 - lifter: mean per-joint position error of the root-relative output, in the lifter's units x 1000 (mm when
   the output is in metres);
 - pose and lifter: how many degrees the spine angles (``spinepose_deploy.spine``) moved, median / p95 / max
-  (``spine_deg_*``; 2D angles from the pose keypoints, 3D from the lifter's output). Reported, not gated.
+  (``spine_deg_*``; 2D angles from the pose keypoints, 3D from the lifter's output), and per family
+  (``spine.gate``): lifter spine-chain MPJPE and 3D inclination / flexion / lateral-axial change, pose 2D
+  inclination / flexion change. Those are gated against FP32 wherever the FP32 graph has skill on the gate
+  scenes' ground truth (``Thresholds.spine_*``; what spine users read, which MPJPE over 37 points cannot see;
+  a graph without skill has no angles to keep); per-segment changes are reported only.
 With ground truth (synthetic gate frames, ``frames.FrameTruth``) the report also gives the accuracy of the
 FP32 reference and of the candidate (``accuracy_entry``): pose PCK@0.05 of box size, lifter MPJPE in mm,
 detector AP50. Where the FP32 graph shows skill on that truth (``SKILL``), the accuracy decides the gate
@@ -37,6 +41,7 @@ from ..errors import InvalidOptionError, suggest
 from ..ops.detector import box_iou
 from ..ops.pose import decode_simcc
 from ..ops.skeleton import NUM_KEYPOINTS
+from ..spine import gate as spine_gate
 from ..spine.angles import NAMES_2D, NAMES_3D, angle_change, spine_angles
 from .passes import compare
 
@@ -69,6 +74,15 @@ class Thresholds:
     pose_pck_drop: float = 0.01
     lifter_gt_mpjpe_rise_mm: float = 5.0
     detector_ap50_drop: float = 0.02
+    # spine (spine.gate), against FP32, always: lifter spine-chain error; angle change per family (median / p95)
+    lifter_spine_mpjpe_mm: float = 3.0
+    spine_incl_median_deg: float = 1.0
+    spine_incl_p95_deg: float = 3.0
+    spine_flex_median_deg: float = 2.0
+    spine_flex_p95_deg: float = 6.0
+    spine_lat_median_deg: float = 2.0
+    spine_lat_p95_deg: float = 8.0
+    spine_gt_rise_deg: float = 1.0  # with ground truth where the lifter has skill: 3D angle error may grow this much
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -120,13 +134,21 @@ def pose_metrics(reference: Mapping[str, np.ndarray], candidate: Mapping[str, np
     distance = np.linalg.norm(ref_xy - got_xy, axis=-1)
     tie = (distance > TIE_RADIUS_PX) & _near_tie(ref_x, got_x) & _near_tie(ref_y, got_y)
     decisive = distance[~tie] if (~tie).any() else np.zeros(1)
+    # near-ties set aside from the spine angles too (the reference cannot tell those places apart)
+    kept = np.where(tie[..., None], ref_xy, got_xy)
+    spine = spine_gate.pose_spine_metrics(ref_xy, kept) if _has_spine(ref_xy) else {}
     return {
         "argmax_agreement": agreement,
         "kpt_px_median": float(np.median(decisive)),
         "kpt_px_p95": float(np.percentile(decisive, 95)),
         "tie_share": float(np.mean(tie)),
         **_spine_change(ref_xy, got_xy, None, None),
+        **spine,
     }
+
+
+def _has_spine(points: np.ndarray) -> bool:
+    return points.ndim == 3 and points.shape[1] == NUM_KEYPOINTS
 
 
 def _spine_change(ref_xy, got_xy, ref_3d, got_3d) -> dict[str, float]:
@@ -138,8 +160,8 @@ def _spine_change(ref_xy, got_xy, ref_3d, got_3d) -> dict[str, float]:
     ones = np.ones(ref_xy.shape[:-1])
     if ref_3d is None:
         return angle_change(spine_angles(ref_xy, ones), spine_angles(got_xy, ones), NAMES_2D)
-    flip = np.array([1.0, -1.0, 1.0])
-    return angle_change(spine_angles(ref_xy, ones, ref_3d * flip), spine_angles(got_xy, ones, got_3d * flip), NAMES_3D)
+    turn = spine_gate.CAMERA_TO_Y_UP  # a rotation: a mirror would flip the signs of flexion and twist
+    return angle_change(spine_angles(ref_xy, ones, ref_3d @ turn), spine_angles(got_xy, ones, got_3d @ turn), NAMES_3D)
 
 
 def detector_metrics(reference_boxes: list[np.ndarray], candidate_boxes: list[np.ndarray]) -> dict[str, float]:
@@ -163,8 +185,9 @@ def lifter_metrics(reference: np.ndarray, candidate: np.ndarray) -> dict[str, fl
     ref = reference - reference[:, ROOT_KEYPOINT : ROOT_KEYPOINT + 1]
     got = candidate - candidate[:, ROOT_KEYPOINT : ROOT_KEYPOINT + 1]
     zeros = np.zeros(ref.shape[:-1] + (2,))
+    spine = spine_gate.lifter_spine_metrics(ref, got) if _has_spine(ref) else {}
     return {"mpjpe_mm": float(np.linalg.norm(ref - got, axis=-1).mean() * 1000.0),
-            **_spine_change(zeros, zeros, ref, got)}  # fmt: skip
+            **_spine_change(zeros, zeros, ref, got), **spine}  # fmt: skip
 
 
 def measure(
@@ -227,7 +250,21 @@ def accuracy_entry(role: str, reference: float, candidate: float, se: float = 0.
     return entry
 
 
+def spine_truth_entry(reference: np.ndarray, candidate: np.ndarray) -> dict:
+    """The 3D spine angles' error vs ground truth (per person, degrees) of FP32 and the candidate, and the
+    one-sided 95 % bound of its rise (people without a measurable angle left out)."""
+    keep = np.isfinite(reference) & np.isfinite(candidate)
+    ref, got = reference[keep], candidate[keep]
+    change = got - ref
+    se = ratio_se(change, np.ones_like(change))
+    rise = float(change.mean()) if change.size else 0.0
+    return {"metric": "spine_deg", "fp32": round(float(ref.mean()) if ref.size else 0.0, 4),
+            "candidate": round(float(got.mean()) if got.size else 0.0, 4), "change": round(rise, 4),
+            "worst": round(rise + Z_95 * se, 4), "people": int(keep.sum())}  # fmt: skip
+
+
 def _check_accuracy(role: str, accuracy: Mapping, thresholds: Thresholds) -> list[str]:
+    failures = []
     change, worst = accuracy["change"], accuracy["worst"]
     limit = {
         "pose": -thresholds.pose_pck_drop,
@@ -237,15 +274,23 @@ def _check_accuracy(role: str, accuracy: Mapping, thresholds: Thresholds) -> lis
     if (worst > limit) if role == "lifter" else (worst < limit):
         label, unit = {"pose": ("PCK@0.05", ""), "lifter": ("MPJPE", " mm"), "detector": ("AP50", "")}[role]
         bound = f"95 % bound {worst:+.4g}{unit}"
-        return [f"{label} vs ground truth {change:+.4g}{unit} vs FP32 ({bound}) beyond {limit:+g}{unit}"]
-    return []
+        failures.append(f"{label} vs ground truth {change:+.4g}{unit} vs FP32 ({bound}) beyond {limit:+g}{unit}")
+    spine = accuracy.get("spine")
+    if spine and spine["worst"] > thresholds.spine_gt_rise_deg:
+        failures.append(f"spine angles vs ground truth {spine['change']:+.3g} deg vs FP32 (95 % bound "
+                        f"{spine['worst']:+.3g}) beyond +{thresholds.spine_gt_rise_deg:g}")  # fmt: skip
+    return failures
 
 
 def check(role: str, metrics: Mapping[str, float], thresholds: Thresholds = Thresholds()) -> list[str]:
     """Return the gate failures for one graph (empty list: passed)."""
+    # The spine limits hold where the FP32 graph has skill on the gate scenes' ground truth, whatever decides the
+    # rest (37-point accuracy does not see the spine); a graph without skill (random weights) has no angles to keep
     accuracy = metrics.get("accuracy")
+    skilled = bool(accuracy and accuracy.get("decides")) and role in ("pose", "lifter")
+    spine = spine_gate.gate_failures(metrics, thresholds.to_dict()) if skilled else []
     if accuracy and accuracy.get("decides"):  # ground truth decides; the FP32-relative metrics are reported
-        return _check_accuracy(role, accuracy, thresholds)
+        return _check_accuracy(role, accuracy, thresholds) + spine
     failures = []
     if role == "pose":
         if metrics["argmax_agreement"] < thresholds.pose_argmax_agreement:

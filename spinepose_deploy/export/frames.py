@@ -27,11 +27,12 @@ from ..errors import InputFileError
 from ..ops import lifter as lift
 from ..ops.image import IMAGE_SUFFIXES
 from ..paths import package_data_dir, repo_calib_dir
+from ..spine import gate as spine_gate
 from ..stages import Crops, Detector, GraphInfo, Lifter, PoseEstimator
 from ..stages.graph import Runner
 from ..synth import metrics
 from ..zoo.specs import Family
-from .fidelity import accuracy_entry, ratio_se
+from .fidelity import accuracy_entry, ratio_se, spine_truth_entry
 
 Feed = dict[str, np.ndarray]
 CROPS_PER_IMAGE = 4
@@ -158,6 +159,7 @@ class RoleFrames:
                 people=len(gt),
                 mean_pose_mm=round(mean_pose, 1),
             )
+            entry["spine"] = spine_truth_entry(*(spine_gate.truth_angle_error(pred, gt) for pred in preds))
             return {"accuracy": entry}
         if role == "detector":  # AP has no per-frame decomposition: no standard error
             gt = [t.boxes for t in truth]

@@ -1,4 +1,6 @@
-"""Camera space -> world space for lifted poses (upstream ``camera_transforms.py`` + ``PoseTracker``).
+"""Camera space -> world space for lifted poses: :class:`WorldFrame` (the default: the vertical from evidence,
+with its source on record) and :class:`WorldTransform` (upstream ``camera_transforms.py`` + ``PoseTracker``,
+kept for ``seed_compat``). What follows describes upstream's.
 
 World frame: y is up (from the body and the plane under the supporting foot), the origin lies on the
 ground below the first subject's hip, x follows the camera's x projected onto the ground. The estimate is
@@ -306,6 +308,13 @@ class WorldTransform:
         if self.frozen:
             log.info("camera pose warm-up complete after %d frames: up %s", self.frames, mean_up)
 
+    @property
+    def vertical(self) -> Vertical:
+        """Upstream's vertical (body segments and foot plane); not y-up with its mirror / camera-axes options."""
+        up = self.camera_to_world[1, :3]
+        return Vertical(tuple(float(v) for v in up), SOURCE_UPSTREAM, None,
+                        y_up=not self.keep_camera_orientation and self.ground_plane)  # fmt: skip
+
     def apply(self, points_cam: np.ndarray) -> np.ndarray:
         """Camera-space points ``(..., 3)`` -> world space (identity until initialised)."""
         return cam_to_world(points_cam, self.camera_to_world)
@@ -314,4 +323,251 @@ class WorldTransform:
         """One frame: update from person 0 (if any), then return all poses ``(N, K, 3)`` in world space."""
         if len(keypoints_cam) > 0:
             self.update(keypoints_cam[0], scores[0])
+        return self.apply(keypoints_cam)
+
+
+# ------------------------------------------------------------------------------------- vertical from evidence
+#
+# The default world frame (``WorldFrame``; ``WorldTransform`` above is upstream's, kept for seed_compat) takes
+# the vertical from evidence, best first: a calibration or the camera pitch/roll the user gives; the floor,
+# from the feet's contacts over time; else a level camera. Never from the trunk, whose inclination is measured
+# against it.
+
+SOURCE_CALIBRATION = "calibration"
+SOURCE_USER = "camera_pitch_roll"
+SOURCE_FLOOR = "floor_contacts"
+SOURCE_LEVEL = "level_camera_prior"
+SOURCE_UPSTREAM = "upstream_body_and_feet"
+LEVEL_UP = (0.0, -1.0, 0.0)  # world up in the camera of a level camera (x right, y down, z forward)
+
+STANCE_SPEED_MPS = 0.5  # a foot moving slower than this (median of its points) may be standing
+# a slow foot this much above the lower one (along the current vertical) still stands: loose while the vertical
+# is the level prior (a pitched camera makes two standing feet differ in "height"), tight once the floor is found
+SAME_FLOOR_M = 0.15
+SAME_FLOOR_FOUND_M = 0.01
+RANSAC_TOL_M = 0.03
+RANSAC_ITERATIONS = 128
+MIN_CONTACTS = 12
+MIN_CONTACT_FRAMES = 4
+MIN_SPREAD_M = 0.04  # contacts' standard deviation across their main direction: a line gives no plane
+MAX_TILT_DEG = 60.0  # a floor steeper than this from the level camera's vertical is not a floor
+MAX_CONTACT_FRAMES = 300
+REFIT_EVERY = 5
+
+
+@dataclass(frozen=True)
+class Vertical:
+    """The world vertical and where it came from. ``up``: world up in camera coordinates (x right, y down,
+    z forward). ``y_up``: the world frame built on it is right-handed with y up (False only for upstream's
+    mirror and y-down options). ``uncertainty_deg``: one standard deviation of the tilt, where known."""
+
+    up: tuple[float, float, float]
+    source: str
+    uncertainty_deg: float | None = None
+    y_up: bool = True
+
+    @property
+    def pitch_deg(self) -> float:
+        """Camera pitch: positive looking down."""
+        return float(np.degrees(np.arcsin(np.clip(-self.up[2], -1.0, 1.0))))
+
+    @property
+    def roll_deg(self) -> float:
+        """Camera roll: the angle of the world vertical from image up, clockwise on screen positive."""
+        return float(np.degrees(np.arctan2(self.up[0], -self.up[1])))
+
+    @classmethod
+    def from_pitch_roll(cls, pitch_deg: float, roll_deg: float, source: str = SOURCE_USER) -> Vertical:
+        """The vertical seen by a camera pitched ``pitch_deg`` down and rolled ``roll_deg`` (see the properties)."""
+        p, r = np.radians(pitch_deg), np.radians(roll_deg)
+        up = (float(np.sin(r) * np.cos(p)), float(-np.cos(r) * np.cos(p)), float(-np.sin(p)))
+        return cls(up, source, 0.0 if source != SOURCE_LEVEL else None)
+
+    def to_dict(self) -> dict:
+        """What outputs write: source, pitch, roll and uncertainty (degrees, 3 decimals)."""
+        unc = None if self.uncertainty_deg is None else round(float(self.uncertainty_deg), 3)
+        return {"vertical_source": self.source, "camera_pitch_deg": round(self.pitch_deg, 3),
+                "camera_roll_deg": round(self.roll_deg, 3), "vertical_uncertainty_deg": unc}  # fmt: skip
+
+    def line(self) -> str:
+        """One console line."""
+        unc = "" if self.uncertainty_deg is None else f" +- {self.uncertainty_deg:.1f}"
+        return f"world vertical: {self.source}, camera pitch {self.pitch_deg:+.1f} roll {self.roll_deg:+.1f} deg{unc}"
+
+
+def fit_plane(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Least-squares plane of ``points (N, 3)``: (centroid, unit normal, singular values)."""
+    centroid = points.mean(axis=0)
+    _, sv, vh = np.linalg.svd(points - centroid, full_matrices=False)
+    return centroid, vh[-1], sv
+
+
+def floor_from_contacts(contacts: np.ndarray, frames: np.ndarray, prior_up: np.ndarray,
+                        seed: int = 0) -> Vertical | None:  # fmt: skip
+    """The floor's normal as a :class:`Vertical` from foot contact points ``(N, 3)`` (camera space) seen in
+    ``frames (N,)``, or None when the evidence does not fix a plane: RANSAC (3-point samples, inliers within
+    ``RANSAC_TOL_M``), refined by least squares on the inliers, accepted only with enough contacts from enough
+    frames spread in two directions and a normal within ``MAX_TILT_DEG`` of ``prior_up``."""
+    if len(contacts) < MIN_CONTACTS or len(np.unique(frames)) < MIN_CONTACT_FRAMES:
+        return None
+    rng = np.random.default_rng(seed)
+    best, best_count = None, 0
+    for _ in range(RANSAC_ITERATIONS):
+        a, b, c = contacts[rng.choice(len(contacts), 3, replace=False)]
+        normal = np.cross(b - a, c - a)
+        norm = float(np.linalg.norm(normal))
+        if norm < 1e-6:
+            continue
+        normal /= norm
+        inliers = np.abs((contacts - a) @ normal) < RANSAC_TOL_M
+        count = int(inliers.sum())
+        if count > best_count:
+            best, best_count = inliers, count
+    if best is None or best_count < MIN_CONTACTS or len(np.unique(frames[best])) < MIN_CONTACT_FRAMES:
+        return None
+    points = contacts[best]
+    centroid, normal, sv = fit_plane(points)
+    if float(normal @ prior_up) < 0.0:
+        normal = -normal
+    for _ in range(3):  # a raised foot taken for a standing one sits above the floor: trim that side
+        height = (points - centroid) @ normal
+        mad = 1.4826 * float(np.median(np.abs(height - np.median(height))))
+        keep = height <= np.median(height) + max(0.01, 2.5 * mad)
+        if keep.all() or keep.sum() < MIN_CONTACTS:
+            break
+        points = points[keep]
+        centroid, normal, sv = fit_plane(points)
+        if float(normal @ prior_up) < 0.0:
+            normal = -normal
+    spread = sv / np.sqrt(len(points))  # standard deviations along the principal directions
+    if spread[1] < MIN_SPREAD_M:
+        return None
+    if np.degrees(np.arccos(np.clip(float(normal @ prior_up), -1.0, 1.0))) > MAX_TILT_DEG:
+        return None
+    residual = float(np.sqrt(np.mean(((points - centroid) @ normal) ** 2)))
+    uncertainty = np.degrees(residual / (spread[1] * np.sqrt(len(points))))
+    return Vertical(tuple(float(v) for v in normal), SOURCE_FLOOR, float(uncertainty))
+
+
+class WorldFrame:
+    """Camera -> world over a video, with the vertical from evidence (the default world frame).
+
+    ``vertical`` given (calibration or camera pitch/roll): used as is. Otherwise the floor: each frame, the
+    feet of person 0 that stand (slow, and lowest along the current vertical) add their visible points as
+    contacts; the plane through them (``floor_from_contacts``) replaces the level-camera prior once accepted
+    and is refined every few frames as contacts accumulate. ``floor=False`` keeps the level-camera prior.
+    :meth:`reset` (a scene cut) drops the floor evidence. World: y up, origin on the ground below person 0's
+    first hip, x the camera's x made horizontal (right-handed).
+    """
+
+    def __init__(self, vertical: Vertical | None = None, *, floor: bool = True, fps: float = 30.0,
+                 intrinsics: np.ndarray | None = None) -> None:  # fmt: skip
+        self.given = vertical
+        self.floor = floor and vertical is None
+        self.fps = float(fps) if fps and fps > 0 else 30.0
+        self.intrinsics = None if intrinsics is None else np.asarray(intrinsics, dtype=np.float32)
+        self.warn = True  # say once when the level-camera prior is in use
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the floor evidence and the origin (after a scene cut the camera may have moved)."""
+        self.vertical = self.given or Vertical(LEVEL_UP, SOURCE_LEVEL)
+        self.camera_to_world = np.eye(4, dtype=np.float32)
+        self._candidates: list[tuple[int, list[np.ndarray]]] = []
+        self._previous: dict[int, np.ndarray] = {}
+        self._anchor: np.ndarray | None = None
+        self._lowest: list[float] = []
+        self._index = 0
+        self._since_fit = 0
+
+    @property
+    def world_to_pixels(self) -> np.ndarray | None:
+        """(3, 4) projection of world points to pixels, or None without intrinsics."""
+        if self.intrinsics is None:
+            return None
+        r_wc = self.camera_to_world[:3, :3].T
+        t_wc = -r_wc @ self.camera_to_world[:3, 3]
+        return (self.intrinsics @ np.concatenate([r_wc, t_wc[:, None]], axis=1)).astype(np.float32)
+
+    def _collect(self, points: np.ndarray, scores: np.ndarray) -> None:
+        """Keep this frame's slow feet (visible points, camera space) as candidate floor contacts."""
+        feet = []
+        for side, foot in enumerate((LEFT_FOOT, RIGHT_FOOT)):
+            seen = foot[scores[foot] >= VIS_THR]
+            if len(seen) < 2:
+                self._previous.pop(side, None)
+                continue
+            pts = points[seen].astype(np.float64)
+            previous = self._previous.get(side)
+            self._previous[side] = pts.mean(axis=0)
+            speed = None if previous is None else float(np.linalg.norm(pts.mean(axis=0) - previous)) * self.fps
+            if speed is not None and speed < STANCE_SPEED_MPS:
+                feet.append(pts)
+        if feet:
+            self._candidates.append((self._index, feet))
+            del self._candidates[:-MAX_CONTACT_FRAMES]  # keep the most recent evidence
+
+    def _contacts(self, up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Contact points and their frames: per frame, the slow feet lowest along ``up`` (a margin that is loose
+        under the level prior and tight once the floor was found)."""
+        margin = SAME_FLOOR_FOUND_M if self.vertical.source == SOURCE_FLOOR else SAME_FLOOR_M
+        points, frames = [], []
+        for index, feet in self._candidates:
+            heights = [float(np.min(pts @ up)) for pts in feet]
+            for height, pts in zip(heights, feet, strict=True):
+                if height <= min(heights) + margin:
+                    points.extend(pts)
+                    frames.extend([index] * len(pts))
+        return np.asarray(points).reshape(-1, 3), np.asarray(frames, np.int64)
+
+    def _refit(self, up: np.ndarray) -> np.ndarray:
+        """Fit the floor to the contacts (twice when the first fit changes which feet stand); return the up."""
+        for _ in range(2):
+            contacts, frames = self._contacts(up)
+            found = floor_from_contacts(contacts, frames, np.asarray(LEVEL_UP), seed=self._index)
+            if found is None:
+                break
+            self.vertical = found
+            up = np.asarray(found.up, dtype=np.float64)
+        return up
+
+    def update(self, points_cam: np.ndarray, scores: np.ndarray) -> None:
+        """Fold one subject's camera-space pose ``(K, 3)`` and scores ``(K,)`` into the estimate."""
+        points = np.asarray(points_cam, dtype=np.float64)
+        scores = np.asarray(scores, dtype=np.float32)
+        if not np.isfinite(points).all():
+            return
+        up = np.asarray(self.vertical.up, dtype=np.float64)
+        if self.floor:
+            self._collect(points, scores)
+            self._since_fit += 1
+            if self._since_fit >= REFIT_EVERY and len(self._candidates) >= MIN_CONTACT_FRAMES:
+                self._since_fit = 0
+                up = self._refit(up)
+        if self.vertical.source == SOURCE_LEVEL and self.warn:
+            self.warn = False
+            log.warning("world vertical: no calibration, camera pitch/roll or usable floor contacts yet; assuming a "
+                        "level camera (give --camera-pitch/--camera-roll or --calibration)")  # fmt: skip
+        if self._anchor is None:
+            self._anchor = points[ROOT_ID].copy()
+        seen = FOOT_IDS[scores[FOOT_IDS] >= VIS_THR]
+        low = points[seen] if len(seen) else points[scores >= VIS_THR]
+        if len(low):
+            self._lowest.append(float(np.min(low @ up)))
+        ground = float(np.median(self._lowest)) if self._lowest else float(self._anchor @ up)
+        origin = self._anchor - (float(self._anchor @ up) - ground) * up
+        try:
+            self.camera_to_world = camera_to_world(up.astype(np.float32), origin.astype(np.float32))
+        except DegeneratePoseError:
+            log.debug("world frame: degenerate vertical skipped")
+
+    def apply(self, points_cam: np.ndarray) -> np.ndarray:
+        """Camera-space points ``(..., 3)`` -> world space."""
+        return cam_to_world(points_cam, self.camera_to_world)
+
+    def step(self, keypoints_cam: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """One frame: update from person 0 (if any), then return all poses ``(N, K, 3)`` in world space."""
+        if len(keypoints_cam) > 0:
+            self.update(keypoints_cam[0], scores[0])
+        self._index += 1
         return self.apply(keypoints_cam)

@@ -31,9 +31,10 @@ from ..bundle.bundle import Bundle
 from ..errors import InvalidOptionError, UserError
 from ..ops import detector as det
 from ..ops import lifter as lift_ops
+from ..ops.calibration import Calibration, read_calibration
 from ..ops.image import as_bgr
 from ..ops.tracking import IOU_THR, MIN_AREA, IouTracker, KeypointSmoother, pose_to_bbox
-from ..ops.world import DEFAULT_WARMUP, WorldTransform
+from ..ops.world import DEFAULT_WARMUP, Vertical, WorldFrame, WorldTransform
 from ..stages import Detector, GraphInfo, Lifter, PoseEstimator
 from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, DEFAULT_VERSION, ROLES, ModelSpec, resolve_mode
 from .detect_policy import CARRY_EXPANSION, DEFAULT_DET_EVERY, DetectionPolicy, DetectionSchedule, check_det_every
@@ -62,8 +63,15 @@ class PipelineOptions:
         metric_scale: estimate the metric scale (else model units).
         lift_thr: keypoints scoring below this are hidden from the lifter; None: upstream's 0.5 per
             image and 0.3 in ``track``.
-        keep_camera_orientation: ``track``'s world space keeps the camera axes (upstream --no-camera-pose).
-        ground_plane: align the world frame with the ground under the feet (upstream default).
+        keep_camera_orientation: ``track``'s world space keeps the camera's orientation, made y-up (upstream
+            --no-camera-pose; under seed_compat upstream's y-down frame, which spine angles refuse).
+        ground_plane: look for the floor under the feet (default); False: the level-camera prior (under
+            seed_compat upstream's mirror image, which spine angles refuse).
+        camera_pitch: the camera's pitch in degrees (looking down +): with ``camera_roll``, the world vertical.
+        camera_roll: the camera's roll in degrees (the vertical leans clockwise on screen +); 0 when only the
+            pitch is given.
+        calibration: a Pose2Sim / Sports2D calibration TOML: the camera's intrinsics (scaled to the frame) and
+            vertical; ``calibration_camera`` picks a camera of a multi-camera file.
         warmup_frames: frames averaged for the world frame (upstream 30).
         smoothing: One-Euro smoothing of 2D keypoints in ``track``.
         tracking_iou: IoU above which a pose continues a track (upstream 0.3).
@@ -87,6 +95,10 @@ class PipelineOptions:
     keep_camera_orientation: bool = False
     ground_plane: bool = True
     warmup_frames: int = DEFAULT_WARMUP
+    camera_pitch: float | None = None
+    camera_roll: float | None = None
+    calibration: str | None = None
+    calibration_camera: str | None = None
     smoothing: bool = True
     tracking_iou: float = IOU_THR
     max_age: int = 0
@@ -112,10 +124,33 @@ class PipelineOptions:
             raise InvalidOptionError(f"--subject-height: {self.subject_height} m, expected > 0")
         if self.lift_thr is not None and not 0.0 <= self.lift_thr <= 1.0:
             raise InvalidOptionError(f"lift_thr: {self.lift_thr}, expected 0 <= value <= 1")
+        for name, value, limit in (("--camera-pitch", self.camera_pitch, 90.0),
+                                   ("--camera-roll", self.camera_roll, 90.0)):
+            if value is not None and not (np.isfinite(value) and -limit <= value <= limit):
+                raise InvalidOptionError(f"{name}: {value} degrees, expected -{limit:g} <= value <= {limit:g}")
+        if self.calibration is not None:
+            if self.camera_pitch is not None or self.camera_roll is not None:
+                raise InvalidOptionError("--calibration gives the orientation: drop --camera-pitch/--camera-roll")
+            if self.intrinsics is not None:
+                raise InvalidOptionError("--calibration gives the intrinsics: drop intrinsics")
+            self.camera_calibration()  # a bad file is refused now, in one line
         if self.warmup_frames < 1:
             raise InvalidOptionError(f"warmup_frames: {self.warmup_frames}, expected >= 1")
         if not 0.0 <= self.tracking_iou <= 1.0 or self.max_age < 0:
             raise InvalidOptionError(f"tracking_iou {self.tracking_iou} / max_age {self.max_age} out of range")
+
+    def camera_calibration(self) -> Calibration | None:
+        """The calibration file's camera, or None."""
+        return None if self.calibration is None else read_calibration(self.calibration, self.calibration_camera)
+
+    def known_vertical(self) -> Vertical | None:
+        """The vertical the user gave (calibration, or camera pitch/roll), or None: estimated from evidence."""
+        calibration = self.camera_calibration()
+        if calibration is not None:
+            return calibration.vertical
+        if self.camera_pitch is None and self.camera_roll is None:
+            return None
+        return Vertical.from_pitch_roll(self.camera_pitch or 0.0, self.camera_roll or 0.0)
 
     def detection_policy(self) -> DetectionPolicy:
         """The detection interval ``track`` follows (see ``det_every``)."""
@@ -166,6 +201,8 @@ class Pipeline:
         **overrides: Any,
     ) -> None:
         self.options = PipelineOptions.build(options, **overrides)
+        self._calibration = self.options.camera_calibration()
+        self._still_warned = False
         self.sessions: dict[str, Session | None] = {"detector": detector, "pose": pose, "lifter": lifter}
         self.graphs = {role: g if isinstance(g, GraphInfo) else GraphInfo.from_spec(g) for role, g in graphs.items()}
         needed = [r for r in ROLES if self.sessions[r] is not None and r not in self.graphs]
@@ -306,7 +343,10 @@ class Pipeline:
         if result.keypoints_3d is None:
             raise InvalidOptionError("to_world: the result has no 3D keypoints (construct the pipeline with lift=True)")
         world = self._world_transform(warmup=1)
-        return replace(result, keypoints_3d_world=world.step(result.keypoints_3d, result.scores))
+        if isinstance(world, WorldFrame):  # one image: the level-camera warning once per pipeline, not per image
+            world.warn, self._still_warned = not self._still_warned, True
+        world_3d = world.step(result.keypoints_3d, result.scores)
+        return replace(result, keypoints_3d_world=world_3d, vertical=world.vertical)
 
     def relift(self, keypoints: np.ndarray, scores: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:
         """World-space 3D ``(T, 37, 3)`` of one person's 2D over ``T`` consecutive frames (``(T, 37, 2)``,
@@ -358,7 +398,8 @@ class Pipeline:
         stream = ahead(prepare, enumerate(frames)) if opts.overlap else map(prepare, enumerate(frames))
         try:
             for index, image, given, detected in stream:
-                yield finish(*chain.step(self, index, image, given, detected))
+                result, ids = chain.step(self, index, image, given, detected)
+                yield finish(result, ids, scene_cut=chain.reason == "scene cut")
         finally:
             if opts.overlap:
                 stream.close()
@@ -404,6 +445,8 @@ class Pipeline:
         if self.options.intrinsics is not None:
             return np.asarray(self.options.intrinsics, dtype=np.float32)
         height, width = int(image_hw[0]), int(image_hw[1])
+        if self._calibration is not None:  # the calibrated camera replaces the field-of-view guess
+            return self._calibration.intrinsics_for(width, height).astype(np.float32)
         # seed_compat: upstream estimates K once, from the first frame's size, and keeps it
         stale = state.size != (height, width) and not (self.options.seed_compat and state.intrinsics is not None)
         if state.intrinsics is None or stale:
@@ -411,8 +454,8 @@ class Pipeline:
             state.size = (height, width)
         return state.intrinsics
 
-    def _world_transform(self, warmup: int) -> WorldTransform:
-        return world_transform(self.options, warmup)
+    def _world_transform(self, warmup: int, fps: float = 30.0) -> WorldTransform | WorldFrame:
+        return world_transform(self.options, warmup, fps)
 
     def describe(self) -> dict[str, str]:
         """role -> "model backend/device/precision" for the loaded Sessions."""
@@ -457,6 +500,7 @@ class TrackChain:
         self.limit = opts.max_people or (UPSTREAM_MAX_DETECTIONS if opts.seed_compat else None)
         has_detector = pipeline.sessions["detector"] is not None
         self.schedule = DetectionSchedule(opts.detection_policy()) if has_detector else None
+        self.reason: str | None = None  # why the last frame was detected ("scene cut", ...), None: boxes carried
 
     def step(
         self, pipeline: Pipeline, index: int, image: np.ndarray, given: np.ndarray | None = None, detected: Any = None
@@ -483,6 +527,7 @@ class TrackChain:
             lost = given is None and reason is None and bool(((ids < 0) | (ids >= first_new_id)).any())
             carry = key_boxes if opts.seed_compat else pose_to_bbox(result.keypoints, CARRY_EXPANSION)
             schedule.observe(carry[tracked], result.box_scores[tracked], result.scores[tracked], lost)
+        self.reason = reason
         return result, ids
 
     def digest(self) -> str:
@@ -502,19 +547,24 @@ class TrackChain:
 
 class StreamFinish:
     """What ``track`` does to each frame after its chain: One-Euro smoothing of the 2D keypoints per track and
-    the world frame (estimated over warm-up frames, then frozen). Sequential and cheap: a video run in segments
-    replays it over the stitched raw results."""
+    the world frame (the vertical from evidence, ``ops.world.WorldFrame``; upstream's under seed_compat).
+    Sequential and cheap: a video run in segments replays it over the stitched raw results."""
 
     def __init__(self, options: PipelineOptions, fps: float) -> None:
         self.smoother = KeypointSmoother(freq=fps) if options.smoothing else None
-        self.world = world_transform(options, options.warmup_frames) if options.lift else None
+        self.world = world_transform(options, options.warmup_frames, fps) if options.lift else None
 
-    def __call__(self, result: PoseResult, ids: np.ndarray) -> PoseResult:
+    def __call__(self, result: PoseResult, ids: np.ndarray, scene_cut: bool = False) -> PoseResult:
         keypoints = result.keypoints
         if self.smoother is not None:
             keypoints = self.smoother(keypoints, ids).astype(np.float32)
-        world_3d = self.world.step(result.keypoints_3d, result.scores) if self.world is not None else None
-        return replace(result, keypoints=keypoints, track_ids=ids, keypoints_3d_world=world_3d)
+        world_3d = vertical = None
+        if self.world is not None:
+            if scene_cut and isinstance(self.world, WorldFrame):
+                self.world.reset()  # the camera may have moved: the floor evidence so far no longer holds
+            world_3d = self.world.step(result.keypoints_3d, result.scores)
+            vertical = self.world.vertical
+        return replace(result, keypoints=keypoints, track_ids=ids, keypoints_3d_world=world_3d, vertical=vertical)
 
 
 def make_tracker(options: PipelineOptions) -> IouTracker:
@@ -522,13 +572,16 @@ def make_tracker(options: PipelineOptions) -> IouTracker:
     return IouTracker(options.tracking_iou, MIN_AREA, options.max_age)
 
 
-def world_transform(options: PipelineOptions, warmup: int) -> WorldTransform:
-    """Camera -> world for ``options`` (``warmup`` frames averaged)."""
-    return WorldTransform(
-        keep_camera_orientation=options.keep_camera_orientation,
-        ground_plane=options.ground_plane,
-        warmup_frames=warmup,
-    )
+def world_transform(options: PipelineOptions, warmup: int, fps: float = 30.0) -> WorldTransform | WorldFrame:
+    """Camera -> world for ``options``: the vertical the user gave, else the floor, else a level camera
+    (``WorldFrame``); under seed_compat upstream's estimate (``warmup`` frames averaged), options and all."""
+    if options.seed_compat:
+        return WorldTransform(
+            keep_camera_orientation=options.keep_camera_orientation, ground_plane=options.ground_plane,
+            warmup_frames=warmup,
+        )  # fmt: skip
+    floor = options.ground_plane and not options.keep_camera_orientation
+    return WorldFrame(options.known_vertical(), floor=floor, fps=fps)
 
 
 _MISSING = object()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ops.skeleton import NUM_KEYPOINTS, SPINE_IDS
+from ..ops.world import SOURCE_UPSTREAM, Vertical
 from ..spine.angles import DEFAULT_THR, SpineAngles, spine_angles
 
 OPENPOSE_VERSION = 1.0  # upstream SpinePose writes {"version": 1.0, "people": [...]}
@@ -26,6 +27,7 @@ class PoseResult:
         keypoints_3d_world: ``(N, K, 3)`` world space (y up, ground at y = 0) from ``track`` or
             ``Pipeline.to_world``, else None.
         standin: made with stand-in graphs: the keypoints mean nothing.
+        vertical: the world frame's vertical (source, camera pitch/roll) when ``keypoints_3d_world`` is set.
     """
 
     boxes: np.ndarray
@@ -36,6 +38,7 @@ class PoseResult:
     track_ids: np.ndarray | None = None
     keypoints_3d_world: np.ndarray | None = None
     standin: bool = False
+    vertical: Vertical | None = None
 
     def __len__(self) -> int:
         return int(self.keypoints.shape[0])
@@ -53,15 +56,16 @@ class PoseResult:
 
     def spine_angles(self, thr: float = DEFAULT_THR) -> SpineAngles:
         """Spine angles per person (``spinepose_deploy.spine``): 2D always, 3D when world-space 3D is known."""
-        return spine_angles(self.keypoints, self.scores, self.keypoints_3d_world, thr=thr)
+        return spine_angles(self.keypoints, self.scores, self.keypoints_3d_world, thr=thr, vertical=self.vertical)
 
     def to_openpose(self, *, spine_only: bool = False) -> dict:
         """Upstream SpinePose's OpenPose-style dict for this frame.
 
         ``{"version": 1.0, "people": [{"pose_keypoints_2d": [x, y, score, ...], "pose_keypoints_3d":
         [x, y, z, score, ...]}]}``; ``pose_keypoints_3d`` is present only with 3D (world space when
-        known, as upstream writes it, else camera space). ``spine_only`` keeps the 9 spine keypoints in
-        hip -> C1 order, as upstream's ``--spine-only``.
+        known, as upstream writes it, else camera space), and with world space a ``world_vertical`` entry
+        (``ops.world.Vertical.to_dict``: source, camera pitch and roll). ``spine_only`` keeps the 9 spine
+        keypoints in hip -> C1 order, as upstream's ``--spine-only``.
         """
         ids = list(SPINE_IDS) if spine_only else list(range(self.keypoints.shape[1]))
         scores = np.asarray(self.scores, dtype=np.float64)[:, ids, None]
@@ -76,4 +80,9 @@ class PoseResult:
             if flat_3d is not None:
                 person["pose_keypoints_3d"] = flat_3d[i].reshape(-1).tolist()
             people.append(person)
-        return {"version": OPENPOSE_VERSION, "people": people}
+        out = {"version": OPENPOSE_VERSION, "people": people}
+        # what the world-space 3D stands on (not under seed_compat: upstream's files exactly)
+        vertical = self.vertical if self.keypoints_3d_world is not None else None
+        if vertical is not None and vertical.source != SOURCE_UPSTREAM:
+            out["world_vertical"] = vertical.to_dict()
+        return out

@@ -21,6 +21,7 @@ import numpy as np
 from .._charts import check_matplotlib
 from ..errors import InvalidOptionError
 from ..ops.skeleton import KEYPOINT_NAMES
+from ..ops.world import Vertical
 from ..spine import mocap
 from ..spine.angles import DEFAULT_THR, SpineAngles
 from ..spine.filtering import FilterSpec, check_scipy
@@ -139,6 +140,7 @@ class SpineRecorder:
     # this source's tracks: track id -> frame -> (table row, world points (37, 3) or None, 2D (37, 2), scores (37,))
     _tracks: dict[int, dict[int, _Entry]] = field(default_factory=dict)
     _image_hw: tuple[int, int] | None = None
+    vertical: Vertical | None = None  # the last world vertical seen (the run's console line)
 
     def add(self, source: str, frame: int, time_s: float | None, result: PoseResult,
             image_hw: tuple[int, int] | None = None) -> SpineAngles:
@@ -148,7 +150,10 @@ class SpineRecorder:
         world = result.keypoints_3d_world
         cva = craniovertebral_angle(result.keypoints, result.scores, world, self.thr)
         first_row = len(self.table)
-        self.table.add(source, frame, time_s, result.track_ids, angles, cva)
+        if world is not None and result.vertical is not None:
+            self.vertical = result.vertical
+        vertical = self.vertical.to_dict() if world is not None and self.vertical is not None else None
+        self.table.add(source, frame, time_s, result.track_ids, angles, cva, vertical)
         if world is not None:
             world = np.where(result.scores[..., None] >= self.thr, world, np.nan)
         ids = result.track_ids if result.track_ids is not None else np.arange(len(result))

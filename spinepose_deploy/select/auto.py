@@ -4,7 +4,10 @@ Ranking (``rank``): rows of one graph that ran and passed their gate, by latency
 matters (detector: 1 per frame; pose and lifter: the number of people). Among candidates within
 ``NEAR_TIE`` (5 %) of the fastest (10 % when that is under ``NEAR_TIE_MS``), the higher-fidelity
 precision comes first (fp32 > fp16 > int8): so small a gain is within run-to-run noise on a busy machine
-and does not pay for coarser numbers. The rest follow by latency: they are the fallbacks when a backend
+and does not pay for coarser numbers. The window also spans ``MIN_FRAME_SHARE`` (3 %) of the whole frame's
+time when that is known (``choose``: the measured pipeline, else the sum of the graphs' fastest): a lower
+precision that saves less of the frame than that (e.g. 0.03 ms of a 25 ms frame on the lifter) is not worth
+the spine angles it may move. The rest follow by latency: they are the fallbacks when a backend
 fails to load (``load_with_fallback``).
 
 Storage: one JSON file per host and graph in ``cache_subdir("selection")``, named by the host key
@@ -30,6 +33,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from .. import backends
 from .._atomic import write_text
 from ..backends.formats import FORMATS, onnx_readers
@@ -47,6 +52,7 @@ log = logging.getLogger(__name__)
 NEAR_TIE = 0.05
 # up to 10 % when the difference is this small (ms): noise for a sub-millisecond graph such as the lifter
 NEAR_TIE_MS, NEAR_TIE_MAX = 0.2, 0.10
+MIN_FRAME_SHARE = 0.03  # a lower precision must save at least this share of the frame's time
 PRECISION_ORDER = ("fp32", "bf16", "fp16", "int8")  # most faithful first
 PROBE_PEOPLE = 6  # batch the probe times pose and lifter at (the bench default)
 PROBE_BACKENDS = onnx_readers()  # read the source ONNX directly: no export needed
@@ -98,8 +104,9 @@ def _latency_at(rows: Sequence[Any], batch: int) -> tuple[float, bool]:
     return float(_field(nearest, "p50_ms")) / _field(nearest, "batch") * batch, True
 
 
-def rank(rows: Iterable[Any], role: str, people: int, sha256: str = "") -> list[Choice]:
-    """Passing configurations of ``role``, best first (see the module docstring). Rows: BenchRow or dicts."""
+def rank(rows: Iterable[Any], role: str, people: int, sha256: str = "", frame_ms: float | None = None) -> list[Choice]:
+    """Passing configurations of ``role``, best first (see the module docstring). Rows: BenchRow or dicts.
+    ``frame_ms``: the whole frame's time, which widens the near-tie window (``MIN_FRAME_SHARE``)."""
     groups: dict[tuple[str, str, str], list[Any]] = {}
     for row in rows:
         if _field(row, "graph") == role and _field(row, "status") == "ran" and _field(row, "p50_ms") is not None:
@@ -110,7 +117,18 @@ def rank(rows: Iterable[Any], role: str, people: int, sha256: str = "") -> list[
         latency, estimated = _latency_at(group, batch)
         model = _field(group[0], "model")
         choices.append(Choice(role, model, sha256, backend, precision, device, latency, batch, estimated))
-    return _order(choices) if choices else []
+    return _order(choices, frame_ms) if choices else []
+
+
+def frame_time_ms(rows: Sequence[Any], people: int) -> float | None:
+    """The frame's time: the fastest measured pipeline, else the sum of each graph's fastest latency."""
+    pipelines = [_field(r, "p50_ms") for r in rows if _field(r, "graph") == "pipeline" and _field(r, "status") == "ran"]
+    pipelines = [p for p in pipelines if p is not None]
+    if pipelines:
+        return float(min(pipelines))
+    roles = ("detector", "pose", "lifter")
+    best = [min((c.latency_ms for c in rank(rows, role, people)), default=0.0) for role in roles]
+    return float(sum(best)) or None
 
 
 def _precision_rank(precision: str) -> int:
@@ -122,9 +140,10 @@ def choose(rows: Sequence[Any], people: int, shas: Mapping[str, str] | None = No
     (default: read from each row's bundle manifest)."""
     shas = dict(shas or {})
     ranked = {}
+    frame_ms = frame_time_ms(rows, people)
     for role in ("detector", "pose", "lifter"):
         sha = shas.get(role) or _sha_from_rows(rows, role)
-        choices = rank(rows, role, people, sha)
+        choices = rank(rows, role, people, sha, frame_ms)
         if choices:
             ranked[role] = choices
     return ranked
@@ -350,8 +369,11 @@ def probe(sources: Mapping[str, Any], *, budget_s: float = 5.0) -> dict[str, lis
                                       device, latency, batch))  # fmt: skip
         if not choices:
             choices = [Choice(role, source.spec.name, source.sha256, *DEFAULT, "cpu", float("inf"), batch)]
-        ranked[role] = _order(choices)
-    return ranked
+        ranked[role] = choices
+    # the frame's time (the graphs' fastest summed) decides whether a lower precision saves enough of it
+    fastest = [min(c.latency_ms for c in choices) for choices in ranked.values()]
+    frame_ms = sum(f for f in fastest if np.isfinite(f)) or None
+    return {role: _order(choices, frame_ms) for role, choices in ranked.items()}
 
 
 def _probe_one(candidate: _Candidate, role: str, info: Any, batch: int, image: Any) -> tuple[float | None, str]:
@@ -373,15 +395,17 @@ def _probe_one(candidate: _Candidate, role: str, info: Any, batch: int, image: A
     return result.timings[0].p50_ms, result.device.lower()
 
 
-def _order(choices: list[Choice]) -> list[Choice]:
+def _order(choices: list[Choice], frame_ms: float | None = None) -> list[Choice]:
     """The end-to-end winner first, then near-ties of the fastest by fidelity (precision), then the rest by
-    latency."""
+    latency. ``frame_ms`` widens the near-tie window to ``MIN_FRAME_SHARE`` of the frame."""
     pinned = [c for c in choices if c.end_to_end]
     choices = [c for c in choices if not c.end_to_end]
     if not choices:
         return pinned
     best = min(c.latency_ms for c in choices)
     limit = max(best * (1 + NEAR_TIE), min(best + NEAR_TIE_MS, best * (1 + NEAR_TIE_MAX)))
+    if frame_ms:
+        limit = max(limit, best + MIN_FRAME_SHARE * frame_ms)
     near = sorted((c for c in choices if c.latency_ms <= limit),
                   key=lambda c: (_precision_rank(c.precision), c.latency_ms))  # fmt: skip
     return pinned + near + sorted((c for c in choices if c not in near), key=lambda c: c.latency_ms)

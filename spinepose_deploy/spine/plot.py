@@ -13,7 +13,8 @@ from .table import AngleTable
 # what a coach or an ergonomist looks at first; the 3D names when lifted, else the image-plane ones
 PANELS_3D = (("trunk_incl", "trunk inclination (forward +)"), ("trunk_lean", "trunk lateral lean (left +)"),
              ("neck_incl", "neck inclination (forward +)"), ("lumbar_flex", "lumbar flexion"),
-             ("thoracic_flex", "thoracic flexion"), ("twist", "axial twist, shoulders vs hips (left +)"))
+             ("thoracic_flex", "thoracic flexion"),
+             ("thorax_pelvis_rot", "axial rotation, thorax vs pelvis (left +)"))
 PANELS_2D = (("trunk_incl2d", "trunk vs image vertical"), ("neck_incl2d", "neck vs image vertical"),
              ("lumbar2d", "lumbar bend (image plane)"), ("thoracic2d", "thoracic bend (image plane)"),
              ("cervical2d", "cervical bend (image plane)"))

@@ -25,7 +25,7 @@ ZONES: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
     "neck": (("neck_incl", "neck_incl2d"), (10.0, 20.0)),
 }
 # the angles the console table shows (when measured), in order; the JSON has every measured angle
-KEY_ANGLES = ("trunk_incl", "trunk_lean", "neck_incl", "lumbar_flex", "thoracic_flex", "twist",
+KEY_ANGLES = ("trunk_incl", "trunk_lean", "neck_incl", "lumbar_flex", "thoracic_flex", "thorax_pelvis_rot",
               "trunk_incl2d", "neck_incl2d", "lumbar2d", "thoracic2d")  # fmt: skip
 _EARS = (KEYPOINT_INDEX["left_ear"], KEYPOINT_INDEX["right_ear"])
 _C7 = KEYPOINT_INDEX["neck"]

@@ -109,10 +109,14 @@ def pose_samples(
         yield from zip(batch, kpts, vis, strict=True)
 
 
+LIFTER_PITCH_DEG = (-15.0, 35.0)  # cameras from looking up to high and pitched down (issue 22's benchmark cameras)
+
+
 def lifter_samples(
-    count: int, seed: int, config: RenderConfig = RenderConfig(), drop: float = 0.1
+    count: int, seed: int, config: RenderConfig = RenderConfig(), drop: float = 0.1, standing: float = 0.4
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``count`` random skeletons seen by random cameras, no rendering.
+    """``count`` random skeletons seen by random cameras, no rendering; a ``standing`` share of them upright
+    with flat feet (``sk.sample_standing_pose``), the rest anywhere within joint limits.
 
     Returns ``(xy_norm (N, 37, 2), visible (N, 37) bool, target (N, 37, 3))``: normalised camera coordinates
     with invisible points zeroed (out of the image, plus a random ``drop`` share standing in for occlusion
@@ -125,8 +129,11 @@ def lifter_samples(
     for n in range(count):
         height, width = config.image_sizes[rng.integers(len(config.image_sizes))]
         k = sample_intrinsics(rng, height, width, config)
-        body = sk.forward_kinematics(sk.sample_body(rng), sk.sample_pose(rng))
-        pts = place_figure(rng, body, k, (height, width), config)
+        body_model = sk.sample_body(rng)
+        upright = rng.random() < standing
+        pose = sk.sample_standing_pose(rng) if upright else sk.sample_pose(rng)
+        body = sk.forward_kinematics(body_model, pose, flat_feet=upright)
+        pts = place_figure(rng, body, k, (height, width), config, LIFTER_PITCH_DEG)
         uv = sk.project(pts, k)
         inside = (uv[:, 0] >= 0) & (uv[:, 0] < width) & (uv[:, 1] >= 0) & (uv[:, 1] < height)
         keep = inside & (rng.random(NUM_KEYPOINTS) >= rng.uniform(0, drop))

@@ -69,6 +69,9 @@ def clip_record(clip: Clip) -> dict:
     return {
         "schema": CLIP_SCHEMA,
         "motion": clip.motion,
+        "camera": clip.camera_name,
+        "camera_pitch_deg": round(clip.vertical.pitch_deg, 3),
+        "camera_roll_deg": round(clip.vertical.roll_deg, 3),
         "fps": clip.fps,
         "intrinsics": _list(clip.intrinsics, 3),
         "world_to_camera": _list(clip.world_to_camera, 6),

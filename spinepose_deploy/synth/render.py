@@ -129,9 +129,10 @@ def sample_intrinsics(rng: np.random.Generator, height: int, width: int, config:
 
 
 def place_figure(rng: np.random.Generator, body_pts: np.ndarray, k: np.ndarray, hw: tuple[int, int],
-           config: RenderConfig) -> np.ndarray:
-    """Rotate and translate one figure into camera space; its pelvis lands inside the image."""
-    rot = sk.body_to_camera(rng.uniform(-np.pi, np.pi), rng.uniform(-12, 25) * np.pi / 180,
+           config: RenderConfig, pitch_deg: tuple[float, float] = (-12.0, 25.0)) -> np.ndarray:
+    """Rotate and translate one figure into camera space; its pelvis lands inside the image. ``pitch_deg``:
+    the range of the camera's pitch relative to the figure (down +)."""
+    rot = sk.body_to_camera(rng.uniform(-np.pi, np.pi), rng.uniform(*pitch_deg) * np.pi / 180,
                             rng.uniform(-12, 12) * np.pi / 180)
     lo, hi = np.log(config.depth_m[0]), np.log(config.depth_m[1])
     z = float(np.exp(rng.uniform(lo, hi)))

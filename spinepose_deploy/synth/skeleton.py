@@ -93,8 +93,24 @@ def sample_pose(rng: np.random.Generator) -> Pose:
     return Pose(spine, head, arms, tuple(legs))  # type: ignore[arg-type]
 
 
-def forward_kinematics(body: Body, pose: Pose) -> np.ndarray:
-    """Keypoints ``(37, 3)`` in the body frame (metres) for ``body`` in ``pose``."""
+def sample_standing_pose(rng: np.random.Generator) -> Pose:
+    """A random upright pose of the kind spine users film (standing, walking, bending, lifting): legs near
+    straight with flat feet, the spine anywhere from extension to a deep forward bend, with side bend and twist."""
+    u = rng.uniform
+    spine = (u(-20, 85) * _DEG, u(-35, 35) * _DEG, u(-45, 45) * _DEG)
+    head = (u(-50, 50) * _DEG, u(-30, 45) * _DEG, u(-20, 20) * _DEG)
+    arms = tuple((u(0, 90) * _DEG, u(-40, 120) * _DEG, u(-30, 60) * _DEG, u(0, 120) * _DEG) for _ in range(2))
+    legs = tuple((u(-5, 15) * _DEG, u(-30, 35) * _DEG, u(-15, 15) * _DEG, u(0, 50) * _DEG, 0.0) for _ in range(2))
+    return Pose(spine, head, arms, legs)  # type: ignore[arg-type]
+
+
+def forward_kinematics(body: Body, pose: Pose, flat_feet: bool = False) -> np.ndarray:
+    """Keypoints ``(37, 3)`` in the body frame (metres) for ``body`` in ``pose``.
+
+    ``flat_feet``: the foot keeps the pelvis's pitch (turned only by the hip's rotation and the ankle angle)
+    and the heel is level with the toes, as a person standing or walking on a floor; otherwise (the training
+    scenes) the foot follows the leg's flexion.
+    """
     out = np.zeros((NUM_KEYPOINTS, 3))
     flex, lateral, twist = pose.spine
     # spine chain: each joint takes its share of the bend; flexion bends forward (towards +z)
@@ -127,8 +143,9 @@ def forward_kinematics(body: Body, pose: Pose) -> np.ndarray:
         out[_K[f"{side}_knee"]] = knee_pos
         ankle_pos = knee_pos + leg @ np.array([0.0, -np.cos(knee), -np.sin(knee)]) * body.shin * sc
         out[_K[f"{side}_ankle"]] = ankle_pos
-        foot = leg @ rx(knee) @ rx(-ankle)
-        out[_K[f"{side}_heel"]] = ankle_pos + foot @ np.array([0.0, -0.06, -0.05]) * sc
+        foot = ry(sign * hrot) @ rx(-ankle) if flat_feet else leg @ rx(knee) @ rx(-ankle)
+        heel_drop = -0.07 if flat_feet else -0.06
+        out[_K[f"{side}_heel"]] = ankle_pos + foot @ np.array([0.0, heel_drop, -0.05]) * sc
         out[_K[f"{side}_big_toe"]] = ankle_pos + foot @ np.array([-sign * 0.02, -0.07, body.foot]) * sc
         out[_K[f"{side}_small_toe"]] = ankle_pos + foot @ np.array([sign * 0.035, -0.07, body.foot * 0.8]) * sc
     yaw, pitch, roll = pose.head
