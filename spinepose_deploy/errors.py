@@ -106,8 +106,8 @@ class ExportError(SpinePoseDeployError):
 
 
 class GateFailedError(ExportError):
-    """The INT8 gate failed in every round; carries the report (``export.fidelity.GateReport``) so the CLI
-    can print its table."""
+    """The INT8 gate failed in every round; carries the report (``export.fidelity.GateReport``: its
+    ``to_report()`` is the typed table the CLI prints, and the exporter's FP16 fallback records)."""
 
     def __init__(self, role: str, report: Any) -> None:
         failures = "; ".join(report.final.fidelity.get("gate", {}).get("failures", [])) or "see the report"

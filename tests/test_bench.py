@@ -12,7 +12,7 @@ import pytest
 from spinepose_deploy.backends.host import fingerprint, host_key
 from spinepose_deploy.bench import report, runner
 from spinepose_deploy.bench.runner import FAILED, FAILED_FIDELITY, RAN, BenchRequest, BenchRow
-from spinepose_deploy.cli import main
+from spinepose_deploy.cli import main, tables
 from spinepose_deploy.errors import InvalidOptionError, ModelLoadError
 from spinepose_deploy.export.exporter import ExportRequest, export_bundle
 from spinepose_deploy.select import auto as select
@@ -393,7 +393,7 @@ def test_failed_rows_keep_their_reason(lifter_bundle, cache, monkeypatch):
     assert [r.status for r in result.rows] == [FAILED, FAILED] and rows == result.rows
     assert result.rows[0].reason == "lifter.onnx: onnxruntime could not load it: truncated"
     assert result.selection == {}
-    table = report.bench_table(result.rows)
+    table = tables.bench_table(result.rows)
     assert table.row_count == 2
 
 

@@ -12,7 +12,7 @@ from spinepose_deploy import backends
 from spinepose_deploy.bench import accuracy as acc
 from spinepose_deploy.bench import report, runner
 from spinepose_deploy.bench.runner import RAN, BenchRequest
-from spinepose_deploy.cli import main
+from spinepose_deploy.cli import main, tables
 from spinepose_deploy.errors import InvalidOptionError
 from spinepose_deploy.export.exporter import ExportRequest, export_bundle
 from spinepose_deploy.stages import GraphInfo
@@ -117,4 +117,4 @@ def test_random_standins_are_not_scored_and_say_why(tmp_path_factory):
     assert [r.accuracy for r in result.rows] == [None]
     assert result.accuracy["weights"] == {"lifter": acc.RANDOM}
     assert result.accuracy["note"].startswith("accuracy not measured for lifter: random stand-in weights")
-    assert "accuracy vs truth" not in [c.header for c in report.bench_table(result.rows).columns]
+    assert "accuracy vs truth" not in [c.header for c in tables.bench_table(result.rows).columns]

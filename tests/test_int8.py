@@ -127,8 +127,8 @@ def test_outlier_graph_fails_round_one_and_recovers_by_exclusion(tmp_path):
     # the kept artifact is still an INT8 graph: conv1 is quantized
     qdq = onnx.load(str(result.folder / result.written.primary))
     assert any(n.op_type == "QuantizeLinear" for n in qdq.graph.node)
-    report = result.report.to_dict()
-    assert report["kept"] == "int8 (qdq)" and report["rounds"][0]["failures"] and report["rounds"][-1]["passed"]
+    report = result.report.to_report()
+    assert report.kept == "int8 (qdq)" and report.rounds[0].failures and report.rounds[-1].passed
 
 
 def _render(table, width: int) -> list[str]:
@@ -143,20 +143,18 @@ def test_int8_table_is_compact_at_80_columns_and_keeps_the_deciding_numbers(tmp_
     """A real gate report (a failed round, then a pass), rendered as the export command renders it."""
     from rich.console import Console
 
-    from spinepose_deploy.bundle.manifest import Int8Report
     from spinepose_deploy.cli.tables import int8_table
 
     model = outlier_pose_graph(tmp_path / "outlier.onnx")
     report = int8.build(_job(tmp_path, tmp_path / "outlier.onnx"), _ort_gate(model, _random_feeds(4, 2))).report
-    reports = {"pose": report.to_dict()}
-    typed = {"pose": Int8Report.from_dict(reports["pose"])}
+    typed = {"pose": report.to_report()}
     narrow = _render(int8_table(typed, Console(width=80)), 80)
     assert max(map(len, narrow)) <= 80
-    rows = reports["pose"]["rounds"]
-    assert not rows[0]["passed"] and rows[-1]["passed"]
+    rows = typed["pose"].rounds
+    assert not rows[0].passed and rows[-1].passed
     # every deciding number of the failed round is on screen, one row per round (was 6-9 folded lines)
     text = " ".join(narrow)
-    for failure in next(iter(rows[0]["candidates"].values()))["failures"]:
+    for failure in next(iter(rows[0].candidates.values())).failures:
         value, limit = re.findall(r"\d+\.\d+|\d+", failure)[-2:]
         assert f"{value}px>{limit}" in text or f"{value}>{limit}" in text, (failure, narrow)
     lines_per_round = [line for line in narrow if line.strip()][3:]
@@ -169,8 +167,9 @@ def test_gate_gives_up_after_bounded_rounds_with_report(tmp_path):
     model = outlier_pose_graph(tmp_path / "outlier.onnx")
     with pytest.raises(GateFailedError, match=r"pose: INT8 fails the fidelity gate after 1 round\(s\)") as info:
         int8.build(_job(tmp_path, tmp_path / "outlier.onnx", rounds=0), _ort_gate(model, _random_feeds(4, 2)))
-    report = info.value.report.to_dict()
-    assert len(report["rounds"]) == 1 and not report["rounds"][0]["passed"] and report["excluded"] == []
+    report = info.value.report.to_report()  # typed, as the CLI's table and the manifest take it
+    assert len(report.rounds) == 1 and not report.rounds[0].passed and report.excluded == ()
+    assert report.rounds[0].failures and not report.rounds[0].candidates["qdq"].passed
 
 
 def test_named_groups_rank_the_simcc_head(tmp_path):
@@ -271,6 +270,11 @@ def test_few_images_warn_and_augment(tmp_path, caplog):
     assert all(np.array_equal(a, b) for a, (_, b) in zip(again, source.frames(), strict=True))  # deterministic
     gate = source.gate_images()  # the mirrored frames, which calibration never sees
     assert np.array_equal(gate[0], cv2.flip(cv2.imread(str(tmp_path / "imgs" / "f00.jpg")), 1))
+    # plus a varied (cropped, rescaled) copy of each mirror: 6 gate frames, none of them a calibration frame
+    assert [s.label for s in source.gate_shots()][3:] == [f"f0{i}.jpg+mirror-varied" for i in range(3)]
+    assert len(gate) == 6 and gate[3].shape != gate[0].shape
+    calibrated = [img for _, img in source.frames()]
+    assert not any(g.shape == c.shape and np.array_equal(g, c) for g in gate for c in calibrated)
 
 
 def test_large_folder_holds_out_every_fifth_frame(tmp_path):

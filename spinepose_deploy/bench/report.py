@@ -1,4 +1,5 @@
-"""Bench output: the rich table, the JSON document (written atomically) and the PNG chart.
+"""Bench output: the JSON document (written atomically), the PNG chart and the text both share with the
+table (``config_text``, ``ms_text``; the rich table itself is ``cli.tables.bench_table``, with the CLI's others).
 
 JSON (``SCHEMA``)::
 
@@ -28,25 +29,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
-from rich.table import Table
-
 from .._atomic import write_text
 from .._charts import check_matplotlib, pyplot, save_png
-from .._console import new_table
 from .._version import __version__
-from ..bundle import render
-from ..bundle.manifest import Fidelity
 from ..errors import InvalidOptionError
-from .runner import EXPORT, FAILED, FAILED_FIDELITY, PIPELINE, RAN, BenchRequest, BenchResult, BenchRow
+from .runner import EXPORT, FAILED_FIDELITY, PIPELINE, RAN, BenchRequest, BenchResult, BenchRow
 
 SCHEMA = "spinepose-deploy-bench/1"
 ROW_FIELDS = tuple(BenchRow.__dataclass_fields__)
 GRAPH_ORDER = (EXPORT, "detector", "pose", "lifter", PIPELINE)
-_STATUS_STYLE = {RAN: "green", FAILED_FIDELITY: "yellow", FAILED: "red"}
 
 
-def _ms(value: float | None) -> str:
+def ms_text(value: float | None) -> str:
+    """A latency with the digits that matter: 0.123 / 12.34 / 123."""
     if value is None:
         return "-"
     return f"{value:.3f}" if value < 1 else f"{value:.2f}" if value < 100 else f"{value:.0f}"
@@ -55,7 +50,8 @@ def _ms(value: float | None) -> str:
 _OPENVINO_TYPES = {"f32": "fp32", "f16": "fp16"}  # the compiled model's type names; "bf16" is already ours
 
 
-def _config_text(row: BenchRow) -> str:
+def config_text(row: BenchRow) -> str:
+    """'onnxruntime fp16', 'openvino/gpu bf16 (runs fp32)', or the auto mix with its per-graph choice."""
     if row.backend == "auto":
         return "auto (per-graph mix): " + ", ".join(row.notes)
     device = "" if row.device == "cpu" else f"/{row.device}"
@@ -66,87 +62,10 @@ def _config_text(row: BenchRow) -> str:
     return text
 
 
-def _fidelity(row: BenchRow) -> Fidelity | None:
-    return Fidelity.from_dict(row.fidelity) if row.fidelity else None
-
-
-def _sorted(rows: Sequence[BenchRow]) -> list[BenchRow]:
+def sorted_rows(rows: Sequence[BenchRow]) -> list[BenchRow]:
+    """Export, detector, pose, lifter, pipeline; the auto mix after the single configs; by batch."""
     return sorted(rows, key=lambda r: (GRAPH_ORDER.index(r.graph) if r.graph in GRAPH_ORDER else 9,
                                        r.backend == "auto", r.batch))  # fmt: skip
-
-
-_WIDE = [("graph", "left"), ("config", "left"), ("batch", "right"), ("status", "left"), ("load s", "right"),
-         ("first ms", "right"), ("p50 / p90 / p99 ms", "right"), ("items/s", "right"), ("ΔRSS MB", "right"),
-         ("fidelity vs FP32", "left")]  # fmt: skip
-_COMPACT = [("graph", "left"), ("config", "left"), ("b", "right"), ("status", "left"), ("p50 ms", "right"),
-            ("p99 ms", "right"), ("items/s", "right"), ("vs FP32", "left")]  # fmt: skip
-_SHORT_STATUS = {RAN: RAN, FAILED_FIDELITY: "gate fail", FAILED: FAILED}
-
-
-def bench_table(rows: Sequence[BenchRow], title: str = "spinepose-deploy bench", compact: bool = False) -> Table:
-    """One line per graph x config x batch (status in colour, reason when it failed); an accuracy column
-    when any row was scored against ground truth (``--accuracy``).
-
-    ``compact`` (~80 columns: pipes, CI logs, laptops): what picks the winner stays (p50, p99, throughput, the
-    gate's number); load time, first run, p90, memory and the full fidelity go to ``--json`` / ``-v``, and
-    failure reasons become numbered notes under the table instead of a wrapped column."""
-    table = new_table(title) if compact else Table(title=title, show_lines=False)
-    scored = any(row.accuracy for row in rows)
-    columns = (_COMPACT if compact else _WIDE) + ([("vs truth" if compact else "accuracy vs truth", "left")]
-                                                  if scored else [])  # fmt: skip
-    for column, justify in columns:
-        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    notes: list[str] = []
-    previous = None
-    for row in _sorted(rows):
-        if previous is not None and row.graph != previous:
-            table.add_section()
-        previous = row.graph
-        cells = _compact_cells(row, notes) if compact else _wide_cells(row)
-        table.add_row(*cells, *([escape(render.measured_accuracy_text(row.accuracy))] if scored else []))
-    if notes:
-        table.caption = escape("\n".join(notes))
-        table.caption_justify = "left"
-    return table
-
-
-def _wide_cells(row: BenchRow) -> list[str]:
-    style = _STATUS_STYLE.get(row.status, "white")
-    status = f"[{style}]{row.status}[/]" + (f": {escape(row.reason)}" if row.reason else "")
-    timing = "-" if row.p50_ms is None else f"{_ms(row.p50_ms)} / {_ms(row.p90_ms)} / {_ms(row.p99_ms)}"
-    unit = " f/s" if row.graph == PIPELINE else ""
-    return [
-        row.graph,
-        escape(_config_text(row)),
-        str(row.batch),
-        status,
-        "-" if row.load_s is None else f"{row.load_s:.2f}",
-        _ms(row.first_ms),
-        timing,
-        "-" if row.items_per_s is None else f"{row.items_per_s:.1f}{unit}",
-        "-" if row.rss_mb is None else f"{row.rss_mb:.0f}",
-        escape(render.fidelity_summary(_fidelity(row))) if row.graph != PIPELINE else "-",
-    ]
-
-
-def _compact_cells(row: BenchRow, notes: list[str]) -> list[str]:
-    """The compact row; a failure's reason is appended to ``notes`` and referenced by its number."""
-    style = _STATUS_STYLE.get(row.status, "white")
-    status = f"[{style}]{_SHORT_STATUS.get(row.status, row.status)}[/]"
-    if row.reason:
-        notes.append(f"[{len(notes) + 1}] {row.graph} {_config_text(row)}: {row.reason}")
-        status += f" \\[{len(notes)}]"
-    config = "auto (mix)" if row.backend == "auto" else _config_text(row)
-    return [
-        row.graph,
-        escape(config.replace("onnxruntime", "ort").replace("openvino", "ov")),
-        str(row.batch),
-        status,
-        _ms(row.p50_ms),
-        _ms(row.p99_ms),
-        "-" if row.items_per_s is None else f"{row.items_per_s:.1f}",
-        "-" if row.graph == PIPELINE else escape(render.fidelity_summary(_fidelity(row), compact=True)),
-    ]
 
 
 def auto_vs_best(rows: Sequence[BenchRow]) -> tuple[BenchRow, BenchRow] | None:
@@ -184,7 +103,7 @@ def to_json(result: BenchResult, request: BenchRequest) -> dict[str, Any]:
             "weights": request.weights,
             "accuracy_scenes": request.accuracy,
         },
-        "rows": [row.to_dict() for row in _sorted(result.rows)],
+        "rows": [row.to_dict() for row in sorted_rows(result.rows)],
         "skipped": [{"config": label, "reason": reason} for label, reason in result.skipped],
         "selection": selection,
         "auto_vs_best": _auto_vs_best_json(result.rows),
@@ -200,7 +119,7 @@ def _auto_vs_best_json(rows: Sequence[BenchRow]) -> dict[str, Any] | None:
     auto, best = pair
     return {
         "auto_p50_ms": round(auto.p50_ms or 0, 3),
-        "best": _config_text(best),
+        "best": config_text(best),
         "best_p50_ms": round(best.p50_ms or 0, 3),
         "ratio": round((auto.p50_ms or 0) / (best.p50_ms or 1), 4),
     }
@@ -217,7 +136,7 @@ def check_chart_available() -> None:
 
 
 def _chart_label(row: BenchRow) -> str:
-    return "auto-selected" if row.backend == "auto" else _config_text(row)
+    return "auto-selected" if row.backend == "auto" else config_text(row)
 
 
 def write_chart(rows: Sequence[BenchRow], path: str | Path, title: str = "") -> Path:
@@ -251,7 +170,7 @@ def write_chart(rows: Sequence[BenchRow], path: str | Path, title: str = "") -> 
                 ax.bar(x, row.p50_ms, width, color=colours(index % 10), label=config if position == 0 else None,
                        hatch="//" if row.status == FAILED_FIDELITY else None, edgecolor="black", linewidth=0.4,
                        yerr=[[0], [whisker]], capsize=2, error_kw={"elinewidth": 0.8})  # fmt: skip
-                ax.annotate(_ms(row.p50_ms), (x, row.p50_ms + whisker), ha="center", va="bottom", fontsize=7,
+                ax.annotate(ms_text(row.p50_ms), (x, row.p50_ms + whisker), ha="center", va="bottom", fontsize=7,
                             xytext=(0, 3), textcoords="offset points", rotation=90)  # fmt: skip
         label = "people" if graph == PIPELINE else "batch"
         ax.set_xticks(range(len(batches)), [f"{label} {b}" for b in batches])

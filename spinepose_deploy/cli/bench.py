@@ -14,7 +14,7 @@ from .._progress import ProgressEvent
 from ..errors import InvalidOptionError
 from .app import app
 from .options import Detector, Mode, ModelVersion, Weights, given
-from .tables import accuracy_header
+from .tables import accuracy_header, bench_table
 
 
 def _csv(option: str, text: str | None, cast: type = str) -> tuple | None:
@@ -94,10 +94,10 @@ def bench(
 
             result = runner.run_bench(request, on_row=rows.append, progress=say)
     except KeyboardInterrupt:
-        console.print(report.bench_table(rows, title=f"{title} (interrupted)", compact=compact))
+        console.print(bench_table(rows, title=f"{title} (interrupted)", compact=compact))
         err_console.print(f"[yellow]interrupted[/]: {len(rows)} rows finished; no JSON or chart written")
         raise typer.Exit(130) from None
-    console.print(report.bench_table(result.rows, title=title, compact=compact))
+    console.print(bench_table(result.rows, title=title, compact=compact))
     for label, reason in result.skipped:
         console.print(f"[dim]skipped {escape(label)}: {escape(reason)}[/]", highlight=False, soft_wrap=True)
     for role, document in result.selection.items():

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
-
-from .._console import new_table, out_console
+from .._console import out_console
 from .app import app
 from .options import JsonFlag, print_json
-from .tables import checks_table
+from .tables import capabilities_table, checks_table
 
 
 @app.command()
@@ -20,21 +18,5 @@ def doctor(as_json: JsonFlag = False) -> None:
     if as_json:
         print_json({"capabilities": [row.__dict__ for row in rows], "checks": [c.to_dict() for c in checks]})
         return
-    table = new_table("What this host can run")
-    for column in ("backend", "device", "runs", "version", "why not"):
-        table.add_column(column, overflow="fold")
-    grouped: dict[tuple[str, str], list] = {}
-    for row in rows:
-        grouped.setdefault((row.backend, row.device), []).append(row)
-    for (backend, device), cells in grouped.items():
-        runs = " ".join(c.precision for c in cells if c.ok) or "[red]no[/]"
-        reasons = "; ".join(
-            dict.fromkeys(
-                f"{c.precision}: {c.reason}" if any(x.ok for x in cells) else c.reason for c in cells if not c.ok
-            )
-        )
-        table.add_row(
-            backend, device, f"[green]{runs}[/]" if "no" not in runs else runs, cells[0].version or "-", escape(reasons)
-        )
-    out_console.print(table)
+    out_console.print(capabilities_table(rows))
     out_console.print(checks_table(checks))

@@ -9,7 +9,6 @@ import typer
 from rich.markup import escape
 
 from .._console import STANDIN_BANNER, err_console, out_console
-from ..bundle.manifest import Int8Report
 from .app import app
 from .options import BACKEND_CHOICES, Detector, JsonFlag, Mode, ModelVersion, Precision, Weights, given, print_json
 from .tables import bundle_table, int8_table
@@ -121,7 +120,7 @@ def export(
             bundle = export_bundle(request, progress=advance, source=source)
             progress.update(task, completed=progress.tasks[0].total, description="done")
     except GateFailedError as exc:  # the report first, then main() prints the one-line error
-        err_console.print(int8_table({exc.role: Int8Report.from_dict(exc.report.to_dict())}, err_console))
+        err_console.print(int8_table({exc.role: exc.report.to_report()}, err_console))
         raise
     if as_json:
         print_json(bundle.manifest)

@@ -1,144 +1,103 @@
-"""``spinepose-deploy infer``: pose estimation on images, folders, videos or a webcam; JSON and overlays."""
+"""``spinepose-deploy infer``: pose estimation on images, folders, videos or a webcam; JSON and overlays.
+
+The options are declared in ``infer_options`` and grouped there into frozen dataclasses (models, outputs,
+run options, spine outputs, Ray), built and checked once at the top of the command.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 
 from .._console import STANDIN_BANNER, FrameBars, err_console, out_console
-from ..errors import InvalidOptionError
+from . import infer_options as o
 from .app import app
-from .options import BACKEND_CHOICES, Detector, Mode, ModelVersion, Precision, Weights
+from .options import Detector, Mode, ModelVersion, Precision, Weights
+from .tables import spine_summary_table
+
+if TYPE_CHECKING:  # only for annotations: the CLI starts without loading the pipeline
+    from ..pipeline.spine_outputs import SpineRequest
 
 
 @app.command()
 def infer(
-    input: Annotated[str, typer.Argument(help="An image, a folder of images/videos, a video file, or a webcam index.")],
-    bundle: Annotated[Path | None, typer.Option(help="Bundle directory from 'spinepose-deploy export'.")] = None,
+    input: o.Input,
+    bundle: o.BundleDir = None,
     mode: Mode = None,
     detector: Detector = None,
     model_version: ModelVersion = None,
-    backend: Annotated[
-        str | None,
-        typer.Option(help=f"auto (default: the fastest measured here) | {BACKEND_CHOICES}; "
-                     "--backend onnxruntime --precision fp32 is the strict reference"),
-    ] = None,
+    backend: o.Backend = None,
     precision: Precision = None,
     weights: Weights = None,
-    lift: Annotated[bool, typer.Option(help="Lift to 3D (camera space; world space for video/images).")] = False,
-    spine_only: Annotated[bool, typer.Option(help="Keep only the 9 spine keypoints in JSON and overlays.")] = False,
-    max_people: Annotated[int | None, typer.Option(help="At most N people per frame (highest scores).")] = None,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="OpenPose JSON: a .json file for one image, else a folder.")
-    ] = None,
-    vis: Annotated[Path | None, typer.Option(help="Overlay: an image/video file, or a folder.")] = None,
-    show: Annotated[bool, typer.Option(help="Show overlays in a window (q quits).")] = False,
-    fov: Annotated[float, typer.Option(help="Diagonal field of view in degrees, for lifting.")] = 84.0,
-    subject_height: Annotated[float, typer.Option(help="Height of person 0 in metres (metric scale).")] = 1.84,
-    smooth: Annotated[bool, typer.Option(help="One-Euro smoothing of video keypoints.")] = True,
-    det_every: Annotated[
-        str | None,
-        typer.Option("--det-every", help="Video: run the detector every N frames, boxes from the keypoints in "
-                     "between (default 5, detect_policy.DEFAULT_DET_EVERY; 1 = every frame)."),
-    ] = None,
-    det_adaptive: Annotated[
-        bool, typer.Option(help="Video: re-detect at once on a lost track, low pose score, box at the edge, scene cut.")
-    ] = True,
-    ray: Annotated[
-        bool, typer.Option("--ray", help="Run on Ray (INPUT may be a glob or a list file too); resumable: docs/ray.md.")
-    ] = False,
-    ray_address: Annotated[
-        str | None, typer.Option(help="Ray address (implies --ray); default: RAY_ADDRESS, else a local instance.")
-    ] = None,
-    segment_seconds: Annotated[
-        float | None,
-        typer.Option(help="--ray: split videos longer than this across workers, stitched exactly (default 60; "
-                     "0 = never split): docs/ray.md."),
-    ] = None,
-    spine: Annotated[
-        Path | None, typer.Option("--spine", help="Spine angles CSV: one row per frame x person (docs/spine.md).")
-    ] = None,
-    spine_plot: Annotated[
-        Path | None, typer.Option(help="PNG of each track's spine angles over time (needs the 'chart' extra).")
-    ] = None,
-    trc: Annotated[
-        Path | None, typer.Option(help="Folder: OpenSim TRC per track of world-space markers (needs --lift).")
-    ] = None,
-    c3d: Annotated[
-        Path | None, typer.Option(help="Folder: C3D per track of world-space markers (needs --lift, 'biomech').")
-    ] = None,
-    vis_angles: Annotated[bool, typer.Option(help="Write trunk/neck angles beside each person on --vis.")] = False,
-    mot: Annotated[
-        Path | None, typer.Option(help="Folder: OpenSim .mot of each track's angles, time on the video clock.")
-    ] = None,
-    report: Annotated[
-        Path | None, typer.Option(help="Folder: per input a summary JSON and a self-contained HTML report.")
-    ] = None,
-    neutral: Annotated[
-        str | None, typer.Option(help="Neutral posture subtracted per track: START:END frames (0:30), seconds "
-                                 "(0s:1.5s) or auto (quiet upright stretch); absolute and relative angles are kept.")
-    ] = None,
-    filter: Annotated[
-        str, typer.Option("--filter", help="Offline filter of files and plots: butterworth (gaps, Hampel, zero-lag "
-                          "low-pass; needs scipy) | none (raw). The live path keeps One-Euro.")
-    ] = "butterworth",
-    filter_order: Annotated[int, typer.Option(help="Butterworth order (zero-lag, even; Pose2Sim default 4).")] = 4,
-    filter_cutoff: Annotated[float, typer.Option(help="Butterworth cut-off in Hz (below fps / 2; default 6).")] = 6.0,
-    max_gap: Annotated[int, typer.Option(help="Fill gaps up to N frames by interpolation; longer stay empty.")] = 10,
-    marker_names: Annotated[
-        str, typer.Option(help="TRC/C3D marker names: opensim (upstream's 33 OpenSim markers) | keypoints (all 37).")
-    ] = "opensim",
-    lift_filtered: Annotated[
-        bool, typer.Option(help="Files: lift each track again from its offline-filtered 2D (needs --lift, --filter).")
-    ] = False,
-    camera_pitch: Annotated[
-        float | None, typer.Option(help="Camera pitch in degrees, looking down + (the world vertical; docs/spine.md).")
-    ] = None,
-    camera_roll: Annotated[
-        float | None, typer.Option(help="Camera roll in degrees (the vertical leans clockwise on screen +).")
-    ] = None,
-    calibration: Annotated[
-        Path | None, typer.Option(help="Pose2Sim/Sports2D calibration TOML: intrinsics and the world vertical.")
-    ] = None,
+    lift: o.Lift = False,
+    spine_only: o.SpineOnly = False,
+    max_people: o.MaxPeople = None,
+    json_out: o.JsonOut = None,
+    vis: o.Vis = None,
+    show: o.Show = False,
+    fov: o.Fov = 84.0,
+    subject_height: o.SubjectHeight = 1.84,
+    smooth: o.Smooth = True,
+    det_every: o.DetEvery = None,
+    det_adaptive: o.DetAdaptive = True,
+    ray: o.Ray = False,
+    ray_address: o.RayAddress = None,
+    segment_seconds: o.SegmentSeconds = None,
+    spine: o.SpineCsv = None,
+    spine_plot: o.SpinePlot = None,
+    trc: o.Trc = None,
+    c3d: o.C3d = None,
+    vis_angles: o.VisAngles = False,
+    mot: o.Mot = None,
+    report: o.Report = None,
+    neutral: o.Neutral = None,
+    filter: o.Filter = "butterworth",
+    filter_order: o.FilterOrder = 4,
+    filter_cutoff: o.FilterCutoff = 6.0,
+    max_gap: o.MaxGap = 10,
+    marker_names: o.MarkerNames = "opensim",
+    lift_filtered: o.LiftFiltered = False,
+    camera_pitch: o.CameraPitch = None,
+    camera_roll: o.CameraRoll = None,
+    calibration: o.CalibrationToml = None,
 ) -> None:
     """Run pose estimation on an image, folder, video or webcam; write OpenPose JSON and overlays."""
-    from ..pipeline.spine_outputs import SpineRequest  # lazy: the CLI starts without loading what this command needs
-    from ..spine.options import spine_options  # lazy, as above
-
-    processing = spine_options(filter, filter_order, filter_cutoff, max_gap, neutral, marker_names)
-    spine_request = SpineRequest(csv=spine, plot=spine_plot, trc=trc, c3d=c3d, vis_angles=vis_angles, mot=mot,
-                                 report=report, lift_filtered=lift_filtered, **processing)  # fmt: skip
-    from ..pipeline.detect_policy import check_det_every  # lazy, as above
-
-    options = dict(lift=lift, max_people=max_people, fov=fov, subject_height=subject_height, smoothing=smooth,
-                   det_every=None if det_every is None else check_det_every(det_every), det_adaptive=det_adaptive)
-    options.update(_camera_options(lift, options, camera_pitch, camera_roll, calibration))
-    zoo = dict(mode=mode, detector=detector, model_version=model_version, precision=precision, weights=weights)
-    if ray or ray_address is not None:  # scale-out: spinepose_deploy/scale (backend defaults to auto per node)
+    paths = dict(csv=spine, plot=spine_plot, trc=trc, c3d=c3d, mot=mot, report=report)
+    spine_request = o.spine_request(paths, vis_angles, lift_filtered, filter=filter, order=filter_order,
+                                    cutoff=filter_cutoff, max_gap=max_gap, neutral=neutral,
+                                    marker_names=marker_names)  # fmt: skip
+    camera = o.Camera(camera_pitch, camera_roll, calibration)
+    run = o.RunOptions.from_cli(lift, max_people, fov, subject_height, smooth, det_every, det_adaptive, camera)
+    models = o.Models(bundle, backend, mode, detector, model_version, precision, weights)
+    outputs = o.Outputs(json_out, vis, show, spine_only)
+    scale = o.ScaleOut(ray, ray_address, segment_seconds)
+    if scale.enabled:  # scale-out: spinepose_deploy/scale (backend defaults to auto per node)
         from ..scale.command import ray_infer_command  # lazy: the CLI starts without loading what this command needs
 
         raise typer.Exit(ray_infer_command(
-            input, ray_address, bundle=bundle, backend=backend, spine_only=spine_only, json_out=json_out, vis=vis,
-            show=show, zoo={f"--{name.replace('_', '-')}": value for name, value in zoo.items()}, options=options,
-            spine=spine_request, segment_seconds=segment_seconds,
+            input, scale.address, bundle=models.bundle, backend=models.backend, spine_only=outputs.spine_only,
+            json_out=outputs.json_out, vis=outputs.vis, show=outputs.show, zoo=models.flags(),
+            options=run.as_dict(), spine=spine_request, segment_seconds=scale.segment_seconds,
         ))  # fmt: skip
-    if segment_seconds is not None:
-        raise InvalidOptionError("--segment-seconds: splits videos across Ray workers; add --ray")
+    _run_here(input, models, outputs, run, spine_request)
+
+
+def _run_here(input: str, models: o.Models, outputs: o.Outputs, run: o.RunOptions, spine_request: SpineRequest) -> None:
+    """``infer`` on this machine: check inputs and outputs, build the pipeline, run, summarise."""
     # lazy: the CLI starts without loading what this command needs
     from ..pipeline.infer import OutputPlan, check_show, run_infer
     from ..pipeline.io import resolve_input
     from ..pipeline.spec import PipelineSpec
     from ..pipeline.spine_outputs import SpineRecorder
 
-    plan = OutputPlan(resolve_input(input), json_out, vis)  # input and output checks before any model loads
-    spine_request.check(lift=lift, vis=vis is not None or show)
+    plan = OutputPlan(resolve_input(input), outputs.json_out, outputs.vis)  # checked before any model loads
+    spine_request.check(lift=run.lift, vis=outputs.vis is not None or outputs.show)
     spine_request.check_inputs(plan.spec)
-    if show:
+    if outputs.show:
         check_show()
-    spec = PipelineSpec.from_cli(bundle, backend, "auto", **zoo, options=options)
+    spec = PipelineSpec.from_cli(models.bundle, models.backend, "auto", **models.zoo(), options=run.as_dict())
     pipeline = spec.build()
     if pipeline.standin:
         err_console.print(STANDIN_BANNER)
@@ -152,12 +111,15 @@ def infer(
     with pipeline, progress:
         recorder = None
         if spine_request.wanted:
-            relift = pipeline.relift if lift_filtered else None
+            relift = pipeline.relift if spine_request.lift_filtered else None
             recorder = SpineRecorder(spine_request, standin=pipeline.standin, relift=relift)
-        summary = run_infer(pipeline, plan, spine_only=spine_only, show=show, progress=(progress.start, progress.step),
-                             spine=recorder)  # fmt: skip
-    if recorder is not None and recorder.summaries and (report is not None or neutral is not None):
-        _print_spine_summary(recorder.summaries, pipeline.standin)
+        summary = run_infer(pipeline, plan, spine_only=outputs.spine_only, show=outputs.show,
+                            progress=(progress.start, progress.step), spine=recorder)  # fmt: skip
+    summarised = spine_request.report is not None or spine_request.neutral is not None
+    if recorder is not None and recorder.summaries and summarised:
+        from ..spine.summary import table_rows  # lazy, as above
+
+        out_console.print(spine_summary_table(*table_rows(recorder.summaries), pipeline.standin))
     if recorder is not None and recorder.vertical is not None:
         out_console.print(recorder.vertical.line(), highlight=False)
     where = ", ".join(pipeline.describe().values())
@@ -168,31 +130,3 @@ def infer(
         + (" (stopped early)" if summary.stopped else ""),
         highlight=False,
     )
-
-
-def _camera_options(lift: bool, options: dict, pitch: float | None, roll: float | None,
-                    calibration: Path | None) -> dict:
-    """The world vertical the user knows (``PipelineOptions`` fields), checked now: one line each, no model loaded."""
-    camera = {k: v for k, v in (("camera_pitch", pitch), ("camera_roll", roll),
-                                ("calibration", None if calibration is None else str(calibration))) if v is not None}
-    if camera:
-        from ..pipeline.pipeline import PipelineOptions  # lazy: the CLI starts without loading what this needs
-
-        if not lift:
-            raise InvalidOptionError("--camera-pitch/--camera-roll/--calibration: they set the 3D world; add --lift")
-        PipelineOptions(**options, **camera)
-    return camera
-
-
-def _print_spine_summary(summaries: list, standin: bool) -> None:
-    """The per-track summary (zones, peaks, ROM, CVA) as a rich table on stdout."""
-    from rich.table import Table
-
-    from ..spine.summary import table_rows
-
-    header, rows = table_rows(summaries)
-    title = "spine summary" + (" (STAND-IN weights: the angles mean nothing)" if standin else "")
-    table = Table(*header, title=title, title_justify="left")
-    for row in rows:
-        table.add_row(*(escape(cell) for cell in row))
-    out_console.print(table)

@@ -8,9 +8,10 @@ from typing import Annotated
 import typer
 
 from .. import paths
-from .._console import STANDIN_BANNER, compact_layout, err_console, new_table, out_console
+from .._console import STANDIN_BANNER, compact_layout, err_console, out_console
 from .app import models_app
 from .options import JsonFlag, print_json
+from .tables import zoo_table
 
 
 @models_app.callback(invoke_without_command=True)
@@ -35,28 +36,7 @@ def models_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
             }
         )
         return
-    wide = not compact_layout()
-    table = new_table("SpinePose model zoo: what this machine has" if wide else "Model zoo: what you have")
-    columns = ["name", "role", "input", *(["outputs"] if wide else []), "params M" if wide else "Mparam",
-               "GFLOPs", "real weights" if wide else "real", "stand-in", "MB"]  # fmt: skip
-    for column in columns:
-        numeric = column in ("params M", "Mparam", "GFLOPs", "MB")
-        table.add_column(column, justify="right" if numeric else "left", no_wrap=column == "name")
-    for spec in MODELS.values():
-        copy = local[spec.name]
-        real = ("pinned" if copy.pinned else "cached") if copy.cached else ("pin only" if copy.pinned else "-")
-        table.add_row(
-            spec.name,
-            spec.role.value,
-            "x".join(map(str, spec.input_size)),
-            *([", ".join(o.name or "?" for o in spec.outputs)] if wide else []),
-            f"{spec.params_m:.2f}" if spec.params_m else "-",
-            f"{spec.gflops:.2f}" if spec.gflops else "-",
-            real,
-            "built" if copy.standins else "-",
-            f"{copy.size_bytes / 1e6:.1f}" if copy.size_bytes else "-",
-        )
-    out_console.print(table)
+    out_console.print(zoo_table(list(MODELS.values()), local, wide=not compact_layout()))
     modes = ", ".join(
         f"{m.name}: {m.detectors['yolox']}|{m.detectors['rfdetr']} + pose-{m.pose_variant}" for m in MODES.values()
     )

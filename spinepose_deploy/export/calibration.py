@@ -6,9 +6,10 @@ A calibration source is a folder of images or a video file (default: ``frames.de
 images, a video with no frames raise ``InputFileError`` naming them; fewer frames than ``samples`` gives a
 warning and the set is filled with deterministic augmentations (scale, crop, flip, brightness). Frames are
 split once: the held-out ones feed the fidelity gate and are never calibrated on (every 5th frame, or the
-mirrored frames when there are fewer than 10; augmentations never mirror then). A ``boxes.json`` in an
-image folder (``{"image.jpg": [[x1, y1, x2, y2], ...]}``) gives the person boxes of those images: their
-pose crops come from these boxes instead of the detector's.
+mirrored frames when there are fewer than 10; augmentations never mirror then, and the gate adds a cropped,
+rescaled copy of each mirrored frame, up to ``MAX_GATE_FRAMES``, so two photos still give four gate frames).
+A ``boxes.json`` in an image folder (``{"image.jpg": [[x1, y1, x2, y2], ...]}``) gives the person boxes of
+those images: their pose crops come from these boxes instead of the detector's.
 
 Synthetic sources calibrate on scenes with seeds from ``SYNTH_CALIB_SEED`` and gate on scenes from
 ``SYNTH_GATE_SEED`` (disjoint, and both below the held-out evaluation seeds of ``synth.dataset``). Pose
@@ -21,7 +22,9 @@ also gives accuracy against it.
 
 Feeds are made the way the pipeline makes them (``frame_feeds``): detector = letterboxed / stretched
 frame; pose = all crops around the given boxes or else the boxes the FP32 detector finds on that frame,
-one batch per frame (fixed boxes from ``frames.person_boxes`` when it finds none, e.g. on stand-ins);
+one batch per frame (fixed boxes from ``frames.person_boxes`` when it finds none, e.g. on stand-ins; the
+gate tops every frame up to ``GATE_MIN_CROPS`` crops with them, so a random-weight detector's one box still
+gives the pose and lifter gates a few people per frame);
 lifter = the FP32 pose graph's keypoints on those crops, normalised with intrinsics from the frame size
 (or the ground truth, above). The gate's feeds (``gate_frames``) are made the same way from the held-out
 frames, so both see the same distribution. Feeds are streamed: one frame in memory at a time, spooled to
@@ -61,6 +64,8 @@ HOLDOUT_MIN_FRAMES = 10  # ... when there are at least this many; else the mirro
 MAX_GATE_FRAMES = 8
 GATE_FEED_BYTES = 16 << 20  # gate feeds of pose / lifter people are batched up to this size
 MAX_CROPS = 8  # person crops per calibration frame (the largest-score boxes)
+FIXED_CROPS = 2  # fixed boxes for a frame where the FP32 detector finds nobody (e.g. a random-weight stand-in)
+GATE_MIN_CROPS = 2  # the gate crops at least this many people per frame: the detector's, topped up with fixed
 GATE_SEED = 10_000
 BOXES_FILE = "boxes.json"
 SYNTH = "synth"
@@ -155,7 +160,9 @@ class CalibrationSource:
             yield shot.label, shot.image
 
     def gate_shots(self, role: str | None = None) -> list[Shot]:
-        """Held-out frames for the fidelity gate (mirrored copies when the mirrored frames are held out)."""
+        """Held-out frames for the fidelity gate. When the mirrored frames are held out: each frame's mirror
+        image, then a cropped / rescaled / brightened copy of the first mirrors up to ``MAX_GATE_FRAMES``
+        (calibration never mirrors, so these are unseen too; without them two photos gave only two frames)."""
         shots = []
         for frame in self.holdout:
             image, boxes = _read(frame), self.boxes.get(frame.label)
@@ -163,6 +170,11 @@ class CalibrationSource:
                 image = cv2.flip(image, 1)
                 boxes = None if boxes is None else _mirror_boxes(boxes, image.shape[1])
             shots.append(Shot(frame.label, image, boxes))
+        if self.mirrored_holdout:
+            for index, shot in enumerate(shots[: MAX_GATE_FRAMES - len(shots)]):
+                image, move = _augment(shot.image, np.random.default_rng(GATE_SEED + index), mirror=False)
+                boxes = None if shot.boxes is None else move(shot.boxes)
+                shots.append(Shot(f"{shot.label}+mirror-varied", image, boxes))
         return shots
 
     def gate_images(self) -> list[np.ndarray]:
@@ -431,7 +443,7 @@ def _split(available: list[Frame]) -> tuple[list[Frame], list[Frame], str]:
         calib = [f for f in available if f not in holdout]
         return calib, holdout, f"every {HOLDOUT_EVERY}th frame"
     # Too few frames to spare any: the gate sees their mirror images, which calibration never does.
-    return list(available), list(available), "mirrored frames (calibration is never mirrored)"
+    return list(available), list(available), "mirrored frames and varied copies (calibration is never mirrored)"
 
 
 def _spread(chosen: list[Frame], count: int) -> list[Frame]:
@@ -535,7 +547,7 @@ def gate_frames(
             truth.append(shot.truth)
             continue
         # seeds apart from calibration's, should the fixed boxes be needed
-        made, crops = _feeds(shot, GATE_SEED + index, graphs, runners, (role,))
+        made, crops = _feeds(shot, GATE_SEED + index, graphs, runners, (role,), at_least=GATE_MIN_CROPS)
         if role not in made:  # nobody to crop in this frame
             continue
         feeds.append(made[role])
@@ -584,8 +596,11 @@ def _feeds(
     graphs: Mapping[str, GraphInfo],
     runners: Mapping[str, Runner],
     roles: tuple[str, ...],
+    at_least: int = 0,
 ) -> tuple[dict[str, Feed], tuple[np.ndarray, np.ndarray] | None]:
-    """``frame_feeds`` plus the pose crops' (centers, scales), None when no crop was made.
+    """``frame_feeds`` plus the pose crops' (centers, scales), None when no crop was made. Without given
+    boxes, the detector's are topped up with fixed ones to ``at_least`` crops (``FIXED_CROPS`` when it finds
+    nobody).
 
     Every graph is fed through its stage object, as the Pipeline does: ``Detector`` (FP32 runner) for the
     boxes, ``PoseEstimator`` for the crops and their decode (SimCC validation, v1 smoothing), ``Lifter`` for
@@ -608,7 +623,7 @@ def _feeds(
     else:
         boxes, _ = detector.postprocess(detector.run(det_feed), meta)  # highest score first
         # stand-in detectors rarely find anyone: crop where a person would be
-        boxes = boxes[:MAX_CROPS] if len(boxes) else frames.person_boxes(image, count=2, seed=index)
+        boxes = _top_up(boxes[:MAX_CROPS], image, index, max(at_least, 0 if len(boxes) else FIXED_CROPS))
     if len(boxes) == 0:
         return feeds, None
     pose = _pose(graphs, runners)
@@ -621,6 +636,15 @@ def _feeds(
         else:
             feeds["lifter"] = frames.lifter_input(pose, Lifter(graphs["lifter"]), image, pose_feed, crops)
     return feeds, (crops.centers, crops.scales)
+
+
+def _top_up(boxes: np.ndarray, image: np.ndarray, index: int, count: int) -> np.ndarray:
+    """``boxes`` followed by fixed person boxes (``frames.person_boxes``) until there are ``count``."""
+    missing = count - len(boxes)
+    if missing <= 0:
+        return boxes
+    fixed = frames.person_boxes(image, count=count, seed=index)[:missing]
+    return np.concatenate([np.asarray(boxes, np.float32).reshape(-1, 4), fixed])
 
 
 def _truth_lifter_feed(graph: GraphInfo, truth: frames.FrameTruth) -> Feed:

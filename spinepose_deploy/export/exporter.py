@@ -545,7 +545,7 @@ def _export_int8(
             calibration_entry["scheme"] = result.scheme.to_dict()
             made = (result.written, "int8", report.final.fidelity, notes[role] + result.notes)
         written, precision, fidelity, graph_notes = made
-        typed = Calibration.from_dict(_plain(calibration_entry)), Int8Report.from_dict(_plain(report.to_dict()))
+        typed = Calibration.from_dict(_plain(calibration_entry)), report.to_report()
         graphs[role] = _entry(spec, sources[role], written, tmp, precision, pass_reports[role], fidelity, graph_notes,
                               *typed)  # fmt: skip
     return graphs

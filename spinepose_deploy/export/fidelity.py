@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
-from ..bundle.manifest import Fidelity
+from ..bundle.manifest import Candidate, Fidelity, Int8Report, Int8Round
 from ..errors import InvalidOptionError, suggest
 from ..ops.detector import box_iou
 from ..ops.pose import decode_simcc
@@ -318,11 +318,11 @@ def check(role: str, metrics: Mapping[str, float], thresholds: Thresholds = Thre
 
 @dataclass
 class Attempt:
-    """One gate round: what was kept in float, the kept candidate's fidelity, and per-candidate details."""
+    """One gate round: what was kept in float, the kept candidate's fidelity, and per-candidate results."""
 
     excluded: list[str]
     fidelity: dict  # metrics of the chosen candidate, with "gate" (passed, failures, thresholds)
-    candidates: dict = field(default_factory=dict)  # name -> {passed, failures, latency_ms, ...}
+    candidates: dict[str, Candidate] = field(default_factory=dict)
     chosen: str | None = None
     payload: object = None  # what the caller keeps from this round (the artifact); not reported
 
@@ -330,16 +330,11 @@ class Attempt:
     def passed(self) -> bool:
         return Fidelity.from_dict(self.fidelity).passed  # one rule: the manifest's
 
-    def to_dict(self, index: int) -> dict:
+    def to_round(self, index: int) -> Int8Round:
+        """This round as the manifest's typed ``Int8Round``."""
         gate = self.fidelity.get("gate") or {}
-        return {
-            "round": index,
-            "excluded": len(self.excluded),
-            "passed": self.passed,
-            "failures": gate.get("failures", []),
-            "chosen": self.chosen,
-            "candidates": self.candidates,
-        }
+        failures = tuple(gate.get("failures", ()))
+        return Int8Round(index, len(self.excluded), self.passed, failures, self.chosen, dict(self.candidates))
 
 
 @dataclass
@@ -358,10 +353,11 @@ class GateReport:
     def final(self) -> Attempt:
         return self.rounds[-1]
 
-    def to_dict(self) -> dict:
-        return {
-            "rounds": [a.to_dict(i + 1) for i, a in enumerate(self.rounds)],
-            "excluded": self.final.excluded if self.passed else [],
-            "kept": self.kept,
-            "sensitivity": self.ranking,
-        }
+    def to_report(self) -> Int8Report:
+        """All rounds as the manifest's typed ``Int8Report`` (what the bundle records and the CLI shows)."""
+        return Int8Report(
+            tuple(a.to_round(i + 1) for i, a in enumerate(self.rounds)),
+            tuple(self.final.excluded) if self.passed else (),
+            self.kept,
+            tuple(self.ranking),
+        )

@@ -2,9 +2,11 @@
 the pieces ``calibration`` builds them from (packaged images, fixed person boxes, the lifter's input).
 
 The one builder of gate feeds, for every precision, is ``calibration.gate_frames``: detector feeds are the
-letterboxed / stretched held-out frames; pose feeds are the person crops of the FP32 detector's boxes (fixed
-boxes from ``person_boxes`` when it finds nobody, e.g. on stand-ins); lifter feeds are the FP32 pose graph's
-keypoints on those crops, normalised with intrinsics from the image size (all points kept visible).
+letterboxed / stretched held-out frames (with few frames: their mirror images and a varied copy of each);
+pose feeds are the person crops of the FP32 detector's boxes, topped up with fixed boxes from
+``person_boxes`` to ``calibration.GATE_MIN_CROPS`` per frame (a random-weight stand-in finds one person or
+none); lifter feeds are the FP32 pose graph's keypoints on those crops, normalised with intrinsics from the
+image size (all points kept visible).
 
 Frames may carry ground truth (``FrameTruth``, from synthetic scenes: ``calibration.SynthSource``); then
 ``RoleFrames.accuracy`` scores the reference and the candidate outputs of the last ``run`` against it:

@@ -102,7 +102,7 @@ def build(job: Int8Job, gate: Gate) -> Int8Result:
         if qdq is not None and not quantize.count_quantized(qdq)["quantize_linear"]:
             failure = "nothing left to quantize: every quantizable node is kept float"
             fidelity = {"gate": {"passed": False, "failures": [failure]}}
-            return Attempt(excluded, fidelity, {"qdq": {"passed": False, "failures": [failure]}}, None, None)
+            return Attempt(excluded, fidelity, {"qdq": Candidate(False, (failure,))}, None, None)
         results = {}
         for name in fmt.int8_candidates:
             target = folder / name
@@ -174,8 +174,7 @@ def _choose(job: Int8Job, excluded: list[str], results: dict, qdq: Path | None) 
     else:
         chosen = passing[0] if passing else next(iter(results))
     written, folder, fidelity = results[chosen]
-    info = {name: summary.to_dict() for name, summary in summaries.items()}
-    return Attempt(excluded, fidelity, info, chosen, (written, folder, qdq))
+    return Attempt(excluded, fidelity, summaries, chosen, (written, folder, qdq))
 
 
 def median_latency(backend: str, artifacts: dict[str, Path], feed: dict[str, np.ndarray]) -> dict[str, float]:
