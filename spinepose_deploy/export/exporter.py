@@ -314,8 +314,8 @@ def export_bundle(
     if source is None:
         source = request.validate()
     fmt = FORMATS[request.backend]
-    selection = resolve_mode(request.mode, request.detector, request.model_version)
-    specs = {role: spec for role, spec in selection.graphs().items() if role in request.roles}
+    mode_graphs = resolve_mode(request.mode, request.detector, request.model_version)
+    specs = {role: spec for role, spec in mode_graphs.graphs().items() if role in request.roles}
     # source graphs; then per graph passes, artifact, fidelity (INT8: one calibration pass, then passes, INT8)
     per_graph = 3 if source is None else 2
     say = Steps(progress, len(_needed_roles(specs)) + (source is not None) + per_graph * len(specs), log)
@@ -339,7 +339,7 @@ def export_bundle(
         work.mkdir()
         # FP32/FP16: the calibration source only gives the gate its held-out frames (no calibration warnings)
         data = source or calibration.open_source(request.calibration_input, request.samples, warn=False)
-        refs = _reference_frames(request, selection, specs, data, work, say, calibrate=source is not None)
+        refs = _reference_frames(request, mode_graphs, specs, data, work, say, calibrate=source is not None)
         if source is None:
             graphs = _export_graphs(request, fmt, specs, refs, tmp, work, say)
         else:
@@ -397,7 +397,7 @@ class _References:
 
 def _reference_frames(
     request: ExportRequest,
-    selection: ModeSelection,
+    mode_graphs: ModeSelection,
     specs: dict[str, ModelSpec],
     data: calibration.Source,
     work: Path | None,
@@ -410,7 +410,7 @@ def _reference_frames(
     needed = _needed_roles(specs)
     sources, inputs = {}, {}
     for role in needed:
-        spec = selection.graphs()[role]
+        spec = mode_graphs.graphs()[role]
         say(f"{role}: source graph {spec.name}")
         sources[role] = resolve_graph(spec, weights=request.weights, models_dir=request.models_dir)
         name = frames.input_name(onnx.load(str(sources[role].path), load_external_data=False))
@@ -437,9 +437,9 @@ def gate_frames(request: ExportRequest) -> dict[str, frames.RoleFrames]:
     """The frames and crops ``request``'s fidelity gate runs each graph on (``frames_sha256`` in the manifest)."""
     request.check_options()  # ``out`` is not written
     source = calibration.open_source(request.calibration_input, request.samples, warn=False)
-    selection = resolve_mode(request.mode, request.detector, request.model_version)
-    specs = {role: spec for role, spec in selection.graphs().items() if role in request.roles}
-    return _reference_frames(request, selection, specs, source, None, Steps(None), calibrate=False).gate
+    mode_graphs = resolve_mode(request.mode, request.detector, request.model_version)
+    specs = {role: spec for role, spec in mode_graphs.graphs().items() if role in request.roles}
+    return _reference_frames(request, mode_graphs, specs, source, None, Steps(None), calibrate=False).gate
 
 
 def _export_graphs(
