@@ -89,6 +89,50 @@ def test_trc_and_c3d_carry_upstream_names_and_the_video_clock(tmp_path):
     assert np.isnan(c3d["data"]["points"][0, spine_02, 3]) and residuals[spine_02, 2] == 0
 
 
+def test_every_track_file_names_the_world_vertical_read_back_by_opensim_and_ezc3d(tmp_path):
+    """Issue 22 item 1: TRC header, C3D parameters, .mot header, summary JSON and HTML report all carry the
+    vertical (source, camera pitch / roll, uncertainty) the 3D angles stand on: here a floor fit whose estimate
+    moves over the track, so the files must name the last one."""
+    opensim = pytest.importorskip("opensim", reason="OpenSim's readers: pip install opensim (dev extra)")
+    ezc3d = pytest.importorskip("ezc3d", reason="C3D needs ezc3d: pip install 'spinepose-deploy[biomech]'")
+    from dataclasses import replace
+
+    from spinepose_deploy.ops.world import Vertical
+
+    early = replace(Vertical.from_pitch_roll(5.0, 0.0, source="floor"), uncertainty_deg=4.0)
+    late = replace(Vertical.from_pitch_roll(18.25, -3.5, source="floor"), uncertainty_deg=1.25)
+    results = [(f, replace(r, vertical=early if f < 4 else late)) for f, r in _clip_results("bend", 8)]
+    request = SpineRequest(trc=tmp_path / "trc", c3d=tmp_path / "c3d", mot=tmp_path / "mot",
+                           report=tmp_path / "report", filtering=RAW)  # fmt: skip
+    _record(request, results)
+    trc = opensim.TimeSeriesTableVec3(str(tmp_path / "trc" / "clip_track0.trc"))
+    header = trc.getTableMetaDataAsString("header").split("\t")  # OpenSim keeps the first line
+    assert header[:4] == ["PathFileType", "4", "(X/Y/Z)", "clip_track0.trc"]
+    assert dict(cell.split("=") for cell in header[4].split()) == {
+        "vertical_source": "floor", "camera_pitch_deg": "18.25", "camera_roll_deg": "-3.5",
+        "vertical_uncertainty_deg": "1.25"}  # fmt: skip
+    assert trc.getTableMetaDataAsString("Units") == "m" and trc.getNumRows() == 8
+    world = ezc3d.c3d(str(tmp_path / "c3d" / "clip_track0.c3d"))["parameters"]["WORLD"]
+    assert list(world["VERTICAL_SOURCE"]["value"]) == ["floor"]
+    assert world["CAMERA_PITCH_DEG"]["value"][0] == pytest.approx(18.25)
+    assert world["CAMERA_ROLL_DEG"]["value"][0] == pytest.approx(-3.5)
+    assert world["VERTICAL_UNCERTAINTY_DEG"]["value"][0] == pytest.approx(1.25)
+    mot = opensim.TimeSeriesTable(str(tmp_path / "mot" / "clip_track0.mot"))
+    assert mot.getTableMetaDataAsString("vertical_source") == "floor"
+    assert float(mot.getTableMetaDataAsString("camera_pitch_deg")) == pytest.approx(18.25)
+    assert mot.getNumRows() == 8 and "trunk_incl" in list(mot.getColumnLabels())
+    summary = json.loads((tmp_path / "report" / "clip_summary.json").read_text())
+    assert summary["tracks"][0]["world_vertical"] == {"vertical_source": "floor", "camera_pitch_deg": 18.25,
+                                                      "camera_roll_deg": -3.5, "vertical_uncertainty_deg": 1.25}
+    page = (tmp_path / "report" / "clip.html").read_text()
+    assert "World vertical (3D angles): floor, camera pitch +18.2 roll -3.5 deg +- 1.2" in page
+    # without 3D there is no vertical to name: the summary says null and the page says nothing
+    flat = [(f, replace(r, keypoints_3d_world=None, vertical=late)) for f, r in _clip_results("bend", 3)]
+    _record(SpineRequest(report=tmp_path / "flat", filtering=RAW), flat)
+    assert json.loads((tmp_path / "flat" / "clip_summary.json").read_text())["tracks"][0]["world_vertical"] is None
+    assert "World vertical" not in (tmp_path / "flat" / "clip.html").read_text()
+
+
 # ---------------------------------------------------------------- .mot
 
 

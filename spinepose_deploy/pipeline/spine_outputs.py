@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ from ..spine.markers import MarkerNames, marker_set
 from ..spine.neutral import NeutralSpec
 from ..spine.plot import write_plot
 from ..spine.report import write_report
-from ..spine.storage import write_mot
+from ..spine.storage import vertical_notes, write_mot
 from ..spine.summary import TrackSummary, craniovertebral_angle
 from ..spine.table import AngleTable
 from ..spine.tracks import RAW, ProcessedTrack, Track, process, relifted
@@ -212,6 +212,9 @@ class SpineRecorder:
             series = relifted(series, keypoints, scores, lambda k, s: relift(k, s, image_hw), filtering, self.thr)
             filtering = RAW  # already smooth: filtering its angles again would lower the cut-off
         item = process(series, filtering, self.request.neutral)
+        # the world vertical of the track's last frame (the most evidence): every file of the track names it
+        vertical = self.table.verticals[frames[last][0]]
+        item = replace(item, summary=replace(item.summary, vertical=vertical))
         for frame, (row, *_) in frames.items():  # the CSV and the plot show the filtered angles
             self.table.values[row] = item.angles[frame - first]
             self.table.cva[row] = float(item.cva[frame - first])
@@ -222,16 +225,17 @@ class SpineRecorder:
     def _write_track(self, source: str, item: ProcessedTrack) -> list[Path]:
         request, track = self.request, item.track
         name = f"{source}_track{track.track}"
+        vertical = item.summary.vertical
         written: list[Path] = []
         if item.points is not None and (request.trc is not None or request.c3d is not None):
             ids, markers = marker_set(request.marker_names)
             points = item.points[:, list(ids)]
             if request.trc is not None:
                 written.append(mocap.write_trc(request.trc / f"{name}.trc", points, track.fps, markers,
-                                               track.first_frame))  # fmt: skip
+                                               track.first_frame, vertical))  # fmt: skip
             if request.c3d is not None:
                 written.append(mocap.write_c3d(request.c3d / f"{name}.c3d", points, track.fps, markers,
-                                               track.first_frame))  # fmt: skip
+                                               track.first_frame, vertical))  # fmt: skip
         if request.mot is not None:
             columns = [i for i in range(len(track.names)) if np.isfinite(item.angles[:, i]).any()]
             if not columns:
@@ -243,6 +247,7 @@ class SpineRecorder:
                     names += [f"{track.names[i]}_rel" for i in columns]
                     values.append(item.relative[:, columns])
                 notes = [item.reference.note(track.fps)] if item.reference is not None else []
+                notes += vertical_notes(vertical)
                 written.append(write_mot(request.mot / f"{name}.mot", track.times, names,
                                          np.concatenate(values, axis=1), notes))  # fmt: skip
         return written

@@ -18,6 +18,7 @@ import numpy as np
 from .._atomic import atomic_path, write_text
 from ..errors import InvalidOptionError
 from ..ops.skeleton import KEYPOINT_NAMES
+from .table import VERTICAL_COLUMNS
 
 
 def _check(points: np.ndarray, names: Sequence[str], rate: float) -> np.ndarray:
@@ -29,18 +30,29 @@ def _check(points: np.ndarray, names: Sequence[str], rate: float) -> np.ndarray:
     return points
 
 
+def _vertical_cell(vertical: dict | None) -> list[str]:
+    """``Vertical.to_dict()`` as one ``key=value ...`` cell; an unknown uncertainty is ``NaN``."""
+    if vertical is None:
+        return []
+    return [" ".join(f"{key}={'NaN' if vertical.get(key) is None else vertical[key]}" for key in VERTICAL_COLUMNS)]
+
+
 def trc_text(points: np.ndarray, rate: float, names: Sequence[str] = KEYPOINT_NAMES, file_name: str = "",
-             first_frame: int = 0) -> str:
+             first_frame: int = 0, vertical: dict | None = None) -> str:
     """The OpenSim TRC (PathFileType 4, X/Y/Z, metres) for ``points (T, M, 3)``; missing values are ``NaN``.
 
     ``first_frame`` is the 0-based video frame of the first row: ``Frame#`` counts video frames from 1 (the
     TRC convention) and ``Time`` is ``frame / rate``. Not empty cells for missing values: OpenSim 4.6's
     reader drops empty cells at the end of a line and then refuses the row.
+
+    ``vertical`` (``ops.world.Vertical.to_dict()``: source, camera pitch / roll, uncertainty) goes on the first
+    line as a fifth cell, ``vertical_source=floor camera_pitch_deg=... ...``: OpenSim 4.6 refuses any key beyond
+    the standard eight on the key line, but keeps the first line as the ``header`` metadata.
     """
     points = _check(points, names, rate)
     frames, markers = points.shape[:2]
     lines = [
-        f"PathFileType\t4\t(X/Y/Z)\t{file_name}",
+        "\t".join(["PathFileType\t4\t(X/Y/Z)", file_name, *_vertical_cell(vertical)]),
         "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",
         f"{rate:.6g}\t{rate:.6g}\t{frames}\t{markers}\tm\t{rate:.6g}\t{first_frame + 1}\t{frames}",
         "\t".join(["Frame#", "Time", *(f"{name}\t\t" for name in names)]).rstrip("\t"),
@@ -55,10 +67,10 @@ def trc_text(points: np.ndarray, rate: float, names: Sequence[str] = KEYPOINT_NA
 
 
 def write_trc(path: str | Path, points: np.ndarray, rate: float, names: Sequence[str] = KEYPOINT_NAMES,
-              first_frame: int = 0) -> Path:
+              first_frame: int = 0, vertical: dict | None = None) -> Path:
     """Write :func:`trc_text` to ``path`` atomically."""
     path = Path(path)
-    return write_text(path, trc_text(points, rate, names, path.name, first_frame))
+    return write_text(path, trc_text(points, rate, names, path.name, first_frame, vertical))
 
 
 def c3d_available() -> bool:
@@ -77,13 +89,15 @@ def check_c3d(option: str = "--c3d") -> None:
 
 
 def write_c3d(path: str | Path, points: np.ndarray, rate: float, names: Sequence[str] = KEYPOINT_NAMES,
-              first_frame: int = 0) -> Path:
+              first_frame: int = 0, vertical: dict | None = None) -> Path:
     """C3D with one point per marker (metres, ``POINT:UNITS`` m, ``POINT:RATE``).
 
     ``first_frame`` (0-based video frame of the first row) goes into the header (C3D counts from 1) and
     ``TRIAL:ACTUAL_START_FIELD``/``ACTUAL_END_FIELD``, so readers put the track at ``frame / rate`` seconds.
     Missing markers are NaN with residual -1: the C3D convention (a negative residual marks an invalid point)
-    that Vicon, Visual3D, Mokka and btk read; present ones have residual 0.
+    that Vicon, Visual3D, Mokka and btk read; present ones have residual 0. ``vertical``
+    (``ops.world.Vertical.to_dict()``) becomes the ``WORLD`` parameter group: ``VERTICAL_SOURCE`` (text),
+    ``CAMERA_PITCH_DEG``, ``CAMERA_ROLL_DEG`` and, where known, ``VERTICAL_UNCERTAINTY_DEG``.
     """
     check_c3d()
     import ezc3d
@@ -104,6 +118,11 @@ def write_c3d(path: str | Path, points: np.ndarray, rate: float, names: Sequence
     # two 16-bit words each (low, high), as Vicon writes them for trials longer than 65535 frames
     c3d.add_parameter("TRIAL", "ACTUAL_START_FIELD", [start & 0xFFFF, start >> 16])
     c3d.add_parameter("TRIAL", "ACTUAL_END_FIELD", [end & 0xFFFF, end >> 16])
+    if vertical is not None:
+        for key in VERTICAL_COLUMNS:
+            value = vertical.get(key)
+            if value is not None:
+                c3d.add_parameter("WORLD", key.upper(), [value if isinstance(value, str) else float(value)])
     path = Path(path)
     with atomic_path(path, keep_suffix=True) as tmp:  # ezc3d appends .c3d to any other name
         c3d.write(str(tmp))

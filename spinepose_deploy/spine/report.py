@@ -56,6 +56,11 @@ def _track_html(s: TrackSummary) -> str:
     parts = [f"<h2>track {s.track}</h2>",
              f"<p>{s.frames} frames from frame {s.first_frame} ({s.first_frame / s.fps:.2f} s), "
              f"{s.measured_frames} measured, at {s.fps:g} fps; angles {e(s.basis)}.</p>"]  # fmt: skip
+    if s.vertical is not None:
+        v = s.vertical
+        unc = "" if v.get("vertical_uncertainty_deg") is None else f" +- {v['vertical_uncertainty_deg']:.1f}"
+        parts.append(f"<p>World vertical (3D angles): {e(str(v['vertical_source']))}, camera pitch "
+                     f"{v['camera_pitch_deg']:+.1f} roll {v['camera_roll_deg']:+.1f} deg{unc}.</p>")
     if s.neutral is not None:
         n = s.neutral
         if "none" in n:

@@ -15,6 +15,7 @@ import numpy as np
 
 from .._atomic import write_text
 from ..errors import InvalidOptionError
+from .table import VERTICAL_COLUMNS
 
 
 def mot_text(times: np.ndarray, names: Sequence[str], values: np.ndarray, title: str = "angles",
@@ -38,6 +39,14 @@ def mot_text(times: np.ndarray, names: Sequence[str], values: np.ndarray, title:
     for t, row in zip(times, cells, strict=True):
         lines.append("\t".join([f"{t:.6f}", *row]))
     return "\n".join(lines) + "\n"
+
+
+def vertical_notes(vertical: dict | None) -> list[str]:
+    """``ops.world.Vertical.to_dict()`` as ``key=value`` header lines: OpenSim reads them as table metadata
+    (``getTableMetaDataAsString('camera_pitch_deg')``); an unknown uncertainty is ``NaN``."""
+    if vertical is None:
+        return []
+    return [f"{key}={'NaN' if vertical.get(key) is None else vertical[key]}" for key in VERTICAL_COLUMNS]
 
 
 def write_mot(path: str | Path, times: np.ndarray, names: Sequence[str], values: np.ndarray,

@@ -99,6 +99,7 @@ class TrackSummary:
     angles: dict[str, dict]
     cva: dict | None
     neutral: dict | None
+    vertical: dict | None = None  # the world vertical of the track's 3D angles (``Vertical.to_dict()``), at its end
 
     def to_json(self) -> dict:
         return {
@@ -107,6 +108,7 @@ class TrackSummary:
             "end_s": round((self.first_frame + self.frames) / self.fps, 4),
             "frames": self.frames, "measured_frames": self.measured_frames, "angles_basis": self.basis,
             "zones": self.zones, "angles": self.angles, "craniovertebral_angle": self.cva, "neutral": self.neutral,
+            "world_vertical": self.vertical,
         }  # fmt: skip
 
 
