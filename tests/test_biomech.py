@@ -365,7 +365,7 @@ def test_synthetic_clip_through_infer_gives_files_opensim_and_ezc3d_read_on_the_
     ezc3d = pytest.importorskip("ezc3d")
     from spinepose_deploy.synth.files import write_clip
 
-    clip = make_clip("bend", frames=24)
+    clip = make_clip("bend", frames=48)  # synth --motion bend's default: upright, bent, upright, bent
     video = write_clip(tmp_path, clip)
     out = tmp_path / "out"
     code = main(["infer", str(video), "--weights", "trained", "--lift", "--trc", str(out / "trc"), "--c3d",
@@ -374,7 +374,7 @@ def test_synthetic_clip_through_infer_gives_files_opensim_and_ezc3d_read_on_the_
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "spine summary" in captured.out and "trunk" in captured.out
-    times = np.arange(24) / clip.fps
+    times = np.arange(48) / clip.fps
     trc = opensim.TimeSeriesTableVec3(str(out / "trc" / "bend_track0.trc"))
     assert trc.getNumColumns() == 33 and "Spine_03" in list(trc.getColumnLabels())
     np.testing.assert_allclose(list(trc.getIndependentColumn()), times, atol=1e-6)
@@ -382,22 +382,27 @@ def test_synthetic_clip_through_infer_gives_files_opensim_and_ezc3d_read_on_the_
     np.testing.assert_allclose(list(mot.getIndependentColumn()), times, atol=1e-6)
     assert mot.getTableMetaDataAsString("inDegrees") == "yes" and "trunk_incl" in list(mot.getColumnLabels())
     c3d = ezc3d.c3d(str(out / "c3d" / "bend_track0.c3d"))
-    assert c3d["header"]["points"]["first_frame"] == 0 and c3d["data"]["points"].shape[2] == 24
+    assert c3d["header"]["points"]["first_frame"] == 0 and c3d["data"]["points"].shape[2] == 48
     assert c3d["header"]["points"]["frame_rate"] == clip.fps
     rows = list(csv.DictReader(io.StringIO((out / "a.csv").read_text())))
     assert [float(r["time_s"]) for r in rows] == pytest.approx(times, abs=1e-4)
     summary = json.loads((out / "report" / "bend_summary.json").read_text())
     assert summary["standin"] is True
     neutral = summary["tracks"][0]["neutral"]
-    # the stand-ins' 3D trunk inclination is tens of degrees off (the estimated world vertical, docs/spine.md), so
-    # auto may find no upright stretch: either way the outcome is recorded, and relative angles follow it
-    assert neutral["rule"] == "auto" and (("none" in neutral) != ("trunk_incl_rel" in list(mot.getColumnLabels())))
+    assert neutral["rule"] == "auto" and "none" not in neutral and "trunk_incl_rel" in list(mot.getColumnLabels())
+    # issue 23 saw auto pick the bent peak (the old vertical was ~30 deg off): with the floor vertical it picks
+    # the upright stretch of the clip's known angles, not the bend (peak 26.6 deg)
+    from spinepose_deploy.spine.angles import NAMES_3D
+
+    truth = clip.truth[:, NAMES_3D.index("trunk_incl")]
+    window = truth[neutral["start_frame"]:neutral["end_frame"]]
+    assert abs(np.median(window)) < 5 and window.max() < truth.max() - 10
+    assert summary["tracks"][0]["world_vertical"]["vertical_source"] == "floor_contacts"
+    assert "vertical_source=floor_contacts" in (out / "mot" / "bend_track0.mot").read_text()
     page = (out / "report" / "bend.html").read_text()
     assert "Not for clinical use" in page and "data:image/png;base64," in page
     # the trained stand-ins' image-plane trunk angle follows the known bend (the side view): its ROM within 6 deg
-    from spinepose_deploy.spine.angles import NAMES_3D
-
-    trunk = clip.truth[:, NAMES_3D.index("trunk_incl")]
+    trunk = truth
     rom_2d = summary["tracks"][0]["angles"]["trunk_incl2d"]["rom"]
     assert abs(rom_2d - (trunk.max() - trunk.min())) < 6
 
