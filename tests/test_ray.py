@@ -295,6 +295,7 @@ def test_segments_joined_on_one_machine_are_the_whole_video_run(walking, trained
         assert (frame, time_s, size) == (frame0, time0, size0) == (frame0, time0, (240, 320))
         assert got.track_ids.tolist() == want.track_ids.tolist()
         assert np.array_equal(got.keypoints_3d_world, want.keypoints_3d_world, equal_nan=True)
+        assert got.vertical == want.vertical and got.vertical is not None  # the files name it
     broken = list(results)
     broken[1] = segments.SegmentResult(**{**results[1].__dict__, "head": "0" * 64})
     assert "did not reach the state" in segments.mismatch(broken)
@@ -339,3 +340,37 @@ def test_a_long_video_in_segments_gives_the_single_machine_json_and_spine_files(
     assert "0 done, 2 skipped, 0 failed" in printed and "spine:" in printed
     assert (again / "angles.csv").read_bytes() == (local / "angles.csv").read_bytes()
     assert _files(again / "trc") == trc
+
+
+@pytest.mark.slow
+def test_ray_with_a_relative_calibration_gives_the_single_machine_outputs(local_ray, walking, trained_spec, tmp_path,
+                                                                         monkeypatch, capsys):  # fmt: skip
+    """--calibration (and so --camera-pitch/--camera-roll, the same options) reach the Ray workers: a relative
+    path is read by workers whose folder differs, and the vertical comes back into the driver's files."""
+    from spinepose_deploy.ops.calibration import read_calibration
+
+    monkeypatch.chdir(tmp_path)
+    # a Pose2Sim camera (z-up world, world -> camera Rodrigues rotation) 105 deg about x: looking 15 deg down
+    Path("Calib.toml").write_text(
+        '[cam_01]\nname = "cam_01"\nsize = [ 320.0, 240.0]\n'
+        "matrix = [ [ 280.0, 0.0, 160.0], [ 0.0, 280.0, 120.0], [ 0.0, 0.0, 1.0]]\n"
+        f"distortions = [ 0.0, 0.0, 0.0, 0.0]\nrotation = [ {np.radians(105.0)}, 0.0, 0.0]\n"
+        "translation = [ 0.0, 1.0, 4.0]\nfisheye = false\n\n[metadata]\nadjusted = false\nerror = 0.0\n"
+    )
+    assert read_calibration("Calib.toml").vertical.pitch_deg == pytest.approx(15.0)
+    video = str(walking / "walk.avi")
+    common = ["--bundle", trained_spec.bundle, "--lift", "--calibration", "Calib.toml"]
+    assert main(["infer", video, *common, "--json", "local/json", "--spine", "local/a.csv", "--trc", "local/trc",
+                 "--mot", "local/mot"]) == 0  # fmt: skip
+    assert main(["infer", video, *common, "--ray", "--segment-seconds", "0.5", "--json", str(tmp_path / "ray/json"),
+                 "--spine", "ray/a.csv", "--trc", "ray/trc", "--mot", "ray/mot"]) == 0  # fmt: skip
+    assert "3 video segments" in capsys.readouterr().out
+    for kind in ("json", "trc", "mot"):
+        local = _files(tmp_path / "local" / kind)
+        assert local and _files(tmp_path / "ray" / kind) == local, kind
+    assert (tmp_path / "ray/a.csv").read_bytes() == (tmp_path / "local/a.csv").read_bytes()
+    rows = (tmp_path / "ray/a.csv").read_text().splitlines()
+    header = rows[1 - 1].split(",")
+    cells = rows[1].split(",")
+    assert cells[header.index("vertical_source")] == "calibration"
+    assert float(cells[header.index("camera_pitch_deg")]) == pytest.approx(15.0, abs=1e-3)

@@ -40,6 +40,8 @@ def ray_infer_command(
     """
     if show:
         raise InvalidOptionError("--show: not available with --ray (the workers have no screen)")
+    if options.get("calibration") is not None:  # workers run in their own folder: the same file, by absolute path
+        options = {**options, "calibration": str(Path(options["calibration"]).absolute())}
     fields = {name.removeprefix("--").replace("-", "_"): value for name, value in zoo.items()}
     spec = PipelineSpec.from_cli(bundle, backend, "auto", options=options, **fields)  # auto: per node
     # typer made s3://b/out a Path (s3:/b/out): as_url gives the URL back

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..ops.world import Vertical
 from ..pipeline.result import PoseResult
 from ..pipeline.spine_outputs import SpineRecorder, SpineRequest
 from ..spine.angles import SpineAngles
@@ -71,9 +72,24 @@ def to_bytes(rows: list[Row], fps: float) -> bytes:
         elif any(present):
             arrays[f"{name}_mask"] = np.asarray(present, bool)
             arrays[name] = np.concatenate([getattr(r, name) for r in results if getattr(r, name) is not None])
+    if any(r.vertical is not None for r in results):  # the world vertical: the files name it (plain arrays)
+        verticals = [r.vertical for r in results]
+        arrays["vertical_up"] = np.asarray([np.full(3, np.nan) if v is None else v.up for v in verticals], np.float64)
+        arrays["vertical_source"] = np.asarray(["" if v is None else v.source for v in verticals], str)
+        arrays["vertical_uncertainty"] = np.asarray(
+            [np.nan if v is None or v.uncertainty_deg is None else v.uncertainty_deg for v in verticals], np.float64)
+        arrays["vertical_y_up"] = np.asarray([v is None or v.y_up for v in verticals], bool)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return buffer.getvalue()
+
+
+def _vertical(stored: dict[str, np.ndarray], i: int) -> Vertical | None:
+    if "vertical_source" not in stored or not stored["vertical_source"][i]:
+        return None
+    uncertainty = float(stored["vertical_uncertainty"][i])
+    return Vertical(tuple(float(x) for x in stored["vertical_up"][i]), str(stored["vertical_source"][i]),
+                    None if np.isnan(uncertainty) else uncertainty, bool(stored["vertical_y_up"][i]))  # fmt: skip
 
 
 def from_bytes(data: bytes) -> tuple[list[Row], float]:
@@ -97,7 +113,7 @@ def from_bytes(data: bytes) -> tuple[list[Row], float]:
             start = offsets[i] if mask is None else cursors[name]
             values[name] = stored[name][start : start + counts[i]]
             cursors[name] = start + counts[i]
-        result = PoseResult(standin=bool(stored["standin"][i]), **values)
+        result = PoseResult(standin=bool(stored["standin"][i]), vertical=_vertical(stored, i), **values)
         height, width = (int(v) for v in stored["sizes"][i])
         size = None if height < 0 else (height, width)
         rows.append((int(frame), None if np.isnan(time_s) else float(time_s), result, size))
