@@ -9,8 +9,7 @@ original camera; high: pitched 30 down; rolled: pitch 12, roll 8; low: looking u
 (a) the exact keypoints (camera-space 3D through the world frame), (b) the trained stand-ins FP32 through the
 pipeline (``Pipeline.track``), (c) ``backend="auto"``, (d) the INT8 bundle; each with the pipeline's own
 vertical (floor contacts, else a level camera) and, for (a)/(b), with the calibration's (the true camera,
-given as a calibration would give it; (b)/(d) then with the lifted poses turned to their 2D keypoints, as the
-pipeline does on a known vertical) and with upstream's world frame on the same lifted 3D (the "before").
+given as a calibration would give it) and with upstream's world frame on the same lifted 3D (the "before").
 The vertical's error per source: angle between the estimated and the true world up at the clip's end.
 The stand-ins were trained on the same synthetic world: these numbers say what the pipeline, the vertical and
 quantization cost, not how SpinePose does.
@@ -19,7 +18,6 @@ quantization cost, not how SpinePose does.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import logging
 import time
@@ -27,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 
-from spinepose_deploy.ops import lifter as lift_ops
 from spinepose_deploy.ops.world import SOURCE_CALIBRATION, Vertical, WorldFrame, WorldTransform
 from spinepose_deploy.spine.angles import ANGLE_NAMES, FAMILIES, NAMES_2D, spine_angles
 from spinepose_deploy.synth.motion import CAMERAS, MOTIONS, Clip, make_clip
@@ -114,10 +111,7 @@ def pipeline_run(pipeline, clip: Clip) -> dict:
     got = {"pixels": np.full((n, 37, 2), np.nan), "scores": np.zeros((n, 37)), "camera": np.full((n, 37, 3), np.nan),
            "own": np.full((n, len(ANGLE_NAMES)), np.nan)}  # fmt: skip
     vertical = None
-    images = (scene.image for scene in clip.frames())
-    first = next(images)
-    got["image_hw"] = first.shape[:2]
-    for t, result in enumerate(pipeline.track(itertools.chain([first], images), fps=clip.fps)):
+    for t, result in enumerate(pipeline.track((scene.image for scene in clip.frames()), fps=clip.fps)):
         vertical = result.vertical or vertical
         if len(result) == 0:
             continue
@@ -128,20 +122,6 @@ def pipeline_run(pipeline, clip: Clip) -> dict:
     got["vertical_error"] = None if vertical is None else _up_error(vertical, clip)
     got["vertical_source"] = None if vertical is None else vertical.source
     return got
-
-
-def reoriented(run: dict) -> np.ndarray:
-    """The run's camera-space 3D as the pipeline places it when the vertical is known (``--calibration`` /
-    ``--camera-pitch``): each lifted pose turned to its 2D keypoints (``ops.lifter.reorient_to_2d``), with the
-    pipeline's field-of-view intrinsics."""
-    height, width = run["image_hw"]
-    k = lift_ops.estimate_intrinsics(width, height)
-    out = run["camera"].copy()
-    for t in np.flatnonzero(np.isfinite(out[:, 0, 0])):
-        xy, visible = lift_ops.lifter_feed(run["pixels"][t][None], run["scores"][t][None], k)
-        root = out[t, lift_ops.ROOT_ID]
-        out[t] = lift_ops.reorient_to_2d(out[t] - root, root, xy[0], visible[0])
-    return out
 
 
 def family_errors(estimate: np.ndarray, truth: np.ndarray, cameras: np.ndarray) -> dict:
@@ -266,8 +246,7 @@ def main(argv: list[str] | None = None) -> dict:
             record(name, clip, run["own"], run["vertical_error"], run["vertical_source"])
             if name != "auto":
                 for how in ("calibration", "upstream") if name == "fp32" else ("calibration",):
-                    camera = reoriented(run) if how == "calibration" else run["camera"]
-                    angles, err, src = world_angles(run["pixels"], run["scores"], camera, clip, how)
+                    angles, err, src = world_angles(run["pixels"], run["scores"], run["camera"], clip, how)
                     record(f"{name}_{how}", clip, angles, err if how != "calibration" else None,
                            src if how != "calibration" else None)  # fmt: skip
         seconds[name] = round(time.perf_counter() - began, 1)

@@ -431,26 +431,6 @@ def test_root_translation_recovers_known_translation():
     )
 
 
-def test_reorient_turns_a_wrongly_leaning_lifted_pose_back_to_its_2d_keypoints():
-    """The lifted shape is right but leans 15 deg too far (about the camera x axis): PnP against the 2D
-    keypoints gives back the true camera-space pose; a flip beyond 45 deg or too few joints: unchanged."""
-    k = lifter.estimate_intrinsics(1280, 720)
-    cam = world_to_camera(standing_pose())
-    root = cam[19]
-    scores = np.full((1, 37), 0.9)
-    xy, visible = lifter.lifter_feed(project(cam, k)[None], scores, k)
-    turn = cv2.Rodrigues(np.array([np.radians(15.0), 0.0, 0.0]))[0]
-    leaning = (cam - root) @ turn.T
-    t = lifter.estimate_root_translation(leaning, xy[0], visible[0])
-    assert np.abs(leaning + t - cam).max() > 0.1  # translation alone cannot undo the lean
-    np.testing.assert_allclose(lifter.reorient_to_2d(leaning, t, xy[0], visible[0]), cam, atol=2e-3)
-    raw = (leaning / 0.5)[None].astype(np.float32)
-    np.testing.assert_allclose(lifter.lift_postprocess(raw, xy, visible, 0.5, reorient=True)[0], cam, atol=2e-3)
-    few = np.zeros(37, bool)
-    few[19:24] = True
-    np.testing.assert_array_equal(lifter.reorient_to_2d(leaning, t, xy[0], few), leaning + t)
-
-
 # ---------------------------------------------------------------- world frame
 
 

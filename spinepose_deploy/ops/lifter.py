@@ -122,48 +122,15 @@ def estimate_root_translation(P_rel: np.ndarray, xy_norm: np.ndarray, visible: n
     return t.astype(np.float32)
 
 
-PNP_MIN_JOINTS = 6  # fewer visible joints: the rotation is too loosely held, keep the lifter's orientation
-PNP_MAX_TURN_DEG = 45.0  # a larger turn is a flipped PnP solution, not a correction
-
-
-def reorient_to_2d(rel: np.ndarray, root: np.ndarray, xy_norm: np.ndarray, visible: np.ndarray) -> np.ndarray:
-    """The root-relative pose ``rel (K, 3)`` turned rigidly (and moved) so its projection best matches the 2D
-    keypoints ``xy_norm (K, 2)`` (normalised camera coordinates: the intrinsics are the identity); camera space.
-
-    The lifter sees normalised 2D only and is unsure how the body turns towards the camera (a camera pitched
-    far from its training views leans the lifted trunk); the 2D keypoints hold that orientation. A PnP fit
-    (``cv2.solvePnP``, iterative, started from the lifter's orientation at ``root``) keeps the lifted shape and
-    takes the orientation from the image. Too few joints or a turn beyond :data:`PNP_MAX_TURN_DEG`: unchanged.
-    """
-    import cv2  # the ops layer's image library (as ops.detector)
-
-    vis = np.asarray(visible, dtype=bool)
-    if vis.sum() < PNP_MIN_JOINTS:
-        return rel + root
-    obj = np.ascontiguousarray(rel[vis], dtype=np.float64)
-    img = np.ascontiguousarray(xy_norm[vis], dtype=np.float64)
-    rvec, tvec = np.zeros((3, 1)), np.asarray(root, dtype=np.float64).reshape(3, 1).copy()
-    ok, rvec, tvec = cv2.solvePnP(obj, img, np.eye(3), None, rvec, tvec, useExtrinsicGuess=True,
-                                  flags=cv2.SOLVEPNP_ITERATIVE)  # fmt: skip
-    if not ok or np.degrees(np.linalg.norm(rvec)) > PNP_MAX_TURN_DEG or tvec[2, 0] <= 0.1:
-        return rel + root
-    rotation = cv2.Rodrigues(rvec)[0]
-    return (rel.astype(np.float64) @ rotation.T + tvec[:, 0]).astype(np.float32)
-
-
-def lift_postprocess(raw: np.ndarray, xy_norm: np.ndarray, visible: np.ndarray, scale: float,
-                     reorient: bool = False) -> np.ndarray:  # fmt: skip
+def lift_postprocess(raw: np.ndarray, xy_norm: np.ndarray, visible: np.ndarray, scale: float) -> np.ndarray:
     """Lifter output ``(N, K, 3)`` -> camera-space keypoints ``(N, K, 3)`` float32 (metres if ``scale`` is).
 
-    Root-relative at the hip, times ``scale``, plus each person's :func:`estimate_root_translation`;
-    ``reorient`` then turns each pose to its 2D keypoints (:func:`reorient_to_2d`; upstream does not).
+    Root-relative at the hip, times ``scale``, plus each person's :func:`estimate_root_translation`.
     ``xy_norm``/``visible`` are what :func:`lifter_feed` returned for the same people.
     """
     rel = root_relative(raw) * np.float32(scale)
     if len(rel) == 0:
         return rel
-    rows = list(zip(rel, xy_norm, visible, strict=True))
+    rows = zip(rel, xy_norm, visible, strict=True)
     roots = np.stack([estimate_root_translation(p, xy, v) for p, xy, v in rows])
-    if reorient:
-        return np.stack([reorient_to_2d(p, t, xy, v) for (p, xy, v), t in zip(rows, roots, strict=True)])
     return rel + roots[:, None, :]

@@ -217,13 +217,6 @@ class Pipeline:
         self.detector = Detector.on(detector, self.graphs["detector"], seed_compat=compat) if detector else None
         self.pose = PoseEstimator.on(pose, self.graphs["pose"], seed_compat=compat)
         self.lifter = Lifter.on(lifter, self.graphs["lifter"]) if lifter is not None else None
-        # the lifted pose turned to its 2D keypoints (ops.lifter.reorient_to_2d) only on a known vertical: it cut
-        # the trained stand-ins' inclination error on every camera with a calibration, but on the floor /
-        # level-camera estimate it let the vertical's error through on the high and rolled cameras
-        # (benchmarks/spine_accuracy.py, docs/spine.md); never under seed_compat (upstream: translation only)
-        o = self.options
-        known = o.calibration is not None or o.camera_pitch is not None or o.camera_roll is not None
-        self._reorient = known and not o.seed_compat
         self._compat_state = _LiftState()  # seed_compat: upstream keeps K and the scale across calls
         self.auto_choice = ""  # from_zoo(backend="auto"): what it picked per role
         self._detector_lock = threading.Lock()  # track() may detect ahead on a worker thread; a Session is not
@@ -343,7 +336,7 @@ class Pipeline:
         if state.scale is None:
             metric = self.options.metric_scale
             state.scale = lifter.metric_scale(raw, self.options.subject_height) if metric else 1.0
-        return lifter.postprocess(raw, feed, visible, state.scale, reorient=self._reorient)
+        return lifter.postprocess(raw, feed, visible, state.scale)
 
     def to_world(self, result: PoseResult) -> PoseResult:
         """World-space 3D from this frame alone (upstream's single-image inference: one warm-up frame)."""

@@ -35,11 +35,9 @@ class Lifter(Stage):
         """Metres per model unit from person 0 of a raw output and that person's height."""
         return lift_ops.estimate_metric_scale(lift_ops.root_relative(raw)[0], subject_height)
 
-    def postprocess(self, raw: np.ndarray, feed: Feed, visible: np.ndarray, scale: float,
-                    reorient: bool = False) -> np.ndarray:  # fmt: skip
-        """Raw output -> camera space: root-relative x ``scale`` + each person's root translation (``reorient``:
-        turned to the 2D keypoints, ``ops.lifter.reorient_to_2d``)."""
-        return lift_ops.lift_postprocess(raw, feed[self.info.input_name], visible, scale, reorient)
+    def postprocess(self, raw: np.ndarray, feed: Feed, visible: np.ndarray, scale: float) -> np.ndarray:
+        """Raw output -> camera space: root-relative x ``scale`` + each person's root translation."""
+        return lift_ops.lift_postprocess(raw, feed[self.info.input_name], visible, scale)
 
     def empty(self) -> np.ndarray:
         return np.zeros((0, NUM_KEYPOINTS, 3), np.float32)
