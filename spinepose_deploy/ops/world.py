@@ -58,6 +58,15 @@ UP_SEGMENTS = tuple(
 )  # fmt: skip
 
 
+
+def projection(intrinsics: np.ndarray | None, camera_to_world: np.ndarray) -> np.ndarray | None:
+    """(3, 4) projection of world points to pixels for a camera pose ``(4, 4)``, or None without intrinsics."""
+    if intrinsics is None:
+        return None
+    r_wc = camera_to_world[:3, :3].T
+    t_wc = -r_wc @ camera_to_world[:3, 3]
+    return (intrinsics @ np.concatenate([r_wc, t_wc[:, None]], axis=1)).astype(np.float32)
+
 class DegeneratePoseError(ValueError):
     """A direction needed for the camera pose has (near) zero length."""
 
@@ -259,11 +268,7 @@ class WorldTransform:
     @property
     def world_to_pixels(self) -> np.ndarray | None:
         """(3, 4) projection of world points to pixels, or None without intrinsics."""
-        if self.intrinsics is None:
-            return None
-        r_wc = self.camera_to_world[:3, :3].T
-        t_wc = -r_wc @ self.camera_to_world[:3, 3]
-        return (self.intrinsics @ np.concatenate([r_wc, t_wc[:, None]], axis=1)).astype(np.float32)
+        return projection(self.intrinsics, self.camera_to_world)
 
     def update(self, points_cam: np.ndarray, scores: np.ndarray) -> None:
         """Fold one subject's camera-space pose ``(K, 3)`` and scores ``(K,)`` into the estimate."""
@@ -483,11 +488,7 @@ class WorldFrame:
     @property
     def world_to_pixels(self) -> np.ndarray | None:
         """(3, 4) projection of world points to pixels, or None without intrinsics."""
-        if self.intrinsics is None:
-            return None
-        r_wc = self.camera_to_world[:3, :3].T
-        t_wc = -r_wc @ self.camera_to_world[:3, 3]
-        return (self.intrinsics @ np.concatenate([r_wc, t_wc[:, None]], axis=1)).astype(np.float32)
+        return projection(self.intrinsics, self.camera_to_world)
 
     def _collect(self, points: np.ndarray, scores: np.ndarray) -> None:
         """Keep this frame's slow feet (visible points, camera space) as candidate floor contacts."""
