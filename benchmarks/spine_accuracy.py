@@ -8,8 +8,10 @@ original camera; high: pitched 30 down; rolled: pitch 12, roll 8; low: looking u
 20, roll -8, 45 degrees round). Per camera and angle family, median / p90 of |estimate - truth| in degrees for
 (a) the exact keypoints (camera-space 3D through the world frame), (b) the trained stand-ins FP32 through the
 pipeline (``Pipeline.track``), (c) ``backend="auto"``, (d) the INT8 bundle; each with the pipeline's own
-vertical (floor contacts, else a level camera) and, for (a)/(b), with the calibration's (the true camera,
-given as a calibration would give it) and with upstream's world frame on the same lifted 3D (the "before").
+vertical (floor contacts, else a level camera) and, for (a), (b) and (d), with the camera given as a
+calibration would give it (the clip's true pitch and roll as ``camera_pitch``/``camera_roll``: the lifter then
+sees the level virtual camera, ``ops.lifter.level_feed``), plus upstream's world frame on (b)'s lifted 3D (the
+"before").
 The vertical's error per source: angle between the estimated and the true world up at the clip's end.
 The stand-ins were trained on the same synthetic world: these numbers say what the pipeline, the vertical and
 quantization cost, not how SpinePose does.
@@ -81,6 +83,11 @@ def _truth(clip: Clip) -> np.ndarray:
 
 def _calibrated(clip: Clip) -> Vertical:
     return Vertical(clip.vertical.up, SOURCE_CALIBRATION, 0.0)
+
+
+def _camera_options(clip: Clip) -> dict:
+    """Pipeline options that give the clip's true camera pitch and roll, as a user with a calibration would."""
+    return {"camera_pitch": clip.vertical.pitch_deg, "camera_roll": clip.vertical.roll_deg}
 
 
 def _up_error(vertical: Vertical, clip: Clip) -> float:
@@ -221,34 +228,40 @@ def main(argv: list[str] | None = None) -> dict:
             record(f"exact_{how}", clip, angles, err, src)
     from spinepose_deploy.pipeline.pipeline import Pipeline
 
-    configs: dict[str, object] = {"fp32": None}
+    configs: dict[str, object] = {"fp32": None, "fp32_calibration": "calibration"}
     if not args.no_auto:
         configs["auto"] = "auto"
     if not args.no_int8:
         configs["int8"] = "int8"
+        configs["int8_calibration"] = "int8 calibration"
     seconds, missing, picked, notes = {}, {}, None, {}
     for name, recipe in configs.items():
         began = time.perf_counter()
-        if recipe == "int8":  # what export gives: a graph refused by the gate falls back to FP16
+        if str(recipe).startswith("int8"):  # what export gives: a graph refused by the gate falls back to FP16
             bundle = _int8_bundle()
-        if recipe is None:
-            pipeline = Pipeline.from_zoo(mode="small", backend="onnxruntime", weights="trained", lift=True)
-        elif recipe == "auto":
-            pipeline = Pipeline.from_zoo(mode="small", backend="auto", weights="trained", lift=True)
-            picked = pipeline.describe()
+        def make(given: dict):
+            if recipe in (None, "calibration"):
+                return Pipeline.from_zoo(mode="small", backend="onnxruntime", weights="trained", lift=True, **given)
+            if recipe == "auto":
+                return Pipeline.from_zoo(mode="small", backend="auto", weights="trained", lift=True)
+            notes["int8"] = {role: bundle_graph_summary(bundle, role) for role in ("pose", "lifter")}
+            return Pipeline.from_bundle(bundle, backend="onnxruntime", lift=True, **given)
+
+        runs = []
+        if str(recipe).endswith("calibration"):  # a pipeline per clip, given that clip's camera
+            for clip in clips:
+                with make(_camera_options(clip)) as pipeline:
+                    runs.append(pipeline_run(pipeline, clip))
         else:
-            pipeline = Pipeline.from_bundle(bundle, backend="onnxruntime", lift=True)
-            notes[name] = {role: bundle_graph_summary(bundle, role) for role in ("pose", "lifter")}
-        with pipeline:
-            runs = [pipeline_run(pipeline, clip) for clip in clips]
+            with make({}) as pipeline:
+                picked = pipeline.describe() if recipe == "auto" else picked
+                runs = [pipeline_run(pipeline, clip) for clip in clips]
         missing[name] = int(sum(np.isnan(r["camera"][:, 0, 0]).sum() for r in runs))
         for clip, run in zip(clips, runs, strict=True):
             record(name, clip, run["own"], run["vertical_error"], run["vertical_source"])
-            if name != "auto":
-                for how in ("calibration", "upstream") if name == "fp32" else ("calibration",):
-                    angles, err, src = world_angles(run["pixels"], run["scores"], run["camera"], clip, how)
-                    record(f"{name}_{how}", clip, angles, err if how != "calibration" else None,
-                           src if how != "calibration" else None)  # fmt: skip
+            if name == "fp32":  # upstream's world frame on the same lifted 3D: the "before"
+                angles, err, src = world_angles(run["pixels"], run["scores"], run["camera"], clip, "upstream")
+                record("fp32_upstream", clip, angles, err, src)
         seconds[name] = round(time.perf_counter() - began, 1)
     joined = {k: np.concatenate(v) for k, v in estimates.items()}
     result = {

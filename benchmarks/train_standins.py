@@ -300,8 +300,8 @@ def train_lifter(args) -> None:
     torch.manual_seed(args.seed)
     start = time.process_time()  # CPU time, sample generation included
     model = lifter_module.create(spec).to(device)
-    xy, _, target = dataset.lifter_samples(args.samples, seed=args.seed)
-    vxy, _, vtarget = dataset.lifter_samples(2000, seed=dataset.HELDOUT_SEED)
+    xy, _, target = dataset.lifter_samples(args.samples, seed=args.seed, level=args.level)
+    vxy, _, vtarget = dataset.lifter_samples(2000, seed=dataset.HELDOUT_SEED, level=args.level)
     log.info("lifter: %d training samples in %.1f cpu-min", len(xy), (time.process_time() - start) / 60)
     mean_pose = target.mean(axis=0)
     x_t, y_t = torch.from_numpy(xy).to(device), torch.from_numpy(target).to(device)
@@ -317,8 +317,9 @@ def train_lifter(args) -> None:
         idx = torch.randint(0, len(x_t), (args.batch,), generator=g)
         # extra random drop-out per batch: the pipeline zeroes keypoints whose score is under its threshold
         keep = torch.rand(args.batch, x_t.shape[1], 1, generator=g) >= 0.15 * torch.rand(args.batch, 1, 1, generator=g)
-        (pred,) = model(x_t[idx] * keep.to(device))
-        loss = (pred - pred[:, 19:20] - y_t[idx]).abs().mean()
+        x_b, y_b = _mirror(x_t[idx] * keep.to(device), y_t[idx], torch.rand(args.batch, generator=g) < 0.5)
+        (pred,) = model(x_b)
+        loss = (pred - pred[:, 19:20] - y_b).abs().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -335,6 +336,7 @@ def train_lifter(args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), out / "last.pt")
     summary = {"model": "lifter", "steps": step, "batch": args.batch, "samples": args.samples, "seed": args.seed,
+               "level": args.level,
                "minutes": round((time.process_time() - start) / 60, 1), "mpjpe_mm": mpjpe,
                "mean_pose_mpjpe_mm": baseline}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -430,6 +432,8 @@ def main(argv: list[str] | None = None) -> None:
             p.add_argument("--aux-final", action="store_true", help="also supervise the head's 7x7 conv maps")
         else:
             p.add_argument("--samples", type=int, default=50_000)
+            p.add_argument("--level", type=float, default=0.0,
+                           help="share of samples seen through the level virtual camera (ops.lifter.level_feed)")
     e = sub.add_parser("export")
     e.add_argument("--pose")
     e.add_argument("--lifter")

@@ -346,3 +346,60 @@ def test_with_ground_truth_the_spine_angle_error_may_rise_by_1_degree_at_most():
     # the entry: per-person errors of FP32 and the candidate, the bound on the rise
     entry = fidelity.spine_truth_entry(np.array([2.0, 3.0, 4.0, np.nan]), np.array([2.5, 3.5, 4.5, 1.0]))
     assert entry["people"] == 3 and entry["change"] == pytest.approx(0.5) and entry["worst"] == pytest.approx(0.5)
+
+
+# ---------------------------------------------------------------- lifting through a level virtual camera
+
+
+@pytest.mark.parametrize(("pitch", "roll"), [(30.0, 0.0), (-10.0, -5.0), (20.0, -8.0)])
+def test_the_level_camera_turns_the_vertical_to_minus_y_and_keeps_every_ray(pitch, roll):
+    from spinepose_deploy.ops.lifter import gravity_rotation, level_feed
+
+    up = np.asarray(Vertical.from_pitch_roll(pitch, roll).up)
+    to_level = gravity_rotation(up)
+    assert to_level @ up == pytest.approx([0.0, -1.0, 0.0], abs=1e-12)
+    assert np.linalg.det(to_level) == pytest.approx(1.0)
+    assert (to_level.T @ [1.0, 0.0, 0.0]) @ up == pytest.approx(0.0, abs=1e-12)  # its x axis stays horizontal
+    points = np.random.default_rng(0).uniform([-1, -1, 3], [1, 1, 6], (1, 37, 3))
+    xy = points[..., :2] / points[..., 2:]
+    visible = np.ones((1, 37), bool)
+    visible[0, 5] = False
+    level, seen = level_feed(xy * visible[..., None], visible, to_level)
+    turned = points @ to_level.T
+    assert (seen == visible).all() and (level[0, 5] == 0).all()
+    np.testing.assert_allclose(level[seen], (turned[..., :2] / turned[..., 2:])[seen], atol=1e-6)
+    assert gravity_rotation((0.0, -1.0, 0.0)) == pytest.approx(np.eye(3))  # the level prior changes nothing
+
+
+def _lifted_trunk_error(clip, pipeline) -> float:
+    """Median trunk inclination error (deg) of the pipeline's lifter on the clip's exact 2D, in its world frame."""
+    from spinepose_deploy.pipeline.pipeline import world_transform
+
+    world = world_transform(pipeline.options, 1, clip.fps)
+    errors = []
+    column = ANGLE_NAMES.index("trunk_incl")
+    for t in range(len(clip)):
+        scores = np.ones((1, 37), np.float32)
+        camera = pipeline.lift(clip.pixels[t][None], scores, (480, 640))
+        points = world.step(camera, scores)[0]
+        angle = spine_angles(clip.pixels[t], scores[0], points, vertical=world.vertical).values[column]
+        errors.append(abs(angle - np.concatenate([clip.truth_2d[t], clip.truth[t]])[column]))
+    return float(np.median(errors))
+
+
+@pytest.mark.parametrize("camera", ["high", "low", "oblique"])
+def test_a_known_camera_pitch_lets_the_trained_lifter_see_a_level_camera(camera):
+    from spinepose_deploy.pipeline.pipeline import Pipeline
+    from spinepose_deploy.zoo.standins import trained
+
+    if not trained.packed_path("lifter").is_file():
+        pytest.skip("no trained lifter in spinepose_deploy/data/trained")
+    errors = {}
+    for given in (False, True):
+        bend = make_clip("bend", frames=16, camera=camera)
+        camera_options = {"camera_pitch": bend.vertical.pitch_deg, "camera_roll": bend.vertical.roll_deg}
+        with Pipeline.from_zoo(mode="small", backend="onnxruntime", weights="trained", lift=True,
+                               intrinsics=bend.intrinsics, **(camera_options if given else {})) as pipeline:  # fmt: skip
+            errors[given] = _lifted_trunk_error(bend, pipeline)
+    print(f"{camera}: trunk inclination error {errors[False]:.1f} deg (floor) -> {errors[True]:.1f} (pitch given)")
+    assert errors[True] <= 5.0

@@ -66,6 +66,32 @@ def lifter_feed(
     return (xy * visible[..., None]).astype(np.float32), visible
 
 
+def gravity_rotation(up: np.ndarray | tuple[float, float, float]) -> np.ndarray:
+    """Rotation ``R`` (3, 3) from camera coordinates to a *level* virtual camera at the same centre: ``R @ up``
+    is ``(0, -1, 0)`` and the virtual x axis is the camera's x made horizontal. ``up``: the world vertical in
+    camera coordinates (x right, y down, z forward) with a camera pitched less than 90 degrees."""
+    u = np.asarray(up, dtype=np.float64)
+    u = u / np.linalg.norm(u)
+    pitch, roll = np.arcsin(np.clip(-u[2], -1.0, 1.0)), np.arctan2(u[0], -u[1])
+    cp, sp, cr, sr = np.cos(pitch), np.sin(pitch), np.cos(roll), np.sin(roll)
+    un_pitch = np.array([[1.0, 0.0, 0.0], [0.0, cp, sp], [0.0, -sp, cp]])
+    un_roll = np.array([[cr, sr, 0.0], [-sr, cr, 0.0], [0.0, 0.0, 1.0]])
+    return un_pitch @ un_roll
+
+
+MIN_LEVEL_DEPTH = 0.05  # a ray this close to the level camera's image plane is beyond any lens: drop the point
+
+
+def level_feed(xy_norm: np.ndarray, visible: np.ndarray, rotation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised camera coordinates ``(N, K, 2)`` as the level virtual camera ``rotation`` sees them (the same
+    rays turned, re-projected); invisible points stay 0. Returns ``(xy (N, K, 2) float32, visible (N, K))``."""
+    xy = np.asarray(xy_norm, dtype=np.float64)
+    rays = np.concatenate([xy, np.ones(xy.shape[:-1] + (1,))], axis=-1) @ np.asarray(rotation, np.float64).T
+    seen = np.asarray(visible, dtype=bool) & (rays[..., 2] > MIN_LEVEL_DEPTH)
+    level = rays[..., :2] / np.where(seen, rays[..., 2], 1.0)[..., None]
+    return (level * seen[..., None]).astype(np.float32), seen
+
+
 def root_relative(raw: np.ndarray, root: int = ROOT_ID) -> np.ndarray:
     """Lifter output ``(N, K, 3)`` minus its root joint (hip, 19)."""
     raw = np.asarray(raw, dtype=np.float32)

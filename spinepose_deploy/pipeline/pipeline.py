@@ -202,6 +202,9 @@ class Pipeline:
     ) -> None:
         self.options = PipelineOptions.build(options, **overrides)
         self._calibration = self.options.camera_calibration()
+        known = None if self.options.seed_compat else self.options.known_vertical()
+        # a known vertical lets the lifter see every camera as a level one (``ops.lifter.level_feed``)
+        self._to_level = None if known is None else lift_ops.gravity_rotation(known.up)
         self._still_warned = False
         self.sessions: dict[str, Session | None] = {"detector": detector, "pose": pose, "lifter": lifter}
         self.graphs = {role: g if isinstance(g, GraphInfo) else GraphInfo.from_spec(g) for role, g in graphs.items()}
@@ -331,12 +334,13 @@ class Pipeline:
             return lifter.empty()
         state = state or _LiftState()
         k = self._intrinsics(state, image_hw)
-        feed, visible = lifter.preprocess(keypoints, scores, k, lift_ops.LIFTING_THR if thr is None else thr)
+        thr = lift_ops.LIFTING_THR if thr is None else thr
+        feed, visible = lifter.preprocess(keypoints, scores, k, thr, to_level=self._to_level)
         raw = lifter.raw(lifter.run(feed))
         if state.scale is None:
             metric = self.options.metric_scale
             state.scale = lifter.metric_scale(raw, self.options.subject_height) if metric else 1.0
-        return lifter.postprocess(raw, feed, visible, state.scale)
+        return lifter.postprocess(raw, feed, visible, state.scale, to_level=self._to_level)
 
     def to_world(self, result: PoseResult) -> PoseResult:
         """World-space 3D from this frame alone (upstream's single-image inference: one warm-up frame)."""

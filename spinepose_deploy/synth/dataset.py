@@ -14,10 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..ops.lifter import gravity_rotation
 from ..ops.pose import POSE_MEAN, POSE_STD, crop_batch, image_to_crop
 from ..ops.skeleton import NUM_KEYPOINTS, ROOT_ID
 from . import skeleton as sk
-from .render import RenderConfig, Scene, place_figure, render_scene, sample_intrinsics
+from ..ops.world import Vertical
+from .render import RenderConfig, Scene, place_figure, place_rotated, render_scene, sample_intrinsics
 
 HELDOUT_SEED = 1_000_000  # scene seeds from here on are never used for training
 HELDOUT_SCENES = 200
@@ -110,17 +112,24 @@ def pose_samples(
 
 
 LIFTER_PITCH_DEG = (-15.0, 35.0)  # cameras from looking up to high and pitched down (issue 22's benchmark cameras)
+LEVEL_ROLL_DEG = 10.0
+LEVEL_TILT_DEG = 8.0  # how far a figure's pelvis leans from the vertical in the level samples
+_DEG = np.pi / 180.0
 
 
 def lifter_samples(
-    count: int, seed: int, config: RenderConfig = RenderConfig(), drop: float = 0.1, standing: float = 0.4
+    count: int, seed: int, config: RenderConfig = RenderConfig(), drop: float = 0.1, standing: float = 0.4,
+    level: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``count`` random skeletons seen by random cameras, no rendering; a ``standing`` share of them upright
     with flat feet (``sk.sample_standing_pose``), the rest anywhere within joint limits.
 
     Returns ``(xy_norm (N, 37, 2), visible (N, 37) bool, target (N, 37, 3))``: normalised camera coordinates
     with invisible points zeroed (out of the image, plus a random ``drop`` share standing in for occlusion
-    and low scores), and root-relative camera-space keypoints in metres.
+    and low scores), and root-relative camera-space keypoints in metres. A ``level`` share is seen as the
+    pipeline feeds the lifter once it knows the vertical (``ops.lifter.level_feed``): a camera pitched
+    ``LIFTER_PITCH_DEG`` and rolled up to ``LEVEL_ROLL_DEG`` films a figure standing within ``LEVEL_TILT_DEG``
+    of the vertical, and its rays are turned into the level virtual camera (points and target in that frame).
     """
     rng = np.random.default_rng(np.random.SeedSequence([0x11F7, int(seed)]))
     xy = np.zeros((count, NUM_KEYPOINTS, 2), np.float32)
@@ -133,10 +142,22 @@ def lifter_samples(
         upright = rng.random() < standing
         pose = sk.sample_standing_pose(rng) if upright else sk.sample_pose(rng)
         body = sk.forward_kinematics(body_model, pose, flat_feet=upright)
-        pts = place_figure(rng, body, k, (height, width), config, LIFTER_PITCH_DEG)
+        if rng.random() < level:
+            pitch, roll = rng.uniform(*LIFTER_PITCH_DEG), rng.uniform(-LEVEL_ROLL_DEG, LEVEL_ROLL_DEG)
+            tilt = sk.rz(rng.uniform(-LEVEL_TILT_DEG, LEVEL_TILT_DEG) * _DEG) @ sk.rx(
+                rng.uniform(-LEVEL_TILT_DEG, LEVEL_TILT_DEG) * _DEG)
+            rot = sk.body_to_camera(rng.uniform(-np.pi, np.pi), pitch * _DEG, roll * _DEG) @ tilt
+            pts = place_rotated(rng, body, rot, k, (height, width), config)
+            up = Vertical.from_pitch_roll(pitch, roll).up
+            to_level = gravity_rotation(up)
+        else:
+            pts = place_figure(rng, body, k, (height, width), config, LIFTER_PITCH_DEG)
+            to_level = None
         uv = sk.project(pts, k)
         inside = (uv[:, 0] >= 0) & (uv[:, 0] < width) & (uv[:, 1] >= 0) & (uv[:, 1] < height)
         keep = inside & (rng.random(NUM_KEYPOINTS) >= rng.uniform(0, drop))
+        if to_level is not None:
+            pts = pts @ to_level.T
         xy[n] = (pts[:, :2] / pts[:, 2:3]) * keep[:, None]
         vis[n] = keep
         target[n] = pts - pts[ROOT_ID]

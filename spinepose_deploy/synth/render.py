@@ -134,6 +134,12 @@ def place_figure(rng: np.random.Generator, body_pts: np.ndarray, k: np.ndarray, 
     the range of the camera's pitch relative to the figure (down +)."""
     rot = sk.body_to_camera(rng.uniform(-np.pi, np.pi), rng.uniform(*pitch_deg) * np.pi / 180,
                             rng.uniform(-12, 12) * np.pi / 180)
+    return place_rotated(rng, body_pts, rot, k, hw, config)
+
+
+def place_rotated(rng: np.random.Generator, body_pts: np.ndarray, rot: np.ndarray, k: np.ndarray,
+                  hw: tuple[int, int], config: RenderConfig) -> np.ndarray:
+    """Turn one figure by ``rot`` (body -> camera) and move it to a random depth with its pelvis in the image."""
     lo, hi = np.log(config.depth_m[0]), np.log(config.depth_m[1])
     z = float(np.exp(rng.uniform(lo, hi)))
     u = rng.uniform(0.15, 0.85) * hw[1]
