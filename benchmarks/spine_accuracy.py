@@ -237,9 +237,10 @@ def main(argv: list[str] | None = None) -> dict:
     seconds, missing, picked, notes = {}, {}, None, {}
     for name, recipe in configs.items():
         began = time.perf_counter()
-        if str(recipe).startswith("int8"):  # what export gives: a graph refused by the gate falls back to FP16
-            bundle = _int8_bundle()
-        def make(given: dict):
+        # what export gives: a graph refused by the gate falls back to FP16
+        bundle = _int8_bundle() if str(recipe).startswith("int8") else None
+
+        def make(given: dict, recipe=recipe, bundle=bundle):
             if recipe in (None, "calibration"):
                 return Pipeline.from_zoo(mode="small", backend="onnxruntime", weights="trained", lift=True, **given)
             if recipe == "auto":

@@ -101,7 +101,7 @@ def _write_calibration(path, clip) -> None:
     rvec = cv2.Rodrigues(rotation)[0].ravel()
     k = clip.intrinsics
     path.write_text(
-        "[cam_01]\nname = \"cam_01\"\nsize = [ 640.0, 480.0]\n"
+        '[cam_01]\nname = "cam_01"\nsize = [ 640.0, 480.0]\n'
         f"matrix = [ [ {k[0, 0]}, 0.0, {k[0, 2]}], [ 0.0, {k[1, 1]}, {k[1, 2]}], [ 0.0, 0.0, 1.0]]\n"
         "distortions = [ 0.0, 0.0, 0.0, 0.0]\n"
         f"rotation = [ {rvec[0]}, {rvec[1]}, {rvec[2]}]\ntranslation = [ 0.1, 0.2, 4.0]\nfisheye = false\n\n"
@@ -395,11 +395,13 @@ def test_a_known_camera_pitch_lets_the_trained_lifter_see_a_level_camera(camera)
     if not trained.packed_path("lifter").is_file():
         pytest.skip("no trained lifter in spinepose_deploy/data/trained")
     errors = {}
+    bend = make_clip("bend", frames=16, camera=camera)
+    camera_options = {"camera_pitch": bend.vertical.pitch_deg, "camera_roll": bend.vertical.roll_deg}
     for given in (False, True):
-        bend = make_clip("bend", frames=16, camera=camera)
-        camera_options = {"camera_pitch": bend.vertical.pitch_deg, "camera_roll": bend.vertical.roll_deg}
-        with Pipeline.from_zoo(mode="small", backend="onnxruntime", weights="trained", lift=True,
-                               intrinsics=bend.intrinsics, **(camera_options if given else {})) as pipeline:  # fmt: skip
+        options = {"intrinsics": bend.intrinsics, **(camera_options if given else {})}
+        with Pipeline.from_zoo(
+            mode="small", backend="onnxruntime", weights="trained", lift=True, **options
+        ) as pipeline:
             errors[given] = _lifted_trunk_error(bend, pipeline)
     print(f"{camera}: trunk inclination error {errors[False]:.1f} deg (floor) -> {errors[True]:.1f} (pitch given)")
-    assert errors[True] <= 5.0
+    assert errors[True] <= 2.5  # measured 0.8-1.1 on exact 2D (issue 22: <= 5 through the whole pipeline)

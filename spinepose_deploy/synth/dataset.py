@@ -17,8 +17,8 @@ import numpy as np
 from ..ops.lifter import gravity_rotation
 from ..ops.pose import POSE_MEAN, POSE_STD, crop_batch, image_to_crop
 from ..ops.skeleton import NUM_KEYPOINTS, ROOT_ID
-from . import skeleton as sk
 from ..ops.world import Vertical
+from . import skeleton as sk
 from .render import RenderConfig, Scene, place_figure, place_rotated, render_scene, sample_intrinsics
 
 HELDOUT_SEED = 1_000_000  # scene seeds from here on are never used for training
@@ -118,7 +118,11 @@ _DEG = np.pi / 180.0
 
 
 def lifter_samples(
-    count: int, seed: int, config: RenderConfig = RenderConfig(), drop: float = 0.1, standing: float = 0.4,
+    count: int,
+    seed: int,
+    config: RenderConfig = RenderConfig(),
+    drop: float = 0.1,
+    standing: float = 0.4,
     level: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``count`` random skeletons seen by random cameras, no rendering; a ``standing`` share of them upright
@@ -145,7 +149,8 @@ def lifter_samples(
         if rng.random() < level:
             pitch, roll = rng.uniform(*LIFTER_PITCH_DEG), rng.uniform(-LEVEL_ROLL_DEG, LEVEL_ROLL_DEG)
             tilt = sk.rz(rng.uniform(-LEVEL_TILT_DEG, LEVEL_TILT_DEG) * _DEG) @ sk.rx(
-                rng.uniform(-LEVEL_TILT_DEG, LEVEL_TILT_DEG) * _DEG)
+                rng.uniform(-LEVEL_TILT_DEG, LEVEL_TILT_DEG) * _DEG
+            )
             rot = sk.body_to_camera(rng.uniform(-np.pi, np.pi), pitch * _DEG, roll * _DEG) @ tilt
             pts = place_rotated(rng, body, rot, k, (height, width), config)
             up = Vertical.from_pitch_roll(pitch, roll).up
