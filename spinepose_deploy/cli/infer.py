@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 
 from .._console import STANDIN_BANNER, FrameBars, err_console, out_console
+from ..ops.world import SOURCE_CALIBRATION, SOURCE_USER
 from . import infer_options as o
 from .app import app
 from .options import Detector, Mode, ModelVersion, Precision, Weights
@@ -121,7 +122,10 @@ def _run_here(input: str, models: o.Models, outputs: o.Outputs, run: o.RunOption
 
         out_console.print(spine_summary_table(*table_rows(recorder.summaries), pipeline.standin))
     if recorder is not None and recorder.vertical is not None:
-        out_console.print(recorder.vertical.line(), highlight=False)
+        vertical = recorder.vertical
+        hint = "" if vertical.source in (SOURCE_CALIBRATION, SOURCE_USER) else (
+            " (estimated: give --camera-pitch/--camera-roll or --calibration and the lifter sees a level camera)")
+        out_console.print(vertical.line() + hint, highlight=False)
     where = ", ".join(pipeline.describe().values())
     out_console.print(
         f"{summary.frames} frames, {summary.people} people, {summary.fps:.1f} fps, "
