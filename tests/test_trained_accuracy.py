@@ -94,7 +94,8 @@ def test_trained_lifter_beats_mean_pose(fast_set, graphs):
     _, persons = fast_set
     result = evaluate_lifter(_ort_run(graphs["lifter"]), persons)
     print(f"lifter MPJPE {result['mpjpe_mm']:.1f} mm, mean pose {result['mean_pose_mpjpe_mm']:.1f} mm")
-    assert result["mpjpe_mm"] < 0.7 * result["mean_pose_mpjpe_mm"]  # 156 vs 268 mm on the full held-out set
+    # 90 vs 263 mm on these 40 scenes (issue 22's lifter; the one before it scored 165 on the full set)
+    assert result["mpjpe_mm"] < 0.5 * result["mean_pose_mpjpe_mm"]
 
 
 # ------------------------------------------------------------------ after export
