@@ -403,5 +403,9 @@ def test_a_known_camera_pitch_lets_the_trained_lifter_see_a_level_camera(camera)
             mode="small", backend="onnxruntime", weights="trained", lift=True, **options
         ) as pipeline:
             errors[given] = _lifted_trunk_error(bend, pipeline)
+            camera_3d = pipeline.lift(bend.pixels, np.ones((len(bend), 37), np.float32), (480, 640))
+        # turned back into the real camera: the lifted points project onto the 2D they were lifted from
+        reprojected = sk.project(camera_3d.astype(np.float64), bend.intrinsics)
+        assert np.median(np.linalg.norm(reprojected - bend.pixels, axis=-1)) < 3.0  # measured 1.1-1.3 px
     print(f"{camera}: trunk inclination error {errors[False]:.1f} deg (floor) -> {errors[True]:.1f} (pitch given)")
     assert errors[True] <= 2.5  # measured 0.8-1.1 on exact 2D (issue 22: <= 5 through the whole pipeline)
