@@ -4,7 +4,7 @@ The networks are exactly the stand-in architectures (``zoo/standins/pose.py``, `
 released I/O contract; only their weights are learned, on scenes from :mod:`spinepose_deploy.synth`.
 
     nice python benchmarks/train_standins.py pose   --minutes 55 --out runs/pose    # CPU minutes, 1 thread
-    nice python benchmarks/train_standins.py lifter --minutes 5  --out runs/lifter
+    nice python benchmarks/train_standins.py lifter --minutes 26 --samples 200000 --level 0.75 --out runs/lifter
     python benchmarks/train_standins.py export --pose runs/pose/last.pt --lifter runs/lifter/last.pt \\
         --dest spinepose_deploy/data/trained
 
@@ -13,7 +13,8 @@ RTMPose's KLDiscretLoss, plus a small term pinning each visible keypoint's peak 
 scores are positive and comparable (the pipeline drops keypoints whose score is <= 0), plus training-only
 deep supervision (heatmap heads on two backbone stages, dropped at export). AdamW, warm-up then cosine.
 Lifter: L1 on root-relative metres from normalised camera coordinates with random keypoint drop-out and
-left-right mirroring. ``--minutes`` is CPU time of the process. A GPU is used when torch sees one
+left-right mirroring; ``--level`` is the share of skeletons seen through the level virtual camera the pipeline
+feeds when it knows the camera (``ops.lifter.level_feed``). ``--minutes`` is CPU time of the process. A GPU is used when torch sees one
 (``--device``); the CPU path is the reference. Results and the exact runs: data/trained/MODEL_CARD.md.
 """
 
@@ -411,7 +412,7 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="cmd", required=True)
     for name, lr, batch, steps in (("pose", 1.5e-3, 8, 100_000), ("lifter", 2e-3, 256, 100_000)):
         p = sub.add_parser(name)
-        p.add_argument("--minutes", type=float, default=55.0 if name == "pose" else 5.0, help="CPU minutes")
+        p.add_argument("--minutes", type=float, default=55.0 if name == "pose" else 26.0, help="CPU minutes")
         p.add_argument("--out", default=f"runs/{name}")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--lr", type=float, default=lr)
@@ -431,8 +432,8 @@ def main(argv: list[str] | None = None) -> None:
             p.add_argument("--aux", type=float, default=1.0, help="weight of the deep-supervision heatmap loss")
             p.add_argument("--aux-final", action="store_true", help="also supervise the head's 7x7 conv maps")
         else:
-            p.add_argument("--samples", type=int, default=50_000)
-            p.add_argument("--level", type=float, default=0.0,
+            p.add_argument("--samples", type=int, default=200_000)
+            p.add_argument("--level", type=float, default=0.75,
                            help="share of samples seen through the level virtual camera (ops.lifter.level_feed)")
     e = sub.add_parser("export")
     e.add_argument("--pose")
