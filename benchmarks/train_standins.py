@@ -14,8 +14,9 @@ scores are positive and comparable (the pipeline drops keypoints whose score is 
 deep supervision (heatmap heads on two backbone stages, dropped at export). AdamW, warm-up then cosine.
 Lifter: L1 on root-relative metres from normalised camera coordinates with random keypoint drop-out and
 left-right mirroring; ``--level`` is the share of skeletons seen through the level virtual camera the pipeline
-feeds when it knows the camera (``ops.lifter.level_feed``). ``--minutes`` is CPU time of the process. A GPU is used when torch sees one
-(``--device``); the CPU path is the reference. Results and the exact runs: data/trained/MODEL_CARD.md.
+feeds when it knows the camera (``ops.lifter.level_feed``). ``--minutes`` is CPU time of the process. A GPU
+is used when torch sees one (``--device``); the CPU path is the reference. Results and the exact runs:
+data/trained/MODEL_CARD.md.
 """
 
 from __future__ import annotations
