@@ -302,6 +302,8 @@ def train_lifter(args) -> None:
     torch.manual_seed(args.seed)
     start = time.process_time()  # CPU time, sample generation included
     model = lifter_module.create(spec).to(device)
+    if args.resume:
+        model.load_state_dict(torch.load(args.resume, map_location=device))
     xy, _, target = dataset.lifter_samples(args.samples, seed=args.seed, level=args.level)
     vxy, _, vtarget = dataset.lifter_samples(2000, seed=dataset.HELDOUT_SEED, level=args.level)
     log.info("lifter: %d training samples in %.1f cpu-min", len(xy), (time.process_time() - start) / 60)
@@ -320,6 +322,11 @@ def train_lifter(args) -> None:
         # extra random drop-out per batch: the pipeline zeroes keypoints whose score is under its threshold
         keep = torch.rand(args.batch, x_t.shape[1], 1, generator=g) >= 0.15 * torch.rand(args.batch, 1, 1, generator=g)
         x_b, y_b = _mirror(x_t[idx] * keep.to(device), y_t[idx], torch.rand(args.batch, generator=g) < 0.5)
+        if args.noise > 0:  # the pose graph's 2D error: Gaussian, in units of the person's spread in the image
+            visible = (x_b.abs().sum(-1, keepdim=True) > 0).to(x_b.dtype)
+            spread = lifter_module.normalise(x_b)[:, -1].exp()[:, None, None]
+            jitter = torch.randn(x_b.shape, generator=g).to(device) * args.noise * spread
+            x_b = x_b + jitter * visible
         (pred,) = model(x_b)
         loss = (pred - pred[:, 19:20] - y_b).abs().mean()
         opt.zero_grad(set_to_none=True)
@@ -434,6 +441,8 @@ def main(argv: list[str] | None = None) -> None:
             p.add_argument("--aux-final", action="store_true", help="also supervise the head's 7x7 conv maps")
         else:
             p.add_argument("--samples", type=int, default=200_000)
+            p.add_argument("--noise", type=float, default=0.0, help="2D noise, a share of the person's spread")
+            p.add_argument("--resume", default=None, help="start from these weights (a last.pt)")
             p.add_argument("--level", type=float, default=0.75,
                            help="share of samples seen through the level virtual camera (ops.lifter.level_feed)")
     e = sub.add_parser("export")
