@@ -304,10 +304,14 @@ def train_lifter(args) -> None:
     model = lifter_module.create(spec).to(device)
     if args.resume:
         model.load_state_dict(torch.load(args.resume, map_location=device))
-    xy, _, target = dataset.lifter_samples(args.samples, seed=args.seed, level=args.level)
+    xy, _, target = dataset.lifter_samples(args.samples, seed=args.seed, level=args.level, standing=args.standing)
     vxy, _, vtarget = dataset.lifter_samples(2000, seed=dataset.HELDOUT_SEED, level=args.level)
     log.info("lifter: %d training samples in %.1f cpu-min", len(xy), (time.process_time() - start) / 60)
     mean_pose = target.mean(axis=0)
+    from spinepose_deploy.ops.world import FOOT_IDS
+
+    weight = torch.ones(1, xy.shape[1], 1, device=device)
+    weight[:, torch.from_numpy(FOOT_IDS)] = args.foot_weight  # the floor is fitted to the lifted feet
     x_t, y_t = torch.from_numpy(xy).to(device), torch.from_numpy(target).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     g = torch.Generator(device="cpu").manual_seed(args.seed)
@@ -328,7 +332,7 @@ def train_lifter(args) -> None:
             jitter = torch.randn(x_b.shape, generator=g).to(device) * args.noise * spread
             x_b = x_b + jitter * visible
         (pred,) = model(x_b)
-        loss = (pred - pred[:, 19:20] - y_b).abs().mean()
+        loss = ((pred - pred[:, 19:20] - y_b).abs() * weight).sum() / (weight.sum() * 3 * args.batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -441,6 +445,8 @@ def main(argv: list[str] | None = None) -> None:
             p.add_argument("--aux-final", action="store_true", help="also supervise the head's 7x7 conv maps")
         else:
             p.add_argument("--samples", type=int, default=200_000)
+            p.add_argument("--foot-weight", type=float, default=1.0, help="loss weight of the heel and toe points")
+            p.add_argument("--standing", type=float, default=0.4, help="share of upright flat-footed skeletons")
             p.add_argument("--noise", type=float, default=0.0, help="2D noise, a share of the person's spread")
             p.add_argument("--resume", default=None, help="start from these weights (a last.pt)")
             p.add_argument("--level", type=float, default=0.75,
