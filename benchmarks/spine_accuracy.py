@@ -23,6 +23,7 @@ import argparse
 import json
 import logging
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -228,34 +229,29 @@ def main(argv: list[str] | None = None) -> dict:
             record(f"exact_{how}", clip, angles, err, src)
     from spinepose_deploy.pipeline.pipeline import Pipeline
 
-    configs: dict[str, object] = {"fp32": None, "fp32_calibration": "calibration"}
+    # name -> (backend, or "int8" for the exported bundle; the camera given)
+    configs: dict[str, tuple[str, bool]] = {"fp32": ("onnxruntime", False), "fp32_calibration": ("onnxruntime", True)}
     if not args.no_auto:
-        configs["auto"] = "auto"
+        configs["auto"] = ("auto", False)
     if not args.no_int8:
-        configs["int8"] = "int8"
-        configs["int8_calibration"] = "int8 calibration"
-    seconds, missing, picked, notes = {}, {}, None, {}
-    for name, recipe in configs.items():
+        configs.update(int8=("int8", False), int8_calibration=("int8", True))
+    seconds, missing, picked, notes, bundle = {}, {}, None, {}, None
+    for name, (kind, camera_given) in configs.items():
         began = time.perf_counter()
-        # what export gives: a graph refused by the gate falls back to FP16
-        bundle = _int8_bundle() if str(recipe).startswith("int8") else None
-
-        def make(given: dict, recipe=recipe, bundle=bundle):
-            if recipe in (None, "calibration"):
-                return Pipeline.from_zoo(mode="small", backend="onnxruntime", weights="trained", lift=True, **given)
-            if recipe == "auto":
-                return Pipeline.from_zoo(mode="small", backend="auto", weights="trained", lift=True)
+        if kind == "int8":  # what export gives: a graph refused by the gate falls back to FP16
+            bundle = bundle or _int8_bundle()
             notes["int8"] = {role: bundle_graph_summary(bundle, role) for role in ("pose", "lifter")}
-            return Pipeline.from_bundle(bundle, backend="onnxruntime", lift=True, **given)
-
+            make = partial(Pipeline.from_bundle, bundle, backend="onnxruntime", lift=True)
+        else:
+            make = partial(Pipeline.from_zoo, mode="small", backend=kind, weights="trained", lift=True)
         runs = []
-        if str(recipe).endswith("calibration"):  # a pipeline per clip, given that clip's camera
+        if camera_given:  # a pipeline per clip, given that clip's camera
             for clip in clips:
-                with make(_camera_options(clip)) as pipeline:
+                with make(**_camera_options(clip)) as pipeline:
                     runs.append(pipeline_run(pipeline, clip))
         else:
-            with make({}) as pipeline:
-                picked = pipeline.describe() if recipe == "auto" else picked
+            with make() as pipeline:
+                picked = pipeline.describe() if kind == "auto" else picked
                 runs = [pipeline_run(pipeline, clip) for clip in clips]
         missing[name] = int(sum(np.isnan(r["camera"][:, 0, 0]).sum() for r in runs))
         for clip, run in zip(clips, runs, strict=True):

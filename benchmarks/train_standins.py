@@ -35,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from spinepose_deploy.ops.world import FOOT_IDS
 from spinepose_deploy.synth import dataset, metrics
 from spinepose_deploy.zoo.specs import get_spec
 from spinepose_deploy.zoo.standins import lifter as lifter_module
@@ -308,8 +309,6 @@ def train_lifter(args) -> None:
     vxy, _, vtarget = dataset.lifter_samples(2000, seed=dataset.HELDOUT_SEED, level=args.level)
     log.info("lifter: %d training samples in %.1f cpu-min", len(xy), (time.process_time() - start) / 60)
     mean_pose = target.mean(axis=0)
-    from spinepose_deploy.ops.world import FOOT_IDS
-
     weight = torch.ones(1, xy.shape[1], 1, device=device)
     weight[:, torch.from_numpy(FOOT_IDS)] = args.foot_weight  # the floor is fitted to the lifted feet
     x_t, y_t = torch.from_numpy(xy).to(device), torch.from_numpy(target).to(device)
@@ -327,10 +326,9 @@ def train_lifter(args) -> None:
         keep = torch.rand(args.batch, x_t.shape[1], 1, generator=g) >= 0.15 * torch.rand(args.batch, 1, 1, generator=g)
         x_b, y_b = _mirror(x_t[idx] * keep.to(device), y_t[idx], torch.rand(args.batch, generator=g) < 0.5)
         if args.noise > 0:  # the pose graph's 2D error: Gaussian, in units of the person's spread in the image
-            visible = (x_b.abs().sum(-1, keepdim=True) > 0).to(x_b.dtype)
             spread = lifter_module.normalise(x_b)[:, -1].exp()[:, None, None]
             jitter = torch.randn(x_b.shape, generator=g).to(device) * args.noise * spread
-            x_b = x_b + jitter * visible
+            x_b = x_b + jitter * lifter_module.visible_mask(x_b)
         (pred,) = model(x_b)
         loss = ((pred - pred[:, 19:20] - y_b).abs() * weight).sum() / (weight.sum() * 3 * args.batch)
         opt.zero_grad(set_to_none=True)

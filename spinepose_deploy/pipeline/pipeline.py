@@ -202,9 +202,10 @@ class Pipeline:
     ) -> None:
         self.options = PipelineOptions.build(options, **overrides)
         self._calibration = self.options.camera_calibration()
-        known = None if self.options.seed_compat else self.options.known_vertical()
-        # a known vertical lets the lifter see every camera as a level one (``ops.lifter.level_feed``)
-        self._to_level = None if known is None else lift_ops.gravity_rotation(known.up)
+        # a vertical the user gave lets the lifter see every camera as a level one (``ops.lifter.level_feed``);
+        # taken from the calibration just read rather than through known_vertical(), which reads the file again
+        known = self._calibration.vertical if self._calibration is not None else self.options.known_vertical()
+        self._to_level = None if known is None or self.options.seed_compat else lift_ops.gravity_rotation(known.up)
         self._still_warned = False
         self.sessions: dict[str, Session | None] = {"detector": detector, "pose": pose, "lifter": lifter}
         self.graphs = {role: g if isinstance(g, GraphInfo) else GraphInfo.from_spec(g) for role, g in graphs.items()}

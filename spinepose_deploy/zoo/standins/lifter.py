@@ -30,11 +30,16 @@ class ResidualBlock(nn.Module):
         return x + self.act(self.norm(self.fc(x)))
 
 
+def visible_mask(x: torch.Tensor) -> torch.Tensor:
+    """``(N, K, 1)``: 1 for a visible point of ``x`` ``(N, K, 2)``, 0 for a zeroed one (a clamp, not a
+    comparison, so every converter takes it)."""
+    return torch.clamp(x.abs().sum(dim=-1, keepdim=True) * 1e6, 0.0, 1.0)
+
+
 def normalise(x: torch.Tensor) -> torch.Tensor:
     """``(N, K, 2)`` normalised camera coordinates (invisible points are exactly 0) -> ``(N, 2K + 3)``: the
     visible points centred and scaled to unit spread (invisible stay 0), then the centre and the log spread."""
-    # 1 for a visible point, 0 for a zeroed one; a clamp, not a comparison, so every converter takes it
-    visible = torch.clamp(x.abs().sum(dim=-1, keepdim=True) * 1e6, 0.0, 1.0)
+    visible = visible_mask(x)
     count = visible.sum(dim=1, keepdim=True).clamp(min=1.0)
     centre = (x * visible).sum(dim=1, keepdim=True) / count
     spread = (((x - centre) ** 2).sum(dim=-1, keepdim=True) * visible).sum(dim=1, keepdim=True) / count
