@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from spinepose_deploy.ops.world import FOOT_IDS
 from spinepose_deploy.synth import dataset, metrics
+from spinepose_deploy.synth.render import RenderConfig
 from spinepose_deploy.zoo.specs import get_spec
 from spinepose_deploy.zoo.standins import lifter as lifter_module
 from spinepose_deploy.zoo.standins import pose as pose_module
@@ -200,6 +201,60 @@ def head_warmup(model, samples, args, hw, device) -> None:
     log.info("head warm-up done in %.1f min", (time.perf_counter() - start) / 60)
 
 
+def shipped_pose_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """``model``'s state with the weights of the packaged pose graph, to fine-tune it (``--resume shipped``).
+
+    The export folded each BatchNorm into the conv before it, so a conv takes the folded weight and bias and its
+    BatchNorm becomes the identity (scale 1, mean 0, variance 1 - eps); convs and linears are matched in the
+    order the network runs them, named weights by name. The restored network reproduces the graph to ~1e-5.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    from spinepose_deploy.zoo.standins import trained
+
+    graph = trained.unpack(onnx.load(str(trained.packed_path(POSE_MODEL)))).graph
+    weights = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    called: list[tuple[str, torch.nn.Module]] = []
+    hooks = [m.register_forward_hook(lambda m, i, o, n=n: called.append((n, m)))
+             for n, m in model.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    height, width = get_spec(POSE_MODEL).input_size
+    with torch.no_grad():
+        model.eval()(torch.zeros(1, 3, height, width, device=next(model.parameters()).device))
+    for hook in hooks:
+        hook.remove()
+    modules = dict(model.named_modules())
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    matmuls = [n for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights]
+    conv_calls = [c for c in called if isinstance(c[1], torch.nn.Conv2d)]
+    linear_calls = [c for c in called if isinstance(c[1], torch.nn.Linear)]
+    if len(convs) != len(conv_calls) or len(matmuls) != len(linear_calls):
+        raise RuntimeError("the packaged pose graph does not match the pose stand-in's architecture")
+
+    def put(key: str, value: np.ndarray) -> None:
+        state[key] = torch.from_numpy(np.array(value, np.float32)).reshape(state[key].shape)
+
+    for node, (name, conv) in zip(convs, conv_calls, strict=True):
+        put(name + ".weight", weights[node.input[1]])
+        bias = weights[node.input[2]] if len(node.input) > 2 else np.zeros(conv.out_channels, np.float32)
+        if conv.bias is not None:
+            put(name + ".bias", bias)
+            continue
+        parent, index = name.rsplit(".", 1)
+        bn = f"{parent}.{int(index) + 1}"
+        put(bn + ".weight", np.ones(conv.out_channels))
+        put(bn + ".bias", bias)
+        put(bn + ".running_mean", np.zeros(conv.out_channels))
+        put(bn + ".running_var", np.full(conv.out_channels, 1.0 - modules[bn].eps))
+    for node, (name, _) in zip(matmuls, linear_calls, strict=True):
+        put(name + ".weight", weights[node.input[1]].T)
+    for key in state:
+        if key in weights:
+            put(key, weights[key])
+    return state
+
+
 def train_pose(args) -> None:
     spec = get_spec(POSE_MODEL)
     hw = tuple(spec.input_size)
@@ -210,16 +265,22 @@ def train_pose(args) -> None:
     t0, wall0 = time.process_time(), time.perf_counter()
     # channels_last: oneDNN's fast path on CPU (about 1.5x here for training)
     model = pose_module.create(spec).to(device).to(memory_format=torch.channels_last)
-    samples = dataset.pose_samples(args.seed * 1_000_003 % 500_000, hw)
+    samples = dataset.pose_samples(args.seed * 1_000_003 % 500_000, hw, RenderConfig(standing=args.standing))
     eval_scenes = dataset.heldout_scenes(args.eval_scenes)
     eval_people = dataset.people(eval_scenes)
-    if args.resume:
+    if args.resume == "shipped":
+        model.load_state_dict(shipped_pose_state(model))
+    elif args.resume:
         model.load_state_dict(torch.load(args.resume, map_location=device))
     elif args.head_samples > 0:
         head_warmup(model, samples, args, hw, device)
         result = evaluate_pose_model(model, eval_people, eval_scenes, spec, device)
         log.info("after head warm-up: PCK@0.05 %.3f  mean error %.3f of box", result["pck"], result["mean_error"])
     model.train()
+    if args.resume == "shipped":  # its BatchNorm is folded into the convs: keep the (identity) statistics
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.eval()
     aux = DeepSupervision(model, final=args.aux_final).to(device) if args.aux > 0 else None
     decay, no_decay = [], []
     named = list(model.named_parameters()) + (list(aux.named_parameters()) if aux is not None else [])
@@ -276,6 +337,7 @@ def train_pose(args) -> None:
     summary = {"model": POSE_MODEL, "steps": step, "batch": args.batch, "cpu_minutes": round(minutes, 1),
                "wall_minutes": round(wall, 1), "head_samples": args.head_samples, "head_epochs": args.head_epochs,
                "seed": args.seed, "lr": args.lr, "sigma_bins": args.sigma, "device": str(device),
+               "resume": args.resume, "standing": args.standing,
                "threads": torch.get_num_threads(), "eval_scenes": args.eval_scenes,
                "pck": result["pck"], "history": history}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -436,7 +498,10 @@ def main(argv: list[str] | None = None) -> None:
             p.add_argument("--warmup", type=float, default=0.05)
             p.add_argument("--eval-every", type=float, default=10.0, help="minutes")
             p.add_argument("--eval-scenes", type=int, default=60)
-            p.add_argument("--resume", default=None)
+            p.add_argument("--resume", default=None,
+                           help="start from these weights (a last.pt), or 'shipped': the packaged graph's")
+            p.add_argument("--standing", type=float, default=0.0,
+                           help="share of figures upright with flat feet, as the spine clips film")
             p.add_argument("--head-samples", type=int, default=0, help="cached crops for a head-only warm-up (0: none)")
             p.add_argument("--head-epochs", type=int, default=10)
             p.add_argument("--aux", type=float, default=1.0, help="weight of the deep-supervision heatmap loss")

@@ -38,6 +38,7 @@ class RenderConfig:
     photo_background: float = 0.35  # share of scenes on a crop of a packaged photo
     distractors: int = 6  # up to this many random shapes on the background
     noise: float = 4.0  # sigma of additive pixel noise (grey levels)
+    standing: float = 0.0  # share of figures upright with flat feet (sk.sample_standing_pose), the rest any pose
 
 
 @dataclass
@@ -270,7 +271,11 @@ def render_scene(seed: int, config: RenderConfig = RenderConfig(), people: int |
     count = int(people) if people is not None else int(rng.integers(1, config.max_people + 1))
     figures = []
     for _ in range(count):
-        body_pts = sk.forward_kinematics(sk.sample_body(rng), sk.sample_pose(rng))
+        body = sk.sample_body(rng)
+        # the draw only when asked: scenes of the default config stay what they were (held-out set included)
+        upright = config.standing > 0 and rng.random() < config.standing
+        pose = sk.sample_standing_pose(rng) if upright else sk.sample_pose(rng)
+        body_pts = sk.forward_kinematics(body, pose, flat_feet=upright)
         figures.append(place_figure(rng, body_pts, k, (height, width), config))
     return draw_figures(img, figures, k, rng, config, seed)
 
