@@ -15,6 +15,7 @@ from spinepose_deploy.ops.calibration import read_calibration, rodrigues
 from spinepose_deploy.ops.skeleton import KEYPOINT_INDEX
 from spinepose_deploy.ops.world import (
     LEFT_FOOT,
+    LIFTED_FOOT_ERROR_M,
     SOURCE_CALIBRATION,
     SOURCE_FLOOR,
     SOURCE_LEVEL,
@@ -74,6 +75,21 @@ def test_the_trunk_never_votes_and_one_foot_in_a_line_is_not_a_floor(caplog):
     # a bend with the feet gone: the 30 degree-pitched camera's vertical is not the trunk's (which leans ~70)
     world = frame.apply(camera[len(clip) // 4])
     assert abs(spine_angles(clip.pixels[0], np.ones(37), world, vertical=frame.vertical)["trunk_incl"]) < 90
+
+
+def test_the_floor_uncertainty_covers_a_foot_error_the_fit_cannot_see():
+    # a lifter that puts every heel 2 cm too high, the same in every frame: the contacts still fit a plane to
+    # the millimetre, but the plane is tilted; the stated uncertainty must cover that, not the fit's residual
+    clip = make_clip("bend", frames=24, camera="high")
+    camera = clip.camera.copy()
+    up = np.asarray(clip.vertical.up)
+    camera[:, [K["left_heel"], K["right_heel"]]] += 0.02 * up
+    exact = _run(WorldFrame(fps=clip.fps), camera).vertical
+    lifted = _run(WorldFrame(fps=clip.fps, point_error_m=LIFTED_FOOT_ERROR_M), camera).vertical
+    assert exact.source == lifted.source == SOURCE_FLOOR
+    error = _up_error(lifted, clip.vertical)
+    assert error > 2.0 and exact.uncertainty_deg < 0.25 * error  # the residual barely sees it
+    assert lifted.uncertainty_deg >= error
 
 
 def test_scene_cut_drops_the_floor_evidence():

@@ -34,7 +34,7 @@ from ..ops import lifter as lift_ops
 from ..ops.calibration import Calibration, read_calibration
 from ..ops.image import as_bgr
 from ..ops.tracking import IOU_THR, MIN_AREA, IouTracker, KeypointSmoother, pose_to_bbox
-from ..ops.world import DEFAULT_WARMUP, Vertical, WorldFrame, WorldTransform
+from ..ops.world import DEFAULT_WARMUP, LIFTED_FOOT_ERROR_M, Vertical, WorldFrame, WorldTransform
 from ..stages import Detector, GraphInfo, Lifter, PoseEstimator
 from ..zoo.specs import DEFAULT_DETECTOR, DEFAULT_MODE, DEFAULT_VERSION, ROLES, ModelSpec, resolve_mode
 from .detect_policy import CARRY_EXPANSION, DEFAULT_DET_EVERY, DetectionPolicy, DetectionSchedule, check_det_every
@@ -586,7 +586,8 @@ def world_transform(options: PipelineOptions, warmup: int, fps: float = 30.0) ->
             warmup_frames=warmup,
         )  # fmt: skip
     floor = options.ground_plane and not options.keep_camera_orientation
-    return WorldFrame(options.known_vertical(), floor=floor, fps=fps)
+    # the 3D comes from the lifter: its feet carry an error the floor fit's residual cannot see
+    return WorldFrame(options.known_vertical(), floor=floor, fps=fps, point_error_m=LIFTED_FOOT_ERROR_M)
 
 
 _MISSING = object()
