@@ -97,7 +97,7 @@ def test_scene_cut_drops_the_floor_evidence():
     frame = _run(WorldFrame(fps=clip.fps), clip.camera)
     assert frame.vertical.source == SOURCE_FLOOR
     frame.reset()
-    assert frame.vertical.source == SOURCE_LEVEL and not frame._candidates
+    assert frame.vertical.source == SOURCE_LEVEL and not frame._phases and not frame._open
 
 
 def test_camera_pitch_and_roll_round_trip_and_are_used_as_given():

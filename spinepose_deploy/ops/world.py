@@ -14,6 +14,7 @@ puts the origin under the first subject, from that single frame.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -345,18 +346,23 @@ SOURCE_LEVEL = "level_camera_prior"
 SOURCE_UPSTREAM = "upstream_body_and_feet"
 LEVEL_UP = (0.0, -1.0, 0.0)  # world up in the camera of a level camera (x right, y down, z forward)
 
-STANCE_SPEED_MPS = 0.5  # a foot moving slower than this (median of its points) may be standing
-# a slow foot this much above the lower one (along the current vertical) still stands: loose while the vertical
-# is the level prior (a pitched camera makes two standing feet differ in "height"), tight once the floor is found
+# a foot whose points move slower than this across the line of sight may be standing (along the line of sight a
+# lifted foot's depth jitters from frame to frame even when it stands still)
+STANCE_SPEED_MPS = 0.5
+MIN_PHASE_FRAMES = 3  # a stance phase gives contacts once the foot stood this many frames
+# a standing foot this much above the lowest one standing at the same time (along the current vertical) still
+# stands: loose while the vertical is the level prior (a pitched camera makes two standing feet differ in
+# "height"), tight once the floor is found
 SAME_FLOOR_M = 0.15
 SAME_FLOOR_FOUND_M = 0.01
 RANSAC_TOL_M = 0.03
 RANSAC_ITERATIONS = 128
-MIN_CONTACTS = 12
-MIN_CONTACT_FRAMES = 4
+MIN_CONTACTS = 6  # two feet's heel and toes
+MIN_CONTACT_PHASES = 2
 MIN_SPREAD_M = 0.04  # contacts' standard deviation across their main direction: a line gives no plane
 MAX_TILT_DEG = 60.0  # a floor steeper than this from the level camera's vertical is not a floor
-MAX_CONTACT_FRAMES = 300
+MAX_PHASES = 100  # the most recent stance phases kept as evidence
+MAX_PHASE_FRAMES = 300  # the most recent frames of one stance phase
 REFIT_EVERY = 5
 # Error of each lifted foot point about its own foot's centre (RMS, metres): the trained lifter stand-in on exact 2D
 # of the spine benchmark's upright clips, 1.4 cm (3.9 on the held-out set's people posed anywhere). It does not
@@ -411,18 +417,18 @@ def fit_plane(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return centroid, vh[-1], sv
 
 
-def floor_from_contacts(contacts: np.ndarray, frames: np.ndarray, prior_up: np.ndarray,
+def floor_from_contacts(contacts: np.ndarray, phases: np.ndarray, prior_up: np.ndarray,
                         seed: int = 0, point_error_m: float = 0.0) -> Vertical | None:  # fmt: skip
-    """The floor's normal as a :class:`Vertical` from foot contact points ``(N, 3)`` (camera space) seen in
-    ``frames (N,)``, or None when the evidence does not fix a plane: RANSAC (3-point samples, inliers within
-    ``RANSAC_TOL_M``), refined by least squares on the inliers, accepted only with enough contacts from enough
-    frames spread in two directions and a normal within ``MAX_TILT_DEG`` of ``prior_up``.
+    """The floor's normal as a :class:`Vertical` from foot contact points ``(N, 3)`` (camera space) of the
+    stance ``phases (N,)`` they come from, or None when the evidence does not fix a plane: RANSAC (3-point
+    samples, inliers within ``RANSAC_TOL_M``), refined by least squares on the inliers, accepted only with enough
+    contacts from enough phases spread in two directions and a normal within ``MAX_TILT_DEG`` of ``prior_up``.
 
     Its uncertainty is the tilt that the points' error across the contacts' narrower spread allows: the plane's
     RMS residual combined with ``point_error_m``, the error of each point that the fit cannot see (lifted feet:
     ``LIFTED_FOOT_ERROR_M``; 0 for measured 3D). Repeated frames of a standing foot are not independent
     evidence, so it is not divided by the number of points."""
-    if len(contacts) < MIN_CONTACTS or len(np.unique(frames)) < MIN_CONTACT_FRAMES:
+    if len(contacts) < MIN_CONTACTS or len(np.unique(phases)) < MIN_CONTACT_PHASES:
         return None
     rng = np.random.default_rng(seed)
     best, best_count = None, 0
@@ -437,7 +443,7 @@ def floor_from_contacts(contacts: np.ndarray, frames: np.ndarray, prior_up: np.n
         count = int(inliers.sum())
         if count > best_count:
             best, best_count = inliers, count
-    if best is None or best_count < MIN_CONTACTS or len(np.unique(frames[best])) < MIN_CONTACT_FRAMES:
+    if best is None or best_count < MIN_CONTACTS or len(np.unique(phases[best])) < MIN_CONTACT_PHASES:
         return None
     points = contacts[best]
     centroid, normal, sv = fit_plane(points)
@@ -463,13 +469,31 @@ def floor_from_contacts(contacts: np.ndarray, frames: np.ndarray, prior_up: np.n
     return Vertical(tuple(float(v) for v in normal), SOURCE_FLOOR, float(uncertainty))
 
 
+@dataclass
+class StancePhase:
+    """One foot standing still: its points ``(3, 3)`` (NaN where unseen) in each frame from ``first`` to ``last``."""
+
+    first: int
+    last: int
+    points: list[np.ndarray]
+
+    def contacts(self) -> np.ndarray:
+        """The foot's points where it stood, ``(M, 3)``: each point's median over the phase (a lifted foot's
+        depth jitters from frame to frame; its place on the floor does not)."""
+        with warnings.catch_warnings():  # a point never seen in the phase is all-NaN: dropped below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            median = np.nanmedian(np.stack(self.points), axis=0)
+        return median[np.isfinite(median).all(axis=1)]
+
+
 class WorldFrame:
     """Camera -> world over a video, with the vertical from evidence (the default world frame).
 
-    ``vertical`` given (calibration or camera pitch/roll): used as is. Otherwise the floor: each frame, the
-    feet of person 0 that stand (slow, and lowest along the current vertical) add their visible points as
-    contacts; the plane through them (``floor_from_contacts``) replaces the level-camera prior once accepted
-    and is refined every few frames as contacts accumulate. ``floor=False`` keeps the level-camera prior.
+    ``vertical`` given (calibration or camera pitch/roll): used as is. Otherwise the floor: each foot of person 0
+    that stands still (slow across the line of sight) for a few frames is a stance phase; its points' medians
+    over the phase are floor contacts (the lowest feet standing at the same time only); the plane through the
+    contacts of every phase so far (``floor_from_contacts``) replaces the level-camera prior once accepted and
+    is refined every few frames as phases accumulate. ``floor=False`` keeps the level-camera prior.
     :meth:`reset` (a scene cut) drops the floor evidence. World: y up, origin on the ground below person 0's
     first hip, x the camera's x made horizontal (right-handed). ``point_error_m``: the error of each 3D foot point
     the floor's uncertainty allows for (``LIFTED_FOOT_ERROR_M`` for lifted poses).
@@ -489,7 +513,8 @@ class WorldFrame:
         """Forget the floor evidence and the origin (after a scene cut the camera may have moved)."""
         self.vertical = self.given or Vertical(LEVEL_UP, SOURCE_LEVEL)
         self.camera_to_world = np.eye(4, dtype=np.float32)
-        self._candidates: list[tuple[int, list[np.ndarray]]] = []
+        self._phases: list[StancePhase] = []  # ended
+        self._open: dict[int, StancePhase] = {}  # foot -> the phase it stands in now
         self._previous: dict[int, np.ndarray] = {}
         self._anchor: np.ndarray | None = None
         self._lowest: list[float] = []
@@ -502,41 +527,58 @@ class WorldFrame:
         return projection(self.intrinsics, self.camera_to_world)
 
     def _collect(self, points: np.ndarray, scores: np.ndarray) -> None:
-        """Keep this frame's slow feet (visible points, camera space) as candidate floor contacts."""
-        feet = []
+        """Extend the stance phase of each foot that stands still this frame; end the phase of one that moves."""
         for side, foot in enumerate((LEFT_FOOT, RIGHT_FOOT)):
-            seen = foot[scores[foot] >= VIS_THR]
-            if len(seen) < 2:
+            seen = scores[foot] >= VIS_THR
+            if seen.sum() < 2:
                 self._previous.pop(side, None)
+                self._end_phase(side)
                 continue
-            pts = points[seen].astype(np.float64)
+            pts = np.where(seen[:, None], points[foot], np.nan)
+            centre = np.nanmean(pts, axis=0)
             previous = self._previous.get(side)
-            self._previous[side] = pts.mean(axis=0)
-            speed = None if previous is None else float(np.linalg.norm(pts.mean(axis=0) - previous)) * self.fps
-            if speed is not None and speed < STANCE_SPEED_MPS:
-                feet.append(pts)
-        if feet:
-            self._candidates.append((self._index, feet))
-            del self._candidates[:-MAX_CONTACT_FRAMES]  # keep the most recent evidence
+            self._previous[side] = centre
+            if previous is None:
+                continue
+            step = centre - previous
+            ray = centre / max(float(np.linalg.norm(centre)), 1e-6)
+            across = float(np.linalg.norm(step - (step @ ray) * ray)) * self.fps
+            if across >= STANCE_SPEED_MPS:
+                self._end_phase(side)
+                continue
+            phase = self._open.setdefault(side, StancePhase(self._index, self._index, []))
+            phase.last = self._index
+            phase.points.append(pts)
+            del phase.points[:-MAX_PHASE_FRAMES]
+
+    def _end_phase(self, side: int) -> None:
+        phase = self._open.pop(side, None)
+        if phase is not None and len(phase.points) >= MIN_PHASE_FRAMES:
+            self._phases.append(phase)
+            del self._phases[:-MAX_PHASES]  # keep the most recent evidence
 
     def _contacts(self, up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Contact points and their frames: per frame, the slow feet lowest along ``up`` (a margin that is loose
-        under the level prior and tight once the floor was found)."""
+        """Contact points and their phase numbers: every stance phase long enough whose foot is the lowest along
+        ``up`` of the feet standing at the same time (a margin that is loose under the level prior and tight once
+        the floor was found)."""
         margin = SAME_FLOOR_FOUND_M if self.vertical.source == SOURCE_FLOOR else SAME_FLOOR_M
-        points, frames = [], []
-        for index, feet in self._candidates:
-            heights = [float(np.min(pts @ up)) for pts in feet]
-            for height, pts in zip(heights, feet, strict=True):
-                if height <= min(heights) + margin:
-                    points.extend(pts)
-                    frames.extend([index] * len(pts))
-        return np.asarray(points).reshape(-1, 3), np.asarray(frames, np.int64)
+        phases = self._phases + [p for p in self._open.values() if len(p.points) >= MIN_PHASE_FRAMES]
+        contacts = [p.contacts() for p in phases]
+        heights = [float(np.min(c @ up)) if len(c) else np.inf for c in contacts]
+        points, groups = [], []
+        for i, (phase, found, height) in enumerate(zip(phases, contacts, heights, strict=True)):
+            overlap = [q.first <= phase.last and phase.first <= q.last for q in phases]
+            together = [h for h, o in zip(heights, overlap, strict=True) if o]
+            if len(found) and height <= min(together) + margin:
+                points.extend(found)
+                groups.extend([i] * len(found))
+        return np.asarray(points, np.float64).reshape(-1, 3), np.asarray(groups, np.int64)
 
     def _refit(self, up: np.ndarray) -> np.ndarray:
         """Fit the floor to the contacts (twice when the first fit changes which feet stand); return the up."""
         for _ in range(2):
-            contacts, frames = self._contacts(up)
-            found = floor_from_contacts(contacts, frames, np.asarray(LEVEL_UP), seed=self._index,
+            contacts, phases = self._contacts(up)
+            found = floor_from_contacts(contacts, phases, np.asarray(LEVEL_UP), seed=self._index,
                                         point_error_m=self.point_error_m)  # fmt: skip
             if found is None:
                 break
@@ -554,7 +596,7 @@ class WorldFrame:
         if self.floor:
             self._collect(points, scores)
             self._since_fit += 1
-            if self._since_fit >= REFIT_EVERY and len(self._candidates) >= MIN_CONTACT_FRAMES:
+            if self._since_fit >= REFIT_EVERY and (self._phases or self._open):
                 self._since_fit = 0
                 up = self._refit(up)
         if self.vertical.source == SOURCE_LEVEL and self.warn:
