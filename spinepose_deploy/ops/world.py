@@ -471,19 +471,28 @@ def floor_from_contacts(contacts: np.ndarray, phases: np.ndarray, prior_up: np.n
 
 @dataclass
 class StancePhase:
-    """One foot standing still: its points ``(3, 3)`` (NaN where unseen) in each frame from ``first`` to ``last``."""
+    """One foot standing still: its points ``(3, 3)`` (NaN where unseen) in each frame from ``first`` to ``last``;
+    once it ended, only its contacts are kept (``end``)."""
 
     first: int
     last: int
     points: list[np.ndarray]
+    ended: np.ndarray | None = None
 
     def contacts(self) -> np.ndarray:
         """The foot's points where it stood, ``(M, 3)``: each point's median over the phase (a lifted foot's
         depth jitters from frame to frame; its place on the floor does not)."""
+        if self.ended is not None:
+            return self.ended
         with warnings.catch_warnings():  # a point never seen in the phase is all-NaN: dropped below
             warnings.simplefilter("ignore", RuntimeWarning)
             median = np.nanmedian(np.stack(self.points), axis=0)
         return median[np.isfinite(median).all(axis=1)]
+
+    def end(self) -> None:
+        """Freeze the contacts: every refit reads them, and an ended phase's frames no longer change."""
+        self.ended = self.contacts()
+        self.points = []
 
 
 class WorldFrame:
@@ -554,6 +563,7 @@ class WorldFrame:
     def _end_phase(self, side: int) -> None:
         phase = self._open.pop(side, None)
         if phase is not None and len(phase.points) >= MIN_PHASE_FRAMES:
+            phase.end()
             self._phases.append(phase)
             del self._phases[:-MAX_PHASES]  # keep the most recent evidence
 
